@@ -1,0 +1,349 @@
+//! Authorities (`https://host/tenant`), the Microsoft clouds, and OIDC discovery of the endpoints.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::error::{ConfigError, HttpError, Result};
+use crate::http::{HttpClient, RequestContext};
+
+/// Authority host of the public cloud.
+pub const PUBLIC_CLOUD_HOST: &str = "https://login.microsoftonline.com";
+
+/// The Microsoft clouds this crate knows by host name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Cloud {
+    /// Global Azure (`login.microsoftonline.com` and its aliases).
+    Public,
+    /// Azure US Government (`login.microsoftonline.us`).
+    UsGovernment,
+    /// Azure operated by 21Vianet (`login.chinacloudapi.cn`, `login.partner.microsoftonline.cn`).
+    China,
+    /// Any other host: a private deployment, a proxy, or a local emulator.
+    Other,
+}
+
+impl Cloud {
+    /// Which cloud a host name belongs to.
+    pub fn of_host(host: &str) -> Cloud {
+        match host.to_ascii_lowercase().as_str() {
+            "login.microsoftonline.com" | "login.windows.net" | "login.microsoft.com" | "sts.windows.net" => {
+                Cloud::Public
+            }
+            "login.microsoftonline.us" | "login.usgovcloudapi.net" => Cloud::UsGovernment,
+            "login.chinacloudapi.cn" | "login.partner.microsoftonline.cn" => Cloud::China,
+            _ => Cloud::Other,
+        }
+    }
+}
+
+/// The kinds of tenant segment an authority may carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TenantKind {
+    /// A directory (tenant) ID.
+    Guid,
+    /// A verified domain such as `contoso.onmicrosoft.com`.
+    Domain,
+    /// `common`: work, school and personal accounts (user flows only).
+    Common,
+    /// `organizations`: any work or school account (user flows only).
+    Organizations,
+    /// `consumers`: personal Microsoft accounts only.
+    Consumers,
+}
+
+impl TenantKind {
+    /// Classifies a tenant segment, or refuses it.
+    pub fn classify(tenant: &str) -> Result<TenantKind, ConfigError> {
+        let invalid = || ConfigError::InvalidTenant { tenant: tenant.to_string() };
+        match tenant.to_ascii_lowercase().as_str() {
+            "common" => return Ok(TenantKind::Common),
+            "organizations" => return Ok(TenantKind::Organizations),
+            "consumers" => return Ok(TenantKind::Consumers),
+            _ => {}
+        }
+        if uuid::Uuid::try_parse(tenant).is_ok() && tenant.len() == 36 {
+            return Ok(TenantKind::Guid);
+        }
+        if is_dns_name(tenant) { Ok(TenantKind::Domain) } else { Err(invalid()) }
+    }
+
+    /// Whether the tenant names one directory (GUID or domain), as app-only tokens require.
+    pub fn is_specific(self) -> bool {
+        matches!(self, TenantKind::Guid | TenantKind::Domain)
+    }
+}
+
+fn is_dns_name(s: &str) -> bool {
+    let labels: Vec<&str> = s.split('.').collect();
+    s.len() <= 253
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        && labels.last().is_some_and(|tld| tld.chars().any(|c| c.is_ascii_alphabetic()))
+}
+
+/// A validated authority: scheme, host, optional port, and one tenant segment.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Authority {
+    host_url: Url,
+    tenant: String,
+    kind: TenantKind,
+}
+
+impl Authority {
+    /// Parses a full authority URL such as `https://login.microsoftonline.com/contoso.onmicrosoft.com`.
+    pub fn parse(value: &str) -> Result<Authority, ConfigError> {
+        let bad = |reason: &str| ConfigError::InvalidAuthority { value: value.to_string(), reason: reason.to_string() };
+        let url = Url::parse(value.trim()).map_err(|e| bad(&e.to_string()))?;
+        let segments: Vec<&str> = url.path_segments().map(|s| s.filter(|p| !p.is_empty()).collect()).unwrap_or_default();
+        let tenant = match segments.as_slice() {
+            [tenant] => *tenant,
+            [] => return Err(bad("it has no tenant: expected https://<host>/<tenant>")),
+            _ => return Err(bad("expected exactly one path segment, the tenant: https://<host>/<tenant>")),
+        };
+        let host = host_url_of(&url).map_err(|reason| bad(&reason))?;
+        Authority::new(host, tenant)
+    }
+
+    /// Builds an authority from a host URL (`AZURE_AUTHORITY_HOST`, default public cloud) and a tenant.
+    pub fn from_host_and_tenant(host: Option<&str>, tenant: &str) -> Result<Authority, ConfigError> {
+        let host_value = host.unwrap_or(PUBLIC_CLOUD_HOST).trim();
+        let bad = |reason: &str| ConfigError::InvalidAuthority {
+            value: host_value.to_string(),
+            reason: reason.to_string(),
+        };
+        let url = Url::parse(host_value).map_err(|e| bad(&format!("{e} (expected e.g. {PUBLIC_CLOUD_HOST})")))?;
+        if url.path() != "/" && !url.path().is_empty() {
+            return Err(bad("an authority host has no path; put the tenant in AZURE_TENANT_ID"));
+        }
+        let host = host_url_of(&url).map_err(|reason| bad(&reason))?;
+        Authority::new(host, tenant.trim())
+    }
+
+    /// Public cloud authority for a tenant.
+    pub fn public_cloud(tenant: &str) -> Result<Authority, ConfigError> {
+        Authority::from_host_and_tenant(None, tenant)
+    }
+
+    fn new(host_url: Url, tenant: &str) -> Result<Authority, ConfigError> {
+        let kind = TenantKind::classify(tenant)?;
+        Ok(Authority { host_url, tenant: tenant.to_string(), kind })
+    }
+
+    /// `https://host[:port]` without a trailing slash.
+    pub fn host_url(&self) -> &str {
+        self.host_url.as_str().trim_end_matches('/')
+    }
+
+    /// The host name (and port, if any): the cache's "environment".
+    pub fn environment(&self) -> String {
+        match (self.host_url.host_str(), self.host_url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            _ => String::new(),
+        }
+    }
+
+    /// The tenant segment as configured.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// What kind of tenant segment this is.
+    pub fn tenant_kind(&self) -> TenantKind {
+        self.kind
+    }
+
+    /// Which cloud the host belongs to.
+    pub fn cloud(&self) -> Cloud {
+        Cloud::of_host(self.host_url.host_str().unwrap_or_default())
+    }
+
+    /// The OIDC discovery document URL: `{authority}/v2.0/.well-known/openid-configuration`.
+    pub fn discovery_url(&self) -> String {
+        format!("{}/{}/v2.0/.well-known/openid-configuration", self.host_url(), self.tenant)
+    }
+}
+
+impl fmt::Display for Authority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.host_url(), self.tenant)
+    }
+}
+
+impl fmt::Debug for Authority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Authority({self})")
+    }
+}
+
+/// Reduces a URL to `scheme://host[:port]/`, enforcing https except on loopback.
+fn host_url_of(url: &Url) -> Result<Url, String> {
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("it must not have a query or fragment".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("it must not contain a user name or password".into());
+    }
+    let host = url.host_str().ok_or("it has no host")?;
+    ensure_secure(url).map_err(|e| e.to_string())?;
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    Url::parse(&format!("{}://{host}{port}/", url.scheme())).map_err(|e| e.to_string())
+}
+
+/// Refuses URLs that would send secrets or tokens in clear text: https, or plain http to a loopback host only.
+pub fn ensure_secure(url: &Url) -> Result<(), ConfigError> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(url) => Ok(()),
+        _ => Err(ConfigError::InsecureUrl { url: url.to_string() }),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+/// The endpoints a tenant's OIDC discovery document announces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Metadata {
+    /// Where token requests go.
+    pub token_endpoint: Url,
+    /// Authorization endpoint (interactive flows).
+    pub authorization_endpoint: Option<Url>,
+    /// Device authorization endpoint (device-code flow).
+    pub device_authorization_endpoint: Option<Url>,
+    /// Issuer of ID tokens.
+    pub issuer: String,
+    /// Signing keys.
+    pub jwks_uri: Option<Url>,
+    /// The tenant as the service names it: the first path segment of `token_endpoint` (a GUID for a domain).
+    pub tenant_id: String,
+}
+
+#[derive(Deserialize)]
+struct RawMetadata {
+    token_endpoint: Option<String>,
+    authorization_endpoint: Option<String>,
+    device_authorization_endpoint: Option<String>,
+    issuer: Option<String>,
+    jwks_uri: Option<String>,
+}
+
+impl Metadata {
+    /// Fetches and validates `{authority}/v2.0/.well-known/openid-configuration`.
+    pub async fn discover(authority: &Authority, http: &HttpClient) -> Result<Metadata> {
+        let url = authority.discovery_url();
+        let ctx = RequestContext::new();
+        let body = http.get_identity_json(&url, &ctx).await?;
+        Metadata::from_json(&url, &body).map_err(Into::into)
+    }
+
+    /// Validates a discovery document.
+    pub fn from_json(source_url: &str, body: &[u8]) -> Result<Metadata, HttpError> {
+        let invalid = |reason: String| HttpError::InvalidResponse { url: source_url.to_string(), reason };
+        let raw: RawMetadata =
+            serde_json::from_slice(body).map_err(|e| invalid(format!("not an OpenID configuration document: {e}")))?;
+        let endpoint = |name: &str, value: Option<String>| -> Result<Option<Url>, HttpError> {
+            let Some(value) = value else { return Ok(None) };
+            let url = Url::parse(&value).map_err(|e| invalid(format!("{name} '{value}' is not a URL: {e}")))?;
+            ensure_secure(&url).map_err(|e| invalid(format!("{name}: {e}")))?;
+            Ok(Some(url))
+        };
+        let token_endpoint = endpoint("token_endpoint", raw.token_endpoint)?
+            .ok_or_else(|| invalid("it has no token_endpoint".into()))?;
+        let tenant_id = token_endpoint
+            .path_segments()
+            .and_then(|mut s| s.next())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| invalid(format!("token_endpoint '{token_endpoint}' has no tenant segment")))?
+            .to_string();
+        Ok(Metadata {
+            authorization_endpoint: endpoint("authorization_endpoint", raw.authorization_endpoint)?,
+            device_authorization_endpoint: endpoint("device_authorization_endpoint", raw.device_authorization_endpoint)?,
+            jwks_uri: endpoint("jwks_uri", raw.jwks_uri)?,
+            issuer: raw.issuer.unwrap_or_default(),
+            token_endpoint,
+            tenant_id,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_tenant_forms() {
+        for (tenant, kind) in [
+            ("72f988bf-86f1-41af-91ab-2d7cd011db47", TenantKind::Guid),
+            ("contoso.onmicrosoft.com", TenantKind::Domain),
+            ("common", TenantKind::Common),
+            ("Organizations", TenantKind::Organizations),
+            ("consumers", TenantKind::Consumers),
+        ] {
+            let a = Authority::parse(&format!("https://login.microsoftonline.com/{tenant}/")).unwrap();
+            assert_eq!(a.tenant_kind(), kind, "{tenant}");
+            assert_eq!(a.tenant(), tenant);
+            assert_eq!(a.cloud(), Cloud::Public);
+        }
+    }
+
+    #[test]
+    fn builds_from_host_and_tenant() {
+        let a = Authority::from_host_and_tenant(Some("https://login.microsoftonline.us/"), "contoso.us").unwrap();
+        assert_eq!(a.to_string(), "https://login.microsoftonline.us/contoso.us");
+        assert_eq!(a.cloud(), Cloud::UsGovernment);
+        assert_eq!(
+            a.discovery_url(),
+            "https://login.microsoftonline.us/contoso.us/v2.0/.well-known/openid-configuration"
+        );
+        let local = Authority::parse("http://127.0.0.1:8443/common").unwrap();
+        assert_eq!(local.environment(), "127.0.0.1:8443");
+    }
+
+    #[test]
+    fn refuses_bad_authorities() {
+        let refused = |value: &str| Authority::parse(value).unwrap_err().to_string();
+        assert!(refused("http://login.microsoftonline.com/contoso.com").contains("only https"));
+        assert!(refused("https://login.microsoftonline.com").contains("no tenant"));
+        assert!(refused("https://login.microsoftonline.com/contoso/oauth2/v2.0/token").contains("one path segment"));
+        assert!(refused("login.microsoftonline.com/contoso.com").contains("invalid authority"));
+        assert!(refused("https://login.microsoftonline.com/not a tenant!").contains("invalid tenant"));
+        assert!(refused("https://login.microsoftonline.com/-contoso").contains("invalid tenant"));
+        assert!(refused("https://login.microsoftonline.com/12345").contains("invalid tenant"));
+        // A single-label name is syntactically a DNS name; the service decides whether it exists.
+        assert_eq!(Authority::parse("https://login.microsoftonline.com/contoso").unwrap().tenant_kind(), TenantKind::Domain);
+        assert!(refused("https://login.microsoftonline.com/t.com?x=1").contains("query"));
+        assert!(refused("ftp://example.com/t.com").contains("only https"));
+        assert!(Authority::parse("http://localhost:1234/t.com").is_ok());
+        assert!(Authority::parse("http://[::1]:1234/t.com").is_ok());
+        let err = Authority::from_host_and_tenant(Some("https://login.microsoftonline.com/x"), "t.com").unwrap_err();
+        assert!(err.to_string().contains("no path"), "{err}");
+    }
+
+    #[test]
+    fn validates_discovery_documents() {
+        let doc = br#"{"token_endpoint":"https://login.microsoftonline.com/00000000-0000-0000-0000-000000000001/oauth2/v2.0/token","issuer":"x"}"#;
+        let m = Metadata::from_json("u", doc).unwrap();
+        assert_eq!(m.tenant_id, "00000000-0000-0000-0000-000000000001");
+        assert!(Metadata::from_json("u", b"<html>").is_err());
+        assert!(Metadata::from_json("u", br#"{"issuer":"x"}"#).unwrap_err().to_string().contains("token_endpoint"));
+        let insecure = br#"{"token_endpoint":"http://evil.example/t/oauth2/v2.0/token"}"#;
+        assert!(Metadata::from_json("u", insecure).unwrap_err().to_string().contains("only https"));
+    }
+}

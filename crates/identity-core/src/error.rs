@@ -1,0 +1,414 @@
+//! Typed errors. Every field the service returns is kept, and the codes a sample user meets come with a fix.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Everything that can go wrong while getting a token or calling Graph.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration given to the library is unusable; nothing was sent.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The Microsoft identity platform answered with an OAuth error (`AADSTS…`).
+    #[error(transparent)]
+    Service(#[from] Box<ServiceError>),
+    /// Microsoft Graph answered with an error envelope.
+    #[error(transparent)]
+    Graph(#[from] Box<GraphError>),
+    /// The request did not complete: network, TLS, timeout, or a response that is not what the protocol says.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+}
+
+impl Error {
+    /// A one-line fix for the user, when one is known.
+    pub fn fix(&self) -> Option<&'static str> {
+        match self {
+            Error::Config(e) => e.fix(),
+            Error::Service(e) => e.fix(),
+            Error::Graph(e) => e.fix(),
+            Error::Http(e) => e.fix(),
+        }
+    }
+}
+
+impl From<ServiceError> for Error {
+    fn from(e: ServiceError) -> Self {
+        Error::Service(Box::new(e))
+    }
+}
+
+impl From<GraphError> for Error {
+    fn from(e: GraphError) -> Self {
+        Error::Graph(Box::new(e))
+    }
+}
+
+/// A configuration value the library cannot use. Raised before any request is sent.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The authority is not a URL of the form `https://host/tenant`.
+    #[error("invalid authority '{value}': {reason}")]
+    InvalidAuthority {
+        /// What was given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A plain-http URL for a host that is not on this machine: tokens and secrets would cross the network unencrypted.
+    #[error("refusing plain http for '{url}': only https is allowed, except for loopback hosts (127.0.0.1, ::1, localhost)")]
+    InsecureUrl {
+        /// The rejected URL.
+        url: String,
+    },
+    /// The tenant is neither a GUID, a domain name, nor common/organizations/consumers.
+    #[error(
+        "invalid tenant '{tenant}': expected the Directory (tenant) ID (a GUID), a verified domain such as contoso.onmicrosoft.com, or common/organizations/consumers"
+    )]
+    InvalidTenant {
+        /// What was given.
+        tenant: String,
+    },
+    /// A URL setting does not parse.
+    #[error("invalid URL '{value}' for {setting}: {reason}")]
+    InvalidUrl {
+        /// Which setting.
+        setting: &'static str,
+        /// What was given.
+        value: String,
+        /// Parser message.
+        reason: String,
+    },
+    /// A required value is empty.
+    #[error("{setting} is empty")]
+    Empty {
+        /// Which setting.
+        setting: &'static str,
+    },
+    /// No scope was asked for.
+    #[error("no scope given: ask for at least one scope, for example https://graph.microsoft.com/.default")]
+    NoScopes,
+    /// An extra CA certificate file could not be read or holds no certificate.
+    #[error("cannot use the CA certificates in '{path}': {reason}")]
+    CaCertificates {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The HTTP client could not be built (for example a bad proxy URL in the environment).
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(String),
+}
+
+impl ConfigError {
+    /// A one-line fix, when one is known.
+    pub fn fix(&self) -> Option<&'static str> {
+        Some(match self {
+            ConfigError::InvalidAuthority { .. } => {
+                "Set AUTHORITY to https://login.microsoftonline.com/<Directory (tenant) ID>, or set AZURE_TENANT_ID (and AZURE_AUTHORITY_HOST for national clouds)."
+            }
+            ConfigError::InsecureUrl { .. } => "Use an https:// URL.",
+            ConfigError::InvalidTenant { .. } => {
+                "Copy the Directory (tenant) ID from the app registration's Overview page in the Entra admin center."
+            }
+            ConfigError::CaCertificates { .. } => {
+                "Point the setting at a readable PEM file holding one or more -----BEGIN CERTIFICATE----- blocks."
+            }
+            ConfigError::NoScopes => "Set SCOPE, for example https://graph.microsoft.com/.default.",
+            _ => return None,
+        })
+    }
+}
+
+/// An OAuth 2.0 error answer from the Microsoft identity platform, with every field it sent.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServiceError {
+    /// HTTP status of the answer (filled in by the client, not part of the body).
+    #[serde(skip)]
+    pub status: u16,
+    /// The OAuth error, e.g. `invalid_client`.
+    #[serde(default)]
+    pub error: String,
+    /// Human readable text starting with `AADSTSnnnnn:`, with trace/correlation/timestamp trailer lines.
+    #[serde(default)]
+    pub error_description: Option<String>,
+    /// The AADSTS codes as numbers.
+    #[serde(default)]
+    pub error_codes: Vec<i64>,
+    /// When the service saw the error (`yyyy-MM-dd HH:mm:ssZ`).
+    #[serde(default)]
+    pub timestamp: Option<String>,
+    /// The service's trace id.
+    #[serde(default)]
+    pub trace_id: Option<String>,
+    /// The correlation id (the `client-request-id` we sent). Quote it when asking Microsoft for help.
+    #[serde(default)]
+    pub correlation_id: Option<String>,
+    /// Link to the error lookup page.
+    #[serde(default)]
+    pub error_uri: Option<String>,
+    /// A finer-grained reason, e.g. `consent_required`, `basic_action`.
+    #[serde(default)]
+    pub suberror: Option<String>,
+    /// A claims challenge (JSON text) to send back on the next request, e.g. for Conditional Access.
+    #[serde(default)]
+    pub claims: Option<String>,
+    /// `Retry-After` header, when the service sent one (throttling, outages).
+    #[serde(skip)]
+    pub retry_after: Option<Duration>,
+}
+
+impl ServiceError {
+    /// The primary AADSTS code: the first of `error_codes`, else the one at the start of the description.
+    pub fn code(&self) -> Option<i64> {
+        self.error_codes.first().copied().or_else(|| {
+            let rest = self.error_description.as_deref()?.strip_prefix("AADSTS")?;
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+    }
+
+    /// The first line of the description (without the trace/correlation/timestamp trailer).
+    pub fn summary(&self) -> &str {
+        self.error_description
+            .as_deref()
+            .and_then(|d| d.lines().next())
+            .map(str::trim)
+            .unwrap_or("")
+    }
+
+    /// A one-line fix for the codes a sample user meets (the AADSTS table of the protocol reference).
+    pub fn fix(&self) -> Option<&'static str> {
+        if let Some(fix) = self.code().and_then(aadsts_fix) {
+            return Some(fix);
+        }
+        match self.error.as_str() {
+            "temporarily_unavailable" => Some("The service is busy or down; try again in a few minutes."),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the Microsoft identity platform refused the request: {}", self.error)?;
+        if self.status != 0 {
+            write!(f, " (HTTP {})", self.status)?;
+        }
+        let summary = self.summary();
+        if !summary.is_empty() {
+            write!(f, ": {summary}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ServiceError {}
+
+/// The fix we tell a sample user for an AADSTS code (see `protocol/entra-v2.md` §4).
+pub fn aadsts_fix(code: i64) -> Option<&'static str> {
+    Some(match code {
+        90002 => "Check the tenant ID or domain (Overview page of the app registration) and the cloud: public vs national.",
+        900023 => "Use the Directory (tenant) ID (a GUID) or a verified domain, not a tenant name or subscription ID.",
+        50059 => "Use a tenant-specific authority (https://login.microsoftonline.com/<tenant ID>), not common or organizations.",
+        9001023 => "This grant is not supported on /common or /consumers: use /organizations or the tenant ID.",
+        9002331 => "The app is for personal Microsoft accounts only: use the /consumers authority, or change the supported account types.",
+        9002332 => "The app is for work or school accounts only: use the tenant ID or /organizations, not /consumers.",
+        50194 => "The app is single-tenant: use the tenant-specific authority instead of /common.",
+        700016 => "Check AZURE_CLIENT_ID (the Application (client) ID, not the object ID) and that the tenant is the app's tenant.",
+        7000215 => "Use the client secret's Value, not its Secret ID; if unsure, create a new secret under Certificates & secrets.",
+        7000222 => "The client secret has expired: create a new one under Certificates & secrets (or switch to a certificate).",
+        7000216 => "Configure the client secret (AZURE_CLIENT_SECRET) or a certificate for this app.",
+        7000218 => "Enable 'Allow public client flows' under Authentication in the app registration.",
+        700025 => "A public client must not send a secret or certificate: remove the credential for this flow.",
+        700027 => "Upload the certificate matching the private key under Certificates & secrets; check the x5t / x5t#S256 thumbprint.",
+        700024 => "Check this machine's clock, and make sure each client assertion is fresh (at most 10 minutes).",
+        5002738 => "Sign client assertions with RS256 or PS256.",
+        50012 => "Check the certificate and its trust configuration for subject-name/issuer authentication.",
+        1002012 => "App-only tokens need a '/.default' scope: use https://graph.microsoft.com/.default and grant the permissions in the app registration.",
+        70011 => "The scope is malformed: check SCOPE.",
+        700022 => "Ask for one resource per request (a single <resource>/.default).",
+        500011 => "Check the resource in SCOPE, and that the API is installed and consented in this tenant.",
+        65001 => "Grant consent: API permissions > Grant admin consent in the app registration.",
+        50126 => "Check the username and password.",
+        50034 => "The user is not in this directory: check the username (UPN) and the tenant.",
+        50076 | 50079 => "The account needs multi-factor authentication, which this flow cannot do: use the device-code flow.",
+        53003 => "Blocked by Conditional Access: ask your administrator to review the policy.",
+        50053 => "The account is locked: wait, or ask an administrator to unlock it.",
+        50055 => "The password has expired: reset it, then try again.",
+        50057 => "The account is disabled: ask an administrator to enable it.",
+        70016 => "The user has not finished signing in yet: keep polling.",
+        70019 => "The device code expired: start the flow again and sign in within 15 minutes.",
+        700082 | 50173 => "The refresh token is no longer valid: sign in again.",
+        50049 => "Unknown authority host: check AUTHORITY / AZURE_AUTHORITY_HOST.",
+        _ => return None,
+    })
+}
+
+/// An error envelope from Microsoft Graph.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GraphError {
+    /// HTTP status.
+    pub status: u16,
+    /// Graph's code, e.g. `Authorization_RequestDenied`.
+    pub code: String,
+    /// Graph's message.
+    pub message: String,
+    /// `request-id` (from the envelope's innerError, else the response header).
+    pub request_id: Option<String>,
+    /// `client-request-id` echoed by Graph.
+    pub client_request_id: Option<String>,
+    /// `innerError.date`.
+    pub date: Option<String>,
+    /// `Retry-After` header, on throttling.
+    pub retry_after: Option<Duration>,
+}
+
+impl GraphError {
+    /// A one-line fix for the codes a sample user meets.
+    pub fn fix(&self) -> Option<&'static str> {
+        Some(match self.code.as_str() {
+            "Authorization_RequestDenied" => {
+                "The app lacks the permission: add it under API permissions (Application permissions for daemons), then Grant admin consent."
+            }
+            "InvalidAuthenticationToken" => {
+                "The token was not accepted: make sure SCOPE is for Microsoft Graph (https://graph.microsoft.com/.default) and GRAPH_ENDPOINT is a Graph URL."
+            }
+            "BadRequest" if self.message.contains("/me request") => {
+                "/me needs a signed-in user; an app-only token can call /users/{id} instead."
+            }
+            "TooManyRequests" => "Graph is throttling this app: wait for Retry-After, then try again.",
+            "Request_ResourceNotFound" => "Check the id in GRAPH_ENDPOINT (for applications: the Object ID, not the Application ID).",
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for GraphError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Microsoft Graph answered HTTP {}: {}: {}", self.status, self.code, self.message)
+    }
+}
+
+impl std::error::Error for GraphError {}
+
+/// A request that did not complete as the protocol says.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// Connection refused, DNS failure, TLS failure, or the connection dropped.
+    #[error("could not reach {url}: {source}")]
+    Connect {
+        /// Where we tried to go.
+        url: String,
+        /// The transport error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// No answer within the configured time.
+    #[error("no answer from {url} within {timeout:?}")]
+    Timeout {
+        /// Where we tried to go.
+        url: String,
+        /// The limit that ran out.
+        timeout: Duration,
+    },
+    /// Any other transport failure.
+    #[error("request to {url} failed: {source}")]
+    Request {
+        /// Where we tried to go.
+        url: String,
+        /// The transport error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The answer was larger than the configured cap.
+    #[error("the answer from {url} is larger than {limit} bytes")]
+    TooLarge {
+        /// Where it came from.
+        url: String,
+        /// The cap.
+        limit: usize,
+    },
+    /// A redirect from an endpoint that must not redirect (identity endpoints never do).
+    #[error("{url} answered with a redirect (HTTP {status}) to {location}; identity endpoints do not redirect")]
+    Redirect {
+        /// Where it came from.
+        url: String,
+        /// 3xx status.
+        status: u16,
+        /// The `Location` header.
+        location: String,
+    },
+    /// An HTTP status with a body that is not the protocol's error shape (a proxy page, an outage page…).
+    #[error("{url} answered HTTP {status} without a recognisable error body{}", excerpt_suffix(.excerpt))]
+    UnexpectedStatus {
+        /// Where it came from.
+        url: String,
+        /// HTTP status.
+        status: u16,
+        /// Start of the body, for diagnosis (never a token: only error answers are quoted).
+        excerpt: String,
+        /// `Retry-After`, when sent.
+        retry_after: Option<Duration>,
+    },
+    /// A success answer that does not parse as the protocol says.
+    #[error("invalid answer from {url}: {reason}")]
+    InvalidResponse {
+        /// Where it came from.
+        url: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+fn excerpt_suffix(excerpt: &str) -> String {
+    if excerpt.is_empty() { String::new() } else { format!(": {excerpt}") }
+}
+
+impl HttpError {
+    /// A one-line fix, when one is known.
+    pub fn fix(&self) -> Option<&'static str> {
+        Some(match self {
+            HttpError::Connect { source, .. } if is_certificate_error(source) => {
+                "The server's TLS certificate is not trusted: add its CA to IDENTITY_EXTRA_CA_CERTS (a PEM file), e.g. for a TLS-inspecting proxy or the emulator."
+            }
+            HttpError::Connect { .. } => {
+                "Check the network, the host name in AUTHORITY / GRAPH_ENDPOINT, and HTTPS_PROXY / NO_PROXY if you are behind a proxy."
+            }
+            HttpError::Timeout { .. } => "The server did not answer in time: check the network or proxy, then try again.",
+            HttpError::Redirect { .. } => {
+                "Check AUTHORITY: it must be the identity platform's host itself (e.g. https://login.microsoftonline.com/<tenant>)."
+            }
+            HttpError::UnexpectedStatus { status: 404, .. } => {
+                "Check AUTHORITY / AZURE_AUTHORITY_HOST: the host does not serve the Microsoft identity platform endpoints."
+            }
+            HttpError::UnexpectedStatus { status, .. } if *status >= 500 => {
+                "The service is having trouble: try again later."
+            }
+            _ => return None,
+        })
+    }
+}
+
+fn is_certificate_error(e: &reqwest::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if text.contains("certificate") || text.contains("UnknownIssuer") {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// Shorthand for this crate's results.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,419 @@
+//! The one HTTP client: rustls, no redirects, timeouts, a response-size cap, correlation and library headers,
+//! extra trusted CA certificates, proxies from the environment, and retries only where they are safe.
+
+use std::future::Future;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use http::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::StatusCode;
+
+use crate::error::{ConfigError, Error, GraphError, HttpError, Result, ServiceError};
+
+/// Environment variable naming a PEM file of extra CA certificates to trust (a TLS-inspecting proxy's CA, or
+/// the emulator's). They are trusted in addition to the system's and Mozilla's roots.
+pub const EXTRA_CA_CERTS_VAR: &str = "IDENTITY_EXTRA_CA_CERTS";
+
+const SKU: &str = "identity-core.Rust";
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Settings of the HTTP client. `Default` gives sensible production values.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct HttpConfig {
+    /// Limit for establishing a connection (TCP + TLS).
+    pub connect_timeout: Duration,
+    /// Limit for a whole request, from sending to the last byte of the answer.
+    pub request_timeout: Duration,
+    /// Answers larger than this are refused rather than read.
+    pub max_response_bytes: usize,
+    /// How many times a request is retried after a connection failure, a 429, or a 5xx.
+    pub max_retries: u32,
+    /// A `Retry-After` longer than this is not waited for; the error is returned instead.
+    pub max_retry_wait: Duration,
+    /// Extra trusted CA certificates, PEM.
+    pub extra_ca_pem: Vec<Vec<u8>>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_response_bytes: 4 * 1024 * 1024,
+            max_retries: 2,
+            max_retry_wait: Duration::from_secs(30),
+            extra_ca_pem: Vec::new(),
+        }
+    }
+}
+
+impl HttpConfig {
+    /// Defaults, plus the CA certificates named by `IDENTITY_EXTRA_CA_CERTS` when it is set.
+    pub fn from_env() -> Result<HttpConfig, ConfigError> {
+        let mut config = HttpConfig::default();
+        if let Some(path) = std::env::var_os(EXTRA_CA_CERTS_VAR).filter(|p| !p.is_empty()) {
+            config = config.with_extra_ca_file(Path::new(&path))?;
+        }
+        Ok(config)
+    }
+
+    /// Adds the certificates of a PEM file to the trusted roots.
+    pub fn with_extra_ca_file(mut self, path: &Path) -> Result<HttpConfig, ConfigError> {
+        let pem = std::fs::read(path).map_err(|e| ConfigError::CaCertificates {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        parse_pem_bundle(&pem).map_err(|reason| ConfigError::CaCertificates {
+            path: path.display().to_string(),
+            reason,
+        })?;
+        self.extra_ca_pem.push(pem);
+        Ok(self)
+    }
+
+    /// Adds PEM certificates given in memory.
+    pub fn with_extra_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> HttpConfig {
+        self.extra_ca_pem.push(pem.into());
+        self
+    }
+}
+
+fn parse_pem_bundle(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, String> {
+    let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| e.to_string())?;
+    if certs.is_empty() {
+        return Err("no -----BEGIN CERTIFICATE----- block found".into());
+    }
+    Ok(certs)
+}
+
+/// Per-operation context: the correlation id sent as `client-request-id` on every request of one acquisition.
+#[derive(Clone, Debug)]
+pub struct RequestContext {
+    correlation_id: String,
+}
+
+impl RequestContext {
+    /// A new context with a fresh correlation id.
+    pub fn new() -> Self {
+        RequestContext { correlation_id: uuid::Uuid::new_v4().to_string() }
+    }
+
+    /// The correlation id.
+    pub fn correlation_id(&self) -> &str {
+        &self.correlation_id
+    }
+}
+
+impl Default for RequestContext {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A response read in full (within the size cap).
+#[derive(Debug)]
+pub(crate) struct Response {
+    pub url: String,
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// The shared HTTP client. Cheap to clone; build it once and hand it to every client.
+#[derive(Clone, Debug)]
+pub struct HttpClient {
+    inner: reqwest::Client,
+    config: std::sync::Arc<HttpConfig>,
+}
+
+impl HttpClient {
+    /// Builds the client. Proxies come from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY`.
+    pub fn new(config: HttpConfig) -> Result<HttpClient, ConfigError> {
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .user_agent(format!("{SKU}/{VERSION}"));
+        for pem in &config.extra_ca_pem {
+            for cert in parse_pem_bundle(pem).map_err(|reason| ConfigError::CaCertificates {
+                path: "(in memory)".into(),
+                reason,
+            })? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let inner = builder.build().map_err(|e| ConfigError::HttpClient(e.to_string()))?;
+        Ok(HttpClient { inner, config: std::sync::Arc::new(config) })
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+
+    /// Sends a request built by `build` (called again for each retry), reads the answer within the size cap,
+    /// and retries connection failures, 429 and 5xx answers with `Retry-After` or an exponential back-off.
+    async fn execute(&self, url: &str, build: impl Fn() -> reqwest::RequestBuilder) -> Result<Response, HttpError> {
+        let mut attempt = 0;
+        loop {
+            let started = Instant::now();
+            let outcome = self.send_once(url, build()).await;
+            let retry_wait = match &outcome {
+                Err(HttpError::Connect { .. }) => Some(backoff(attempt)),
+                Ok(resp) if is_retryable(resp.status) => {
+                    Some(retry_after(&resp.headers).unwrap_or_else(|| backoff(attempt)))
+                }
+                _ => None,
+            };
+            match &outcome {
+                Ok(resp) => tracing::debug!(url, status = resp.status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, attempt, "http"),
+                Err(e) => tracing::debug!(url, error = %e, attempt, "http failed"),
+            }
+            match retry_wait {
+                Some(wait) if attempt < self.config.max_retries && wait <= self.config.max_retry_wait => {
+                    tracing::info!(url, wait_ms = wait.as_millis() as u64, "retrying");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                _ => return outcome,
+            }
+        }
+    }
+
+    async fn send_once(&self, url: &str, request: reqwest::RequestBuilder) -> Result<Response, HttpError> {
+        let mut response = request.send().await.map_err(|e| self.transport_error(url, e))?;
+        let status = response.status();
+        if status.is_redirection() {
+            let location = response.headers().get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            return Err(HttpError::Redirect { url: url.to_string(), status: status.as_u16(), location });
+        }
+        let limit = self.config.max_response_bytes;
+        let too_large = || HttpError::TooLarge { url: url.to_string(), limit };
+        if response.content_length().is_some_and(|len| len > limit as u64) {
+            return Err(too_large());
+        }
+        let headers = response.headers().clone();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport_error(url, e))? {
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Response { url: url.to_string(), status, headers, body })
+    }
+
+    fn transport_error(&self, url: &str, e: reqwest::Error) -> HttpError {
+        let url = url.to_string();
+        if e.is_timeout() {
+            HttpError::Timeout { url, timeout: self.config.request_timeout }
+        } else if e.is_connect() {
+            HttpError::Connect { url, source: e.without_url() }
+        } else {
+            HttpError::Request { url, source: e.without_url() }
+        }
+    }
+
+    fn identity_request(&self, method: reqwest::Method, url: &str, ctx: &RequestContext) -> reqwest::RequestBuilder {
+        self.inner
+            .request(method, url)
+            .header(ACCEPT, "application/json")
+            .header("client-request-id", ctx.correlation_id())
+            .header("return-client-request-id", "true")
+            .header("x-client-SKU", SKU)
+            .header("x-client-Ver", VERSION)
+            .header("x-client-OS", std::env::consts::OS)
+    }
+
+    /// GET on an identity endpoint (discovery); an error answer becomes a [`ServiceError`].
+    pub(crate) async fn get_identity_json(&self, url: &str, ctx: &RequestContext) -> Result<Vec<u8>> {
+        let resp = self.execute(url, || self.identity_request(reqwest::Method::GET, url, ctx)).await?;
+        if resp.status.is_success() { Ok(resp.body) } else { Err(identity_error(resp)) }
+    }
+
+    /// An adapter that lets the `oauth2` crate send its requests through this client. Error answers are turned
+    /// into [`ServiceError`]s here, where the HTTP status and `Retry-After` are still known; `oauth2` only ever
+    /// sees successful answers.
+    pub(crate) fn oauth2_adapter<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+    ) -> impl Fn(oauth2::HttpRequest) -> std::pin::Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, Error>> + Send + 'a>>
+    + 'a {
+        move |request: oauth2::HttpRequest| {
+            Box::pin(async move {
+                let (parts, body) = request.into_parts();
+                let url = parts.uri.to_string();
+                let resp = self
+                    .execute(&url, || {
+                        self.identity_request(parts.method.clone(), &url, ctx)
+                            .headers(parts.headers.clone())
+                            .body(body.clone())
+                    })
+                    .await?;
+                if !resp.status.is_success() {
+                    return Err(identity_error(resp));
+                }
+                let mut out = http::Response::builder().status(resp.status);
+                if let Some(headers) = out.headers_mut() {
+                    *headers = resp.headers;
+                }
+                out.body(resp.body).map_err(|e| {
+                    HttpError::InvalidResponse { url, reason: format!("cannot rebuild the response: {e}") }.into()
+                })
+            })
+        }
+    }
+
+    /// GET a Microsoft Graph URL with a bearer token; an error answer becomes a [`GraphError`].
+    pub(crate) async fn get_graph_json(
+        &self,
+        url: &str,
+        token: &crate::AccessToken,
+        ctx: &RequestContext,
+    ) -> Result<serde_json::Value> {
+        let mut auth = HeaderValue::try_from(format!("Bearer {}", token.secret())).map_err(|_| {
+            HttpError::InvalidResponse { url: url.to_string(), reason: "the access token is not a valid header value".into() }
+        })?;
+        auth.set_sensitive(true);
+        let resp = self
+            .execute(url, || {
+                self.inner
+                    .get(url)
+                    .header(ACCEPT, "application/json")
+                    .header(AUTHORIZATION, auth.clone())
+                    .header("client-request-id", ctx.correlation_id())
+            })
+            .await?;
+        if !resp.status.is_success() {
+            return Err(graph_error(resp));
+        }
+        serde_json::from_slice(&resp.body).map_err(|e| {
+            HttpError::InvalidResponse { url: url.to_string(), reason: format!("the answer is not JSON: {e}") }.into()
+        })
+    }
+}
+
+fn is_retryable(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS
+        || matches!(status.as_u16(), 500 | 502 | 503 | 504)
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(500 * 2u64.pow(attempt.min(6)))
+}
+
+/// `Retry-After` in seconds (integer or decimal, as Graph has sent both). HTTP dates are not used by these services.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse::<f64>().ok()?;
+    (value.is_finite() && value >= 0.0).then(|| Duration::from_secs_f64(value.min(3600.0)))
+}
+
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(200).collect();
+    clean.trim().to_string()
+}
+
+/// Turns an identity endpoint's error answer into a [`ServiceError`], or an [`HttpError`] if it is not one.
+fn identity_error(resp: Response) -> Error {
+    let retry = retry_after(&resp.headers);
+    match serde_json::from_slice::<ServiceError>(&resp.body) {
+        Ok(mut e) if !e.error.is_empty() => {
+            e.status = resp.status.as_u16();
+            e.retry_after = retry;
+            e.into()
+        }
+        _ => HttpError::UnexpectedStatus {
+            url: resp.url,
+            status: resp.status.as_u16(),
+            excerpt: excerpt(&resp.body),
+            retry_after: retry,
+        }
+        .into(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct GraphEnvelope {
+    error: GraphErrorBody,
+}
+
+#[derive(serde::Deserialize)]
+struct GraphErrorBody {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default, rename = "innerError", alias = "innererror")]
+    inner_error: Option<GraphInnerError>,
+}
+
+#[derive(serde::Deserialize)]
+struct GraphInnerError {
+    #[serde(default, rename = "request-id")]
+    request_id: Option<String>,
+    #[serde(default, rename = "client-request-id")]
+    client_request_id: Option<String>,
+    #[serde(default)]
+    date: Option<String>,
+}
+
+fn graph_error(resp: Response) -> Error {
+    let header = |name: &str| resp.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let retry = retry_after(&resp.headers);
+    match serde_json::from_slice::<GraphEnvelope>(&resp.body) {
+        Ok(GraphEnvelope { error }) if !error.code.is_empty() => {
+            let inner = error.inner_error;
+            GraphError {
+                status: resp.status.as_u16(),
+                code: error.code,
+                message: error.message,
+                request_id: inner.as_ref().and_then(|i| i.request_id.clone()).or_else(|| header("request-id")),
+                client_request_id: inner
+                    .as_ref()
+                    .and_then(|i| i.client_request_id.clone())
+                    .or_else(|| header("client-request-id")),
+                date: inner.and_then(|i| i.date),
+                retry_after: retry,
+            }
+            .into()
+        }
+        _ => HttpError::UnexpectedStatus {
+            url: resp.url,
+            status: resp.status.as_u16(),
+            excerpt: excerpt(&resp.body),
+            retry_after: retry,
+        }
+        .into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_retry_after_in_seconds() {
+        let mut h = HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert(RETRY_AFTER, HeaderValue::from_static("2.128"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs_f64(2.128)));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn refuses_a_ca_file_without_certificates() {
+        let dir = std::env::temp_dir().join(format!("idcore-ca-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&dir, "not a certificate").unwrap();
+        let err = HttpConfig::default().with_extra_ca_file(&dir).unwrap_err();
+        assert!(err.to_string().contains("no -----BEGIN CERTIFICATE"), "{err}");
+        let missing = HttpConfig::default().with_extra_ca_file(Path::new("/nonexistent/ca.pem")).unwrap_err();
+        assert!(missing.to_string().contains("/nonexistent/ca.pem"), "{missing}");
+        std::fs::remove_file(dir).unwrap();
+    }
+}
