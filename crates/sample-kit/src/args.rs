@@ -1,0 +1,87 @@
+//! Command-line flags, each backed by its environment variable (Azure SDK names), and `.env` loading.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::SetupError;
+
+/// Settings every sample shares. Flags override variables; variables come from the environment or `.env`.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Identity platform")]
+pub struct CommonArgs {
+    /// Full authority URL, quickstart style: https://login.microsoftonline.com/<tenant>. Overrides
+    /// AZURE_AUTHORITY_HOST and AZURE_TENANT_ID.
+    #[arg(long, env = "AUTHORITY", value_name = "URL")]
+    pub authority: Option<String>,
+
+    /// Authority host, for national clouds [default: https://login.microsoftonline.com].
+    #[arg(long, env = "AZURE_AUTHORITY_HOST", value_name = "URL")]
+    pub authority_host: Option<String>,
+
+    /// Directory (tenant) ID or a verified domain (app registration > Overview).
+    #[arg(long, env = "AZURE_TENANT_ID", value_name = "TENANT")]
+    pub tenant_id: Option<String>,
+
+    /// Application (client) ID (app registration > Overview).
+    #[arg(long, env = "AZURE_CLIENT_ID", value_name = "GUID")]
+    pub client_id: Option<String>,
+
+    /// Space-separated scopes [default: the sample's, see above].
+    #[arg(long, env = "SCOPE", value_name = "SCOPES", help_heading = "Request")]
+    pub scope: Option<String>,
+
+    /// The Microsoft Graph URL to call [default: the sample's, see above].
+    #[arg(long, env = "GRAPH_ENDPOINT", value_name = "URL", help_heading = "Request")]
+    pub graph_endpoint: Option<String>,
+
+    /// PEM file of extra CA certificates to trust (TLS-inspecting proxy, emulator).
+    #[arg(long, env = identity_core::EXTRA_CA_CERTS_VAR, value_name = "FILE", help_heading = "Network")]
+    pub extra_ca_certs: Option<PathBuf>,
+
+    /// More logging on stderr (-v: debug, -vv: trace). RUST_LOG, when set, takes precedence.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, help_heading = "Output")]
+    pub verbose: u8,
+}
+
+/// The client secret of daemon-secret.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Credential")]
+pub struct SecretArgs {
+    /// Client secret *Value* (Certificates & secrets > Client secrets; shown once, right after you create it;
+    /// not the Secret ID). Prefer the variable or .env: flags are visible to other users in the process list.
+    #[arg(long, env = "AZURE_CLIENT_SECRET", value_name = "SECRET", hide_env_values = true)]
+    pub client_secret: Option<String>,
+}
+
+/// Loads `.env` from the working directory (the real environment wins), then parses the flags.
+///
+/// Exits with usage help on bad flags, like any clap program.
+pub fn parse<T: Parser>() -> Result<T, SetupError> {
+    load_dotenv()?;
+    Ok(T::parse())
+}
+
+fn load_dotenv() -> Result<(), SetupError> {
+    match dotenvy::dotenv() {
+        Ok(_) => Ok(()),
+        Err(e) if e.not_found() => Ok(()),
+        Err(e) => Err(SetupError::Dotenv(e.to_string())),
+    }
+}
+
+pub(crate) fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "warn,identity_core=debug,sample_kit=debug",
+        _ => "trace",
+    };
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .and_then(|v| EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| EnvFilter::new(default));
+    // Fails only if a subscriber is already installed, which is fine.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

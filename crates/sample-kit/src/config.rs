@@ -1,0 +1,285 @@
+//! From settings to a validated configuration: the user's tenant, or the embedded emulator when nothing is set.
+
+use std::fmt;
+
+use identity_core::{Authority, ClientSecret, ConfigError, HttpClient, HttpConfig};
+
+use crate::args::{CommonArgs, SecretArgs, init_logging};
+
+/// A sample's defaults, from the quickstart it mirrors.
+#[derive(Debug, Clone, Copy)]
+pub struct Defaults {
+    /// Default `SCOPE`.
+    pub scope: &'static str,
+    /// Default `GRAPH_ENDPOINT`.
+    pub graph_endpoint: &'static str,
+    /// The sample's guide, quoted in error messages.
+    pub docs: &'static str,
+}
+
+/// A required setting that is not set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing {
+    /// The environment variable(s).
+    pub variable: &'static str,
+    /// Where to find the value in the app registration.
+    pub where_to_find: &'static str,
+}
+
+/// Why a sample cannot start. Exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// `.env` exists but does not parse.
+    #[error("cannot read .env: {0}")]
+    Dotenv(String),
+    /// Some settings are given but not all that are needed.
+    #[error("{}", missing_message(.missing, .docs))]
+    Missing {
+        /// What is missing.
+        missing: Vec<Missing>,
+        /// The guide to read.
+        docs: &'static str,
+    },
+    /// A setting has a value the library cannot use.
+    #[error("{setting}: {source}")]
+    Invalid {
+        /// The variable.
+        setting: &'static str,
+        /// Why.
+        #[source]
+        source: ConfigError,
+    },
+    /// The embedded emulator did not start.
+    #[error("could not start the embedded emulator: {0}")]
+    Emulator(String),
+}
+
+impl SetupError {
+    /// A one-line fix, when one is known.
+    pub fn fix(&self) -> Option<&'static str> {
+        match self {
+            SetupError::Dotenv(_) => Some("Each line of .env must be NAME=value; quote values containing spaces or #."),
+            SetupError::Missing { .. } => {
+                Some("Set the variables above in the environment or in a .env file (see .env.example), or unset them all to use the embedded emulator.")
+            }
+            SetupError::Invalid { source, .. } => source.fix(),
+            SetupError::Emulator(_) => None,
+        }
+    }
+}
+
+fn missing_message(missing: &[Missing], docs: &str) -> String {
+    let mut text = String::from("the configuration is incomplete; missing:");
+    for m in missing {
+        text.push_str(&format!("\n  - {}: {}", m.variable, m.where_to_find));
+    }
+    text.push_str(&format!("\n  (see {docs})"));
+    text
+}
+
+/// A scenario's credential settings: how to tell whether they are given, complete, and what the emulator offers.
+pub trait CredentialArgs {
+    /// The credential the sample hands to `identity-core`.
+    type Credential;
+    /// Whether any of the credential's settings is given (then the user means their own tenant).
+    fn any_set(&self) -> bool;
+    /// Required settings that are not given.
+    fn missing(&self) -> Vec<Missing>;
+    /// The credential from the user's settings (called only when nothing is missing).
+    fn into_credential(self) -> Result<Self::Credential, SetupError>;
+    /// The credential of the emulator's demo app for this scenario, and that app's client id.
+    #[cfg(feature = "embedded-emulator")]
+    fn from_emulator(emulator: &entra_emulator::Emulator) -> Result<(String, Self::Credential), SetupError>;
+}
+
+impl CredentialArgs for SecretArgs {
+    type Credential = ClientSecret;
+
+    fn any_set(&self) -> bool {
+        self.client_secret.is_some()
+    }
+
+    fn missing(&self) -> Vec<Missing> {
+        match self.client_secret.as_deref().map(str::trim) {
+            Some(s) if !s.is_empty() => vec![],
+            _ => vec![Missing {
+                variable: "AZURE_CLIENT_SECRET",
+                where_to_find: "app registration > Certificates & secrets > Client secrets > the Value column (shown only right after you create the secret; not the Secret ID)",
+            }],
+        }
+    }
+
+    fn into_credential(self) -> Result<ClientSecret, SetupError> {
+        Ok(ClientSecret::new(self.client_secret.unwrap_or_default().trim()))
+    }
+
+    #[cfg(feature = "embedded-emulator")]
+    fn from_emulator(emulator: &entra_emulator::Emulator) -> Result<(String, ClientSecret), SetupError> {
+        let app = emulator.app("daemon").ok_or_else(|| SetupError::Emulator("it has no 'daemon' app".into()))?;
+        let secret = app
+            .secrets
+            .first()
+            .ok_or_else(|| SetupError::Emulator("its 'daemon' app has no secret".into()))?;
+        Ok((app.app_id.clone(), ClientSecret::new(secret.value.clone())))
+    }
+}
+
+/// Everything a sample needs to run: where, as whom, for what, and the credential.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Config<C> {
+    /// The authority.
+    pub authority: Authority,
+    /// Application (client) id.
+    pub client_id: String,
+    /// Scopes to ask for.
+    pub scopes: Vec<String>,
+    /// The Graph URL to call.
+    pub graph_endpoint: String,
+    /// The HTTP client (trusting extra CAs and, with the emulator, the emulator's CA).
+    pub http: HttpClient,
+    /// The scenario's credential.
+    pub credential: C,
+    /// The embedded emulator, kept running for as long as the configuration lives.
+    #[cfg(feature = "embedded-emulator")]
+    pub emulator: Option<entra_emulator::Emulator>,
+}
+
+impl CommonArgs {
+    /// Validates the settings. With nothing configured, starts the embedded emulator and says so on stdout;
+    /// with a partial configuration, refuses and names each missing variable.
+    pub async fn configure<A: CredentialArgs>(self, credential: A, defaults: &Defaults) -> Result<Config<A::Credential>, SetupError> {
+        init_logging(self.verbose);
+        let nothing_set = self.authority.is_none()
+            && self.authority_host.is_none()
+            && self.tenant_id.is_none()
+            && self.client_id.is_none()
+            && !credential.any_set();
+        if nothing_set {
+            return self.configure_emulator(credential, defaults).await;
+        }
+
+        let mut missing = Vec::new();
+        if blank(&self.client_id) {
+            missing.push(Missing {
+                variable: "AZURE_CLIENT_ID",
+                where_to_find: "app registration > Overview > Application (client) ID",
+            });
+        }
+        if blank(&self.authority) && blank(&self.tenant_id) {
+            missing.push(Missing {
+                variable: "AZURE_TENANT_ID (or AUTHORITY)",
+                where_to_find: "app registration > Overview > Directory (tenant) ID",
+            });
+        }
+        missing.extend(credential.missing());
+        if !missing.is_empty() {
+            return Err(SetupError::Missing { missing, docs: defaults.docs });
+        }
+
+        let authority = match (&self.authority, &self.tenant_id) {
+            (Some(url), _) if !url.trim().is_empty() => {
+                Authority::parse(url).map_err(|source| SetupError::Invalid { setting: "AUTHORITY", source })?
+            }
+            (_, tenant) => Authority::from_host_and_tenant(self.authority_host.as_deref(), tenant.as_deref().unwrap_or_default())
+                .map_err(|source| SetupError::Invalid {
+                    setting: if matches!(source, ConfigError::InvalidTenant { .. }) { "AZURE_TENANT_ID" } else { "AZURE_AUTHORITY_HOST" },
+                    source,
+                })?,
+        };
+        let http = HttpClient::new(self.http_config()?).map_err(|source| SetupError::Invalid { setting: "HTTP client", source })?;
+        Ok(Config {
+            authority,
+            client_id: self.client_id.clone().unwrap_or_default().trim().to_string(),
+            scopes: self.scopes(defaults)?,
+            graph_endpoint: self.graph_endpoint(defaults, None)?,
+            http,
+            credential: credential.into_credential()?,
+            #[cfg(feature = "embedded-emulator")]
+            emulator: None,
+        })
+    }
+
+    #[cfg(feature = "embedded-emulator")]
+    async fn configure_emulator<A: CredentialArgs>(self, _: A, defaults: &Defaults) -> Result<Config<A::Credential>, SetupError> {
+        let emulator = entra_emulator::Emulator::builder()
+            .start()
+            .await
+            .map_err(|e| SetupError::Emulator(e.to_string()))?;
+        println!(
+            "No configuration found, so running against the embedded Entra emulator at {} (see docs/emulator.md); \
+             set AZURE_CLIENT_ID and friends, or write a .env file, to use your own tenant.",
+            emulator.https_url()
+        );
+        let (client_id, credential) = A::from_emulator(&emulator)?;
+        let authority = Authority::parse(&emulator.authority())
+            .map_err(|source| SetupError::Emulator(format!("its authority is unusable: {source}")))?;
+        let http_config = self.http_config()?.with_extra_ca_pem(emulator.ca_pem());
+        let http = HttpClient::new(http_config).map_err(|source| SetupError::Invalid { setting: "HTTP client", source })?;
+        Ok(Config {
+            authority,
+            client_id,
+            scopes: self.scopes(defaults)?,
+            graph_endpoint: self.graph_endpoint(defaults, Some(&emulator.https_url()))?,
+            http,
+            credential,
+            emulator: Some(emulator),
+        })
+    }
+
+    #[cfg(not(feature = "embedded-emulator"))]
+    async fn configure_emulator<A: CredentialArgs>(self, credential: A, defaults: &Defaults) -> Result<Config<A::Credential>, SetupError> {
+        let mut missing = vec![
+            Missing { variable: "AZURE_CLIENT_ID", where_to_find: "app registration > Overview > Application (client) ID" },
+            Missing { variable: "AZURE_TENANT_ID (or AUTHORITY)", where_to_find: "app registration > Overview > Directory (tenant) ID" },
+        ];
+        missing.extend(credential.missing());
+        Err(SetupError::Missing { missing, docs: defaults.docs })
+    }
+
+    fn http_config(&self) -> Result<HttpConfig, SetupError> {
+        let config = HttpConfig::default();
+        match &self.extra_ca_certs {
+            Some(path) if !path.as_os_str().is_empty() => config
+                .with_extra_ca_file(path)
+                .map_err(|source| SetupError::Invalid { setting: identity_core::EXTRA_CA_CERTS_VAR, source }),
+            _ => Ok(config),
+        }
+    }
+
+    fn scopes(&self, defaults: &Defaults) -> Result<Vec<String>, SetupError> {
+        let scopes: Vec<String> =
+            self.scope.as_deref().unwrap_or(defaults.scope).split_whitespace().map(str::to_string).collect();
+        if scopes.is_empty() {
+            return Err(SetupError::Invalid { setting: "SCOPE", source: ConfigError::NoScopes });
+        }
+        Ok(scopes)
+    }
+
+    /// The Graph URL; with the emulator, Graph's public host is replaced by the emulator's.
+    fn graph_endpoint(&self, defaults: &Defaults, emulator_url: Option<&str>) -> Result<String, SetupError> {
+        let mut endpoint = self.graph_endpoint.as_deref().unwrap_or(defaults.graph_endpoint).trim().to_string();
+        if let Some(base) = emulator_url {
+            if let Some(path) = endpoint.strip_prefix("https://graph.microsoft.com/") {
+                endpoint = format!("{base}/{path}");
+            }
+        }
+        let invalid = |source| SetupError::Invalid { setting: "GRAPH_ENDPOINT", source };
+        let url = url::Url::parse(&endpoint).map_err(|e| {
+            invalid(ConfigError::InvalidUrl { setting: "GRAPH_ENDPOINT", value: endpoint.clone(), reason: e.to_string() })
+        })?;
+        identity_core::authority::ensure_secure(&url).map_err(invalid)?;
+        Ok(endpoint)
+    }
+}
+
+fn blank(value: &Option<String>) -> bool {
+    value.as_deref().is_none_or(|v| v.trim().is_empty())
+}
+
+impl fmt::Display for Missing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.variable, self.where_to_find)
+    }
+}

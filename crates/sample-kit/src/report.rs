@@ -1,0 +1,95 @@
+//! How a sample ends: the result on stdout, or the error on stderr with the service's details, the fix, and an
+//! exit code that tells configuration errors from service errors.
+
+use std::future::Future;
+
+use identity_core::{Error, TokenResult, TokenSource};
+
+use crate::config::SetupError;
+
+/// Exit codes of the samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitCode {
+    /// Success.
+    Success = 0,
+    /// Anything not covered below.
+    Failure = 1,
+    /// The configuration is missing or invalid (also used by clap for bad flags).
+    Config = 2,
+    /// The Microsoft identity platform refused the request (an `AADSTS` error).
+    Service = 3,
+    /// Microsoft Graph refused the call.
+    Graph = 4,
+    /// The network: unreachable host, TLS, timeout, or an answer that is not what the protocol says.
+    Network = 5,
+}
+
+/// Runs a sample; on error prints it to stderr and returns the matching exit code.
+pub async fn main(run: impl Future<Output = anyhow::Result<()>>) -> std::process::ExitCode {
+    match run.await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprint!("{}", describe(&error));
+            std::process::ExitCode::from(exit_code(&error) as u8)
+        }
+    }
+}
+
+/// Prints where the token came from, as the quickstarts do.
+pub fn say_token_source(token: &TokenResult) {
+    match token.source {
+        TokenSource::Cache => println!("Found a cached token, so no request was sent to the identity provider."),
+        TokenSource::IdentityProvider => println!("Could not find a cached token, so fetching a new one."),
+    }
+}
+
+fn exit_code(error: &anyhow::Error) -> ExitCode {
+    if error.downcast_ref::<SetupError>().is_some() {
+        return ExitCode::Config;
+    }
+    match error.downcast_ref::<Error>() {
+        Some(Error::Config(_)) => ExitCode::Config,
+        Some(Error::Service(_)) => ExitCode::Service,
+        Some(Error::Graph(_)) => ExitCode::Graph,
+        Some(Error::Http(_)) => ExitCode::Network,
+        _ => ExitCode::Failure,
+    }
+}
+
+/// The error report: the message, the service's identifiers, and the fix.
+fn describe(error: &anyhow::Error) -> String {
+    let mut lines = vec![format!("error: {error:#}")];
+    let mut field = |name: &str, value: Option<String>| {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            lines.push(format!("  {name:<16}{v}"));
+        }
+    };
+    let fix = if let Some(setup) = error.downcast_ref::<SetupError>() {
+        setup.fix()
+    } else if let Some(e) = error.downcast_ref::<Error>() {
+        match e {
+            Error::Service(s) => {
+                field("code:", s.code().map(|c| format!("AADSTS{c}")).or_else(|| Some(s.error.clone())));
+                field("suberror:", s.suberror.clone());
+                field("correlation id:", s.correlation_id.clone());
+                field("trace id:", s.trace_id.clone());
+                field("timestamp:", s.timestamp.clone());
+                field("retry after:", s.retry_after.map(|d| format!("{} s", d.as_secs())));
+            }
+            Error::Graph(g) => {
+                field("code:", Some(g.code.clone()));
+                field("request id:", g.request_id.clone());
+                field("client request id:", g.client_request_id.clone());
+                field("date:", g.date.clone());
+                field("retry after:", g.retry_after.map(|d| format!("{} s", d.as_secs())));
+            }
+            _ => {}
+        }
+        e.fix()
+    } else {
+        None
+    };
+    field("fix:", fix.map(str::to_string));
+    lines.join("\n") + "\n"
+}

@@ -1,0 +1,284 @@
+//! The daemon-secret binary, run as a user would: configured by environment, `.env` or flags, or not at all.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use entra_emulator::Emulator;
+
+const BIN: &str = env!("CARGO_BIN_EXE_daemon-secret");
+
+/// Runs the sample in `dir` with only the given environment (plus PATH), so the developer's own settings and
+/// `.env` never leak into a test.
+async fn run(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.env_clear().current_dir(dir).args(args);
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    tokio::task::spawn_blocking(move || cmd.output().expect("the sample starts")).await.unwrap()
+}
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("daemon-secret-test-{}", uuid_like()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn uuid_like() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    format!("{}-{nanos}", std::process::id())
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The JSON printed after "Graph API call result:".
+fn graph_result(stdout: &str) -> serde_json::Value {
+    let (_, json) = stdout.split_once("Graph API call result: \n").expect("the result header");
+    serde_json::from_str(json).expect("pretty JSON")
+}
+
+struct External {
+    emu: Emulator,
+    client_id: String,
+    secret: String,
+    ca: String,
+}
+
+async fn external(app: &str) -> External {
+    let emu = Emulator::builder().start().await.unwrap();
+    let registration = emu.app(app).unwrap();
+    External {
+        client_id: registration.app_id.clone(),
+        secret: registration.secrets[0].value.clone(),
+        ca: emu.ca_path().display().to_string(),
+        emu,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_nothing_configured_it_runs_against_the_embedded_emulator() {
+    let dir = temp_dir();
+    let out = run(&dir, &[], &[]).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", text(&out.stderr));
+    let first_line = stdout.lines().next().unwrap();
+    assert!(first_line.contains("embedded Entra emulator at https://127.0.0.1:"), "{first_line}");
+    assert!(stdout.contains("Could not find a cached token, so fetching a new one."));
+    let users = graph_result(&stdout);
+    assert!(!users["value"].as_array().unwrap().is_empty());
+    assert!(users["value"][0]["userPrincipalName"].as_str().unwrap().contains('@'));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn configured_by_environment_it_uses_the_tenant_and_trusts_the_extra_ca() {
+    let ext = external("daemon").await;
+    let dir = temp_dir();
+    let out = run(
+        &dir,
+        &[
+            ("AZURE_AUTHORITY_HOST", &ext.emu.https_url()),
+            ("AZURE_TENANT_ID", &ext.emu.tenant_domain()),
+            ("AZURE_CLIENT_ID", &ext.client_id),
+            ("AZURE_CLIENT_SECRET", &ext.secret),
+            ("GRAPH_ENDPOINT", &format!("{}/users", ext.emu.graph_base())),
+            ("IDENTITY_EXTRA_CA_CERTS", &ext.ca),
+        ],
+        &[],
+    )
+    .await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", text(&out.stderr));
+    assert!(!stdout.contains("emulator"), "configured runs do not start the embedded emulator");
+    assert!(stdout.starts_with("Could not find a cached token"));
+    let users = graph_result(&stdout);
+    assert_eq!(users["value"].as_array().unwrap().len(), ext.emu.directory().tenants[0].users.len().min(100));
+    assert_eq!(ext.emu.request_counts().get(entra_emulator::Endpoint::Token), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dotenv_file_configures_it_and_the_real_environment_wins() {
+    let ext = external("daemon").await;
+    let app = ext.emu.app("daemon").unwrap();
+    let dir = temp_dir();
+    std::fs::write(
+        dir.join(".env"),
+        format!(
+            "# quickstart style\nAUTHORITY={}\nAZURE_CLIENT_ID={}\nAZURE_CLIENT_SECRET=\"{}\"\nGRAPH_ENDPOINT={}/users\nIDENTITY_EXTRA_CA_CERTS={}\n",
+            ext.emu.authority(),
+            ext.client_id,
+            ext.secret,
+            ext.emu.graph_base(),
+            ext.ca
+        ),
+    )
+    .unwrap();
+    let application = format!("{}/applications/{}", ext.emu.graph_base(), app.object_id);
+    let out = run(&dir, &[("GRAPH_ENDPOINT", &application)], &[]).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", text(&out.stderr));
+    assert_eq!(graph_result(&stdout)["appId"], app.app_id.as_str(), "GRAPH_ENDPOINT from the environment won");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn flags_override_the_environment() {
+    let ext = external("daemon").await;
+    let dir = temp_dir();
+    let out = run(
+        &dir,
+        &[
+            ("AUTHORITY", "https://login.microsoftonline.com/contoso.onmicrosoft.com"),
+            ("AZURE_CLIENT_ID", &ext.client_id),
+            ("AZURE_CLIENT_SECRET", "wrong"),
+        ],
+        &["--authority", &ext.emu.authority(), "--client-secret", &ext.secret, "--extra-ca-certs", &ext.ca,
+          "--graph-endpoint", &format!("{}/users", ext.emu.graph_base())],
+    )
+    .await;
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partial_configuration_is_refused_naming_each_missing_variable() {
+    let dir = temp_dir();
+    let out = run(&dir, &[("AZURE_CLIENT_ID", "00000000-0000-0000-0000-000000000001")], &[]).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("AZURE_TENANT_ID (or AUTHORITY): app registration > Overview > Directory (tenant) ID"), "{stderr}");
+    assert!(stderr.contains("AZURE_CLIENT_SECRET: app registration > Certificates & secrets"), "{stderr}");
+    assert!(!stderr.contains("AZURE_CLIENT_ID:"), "the client id is set: {stderr}");
+    assert!(stderr.contains("docs/daemon-secret.md"));
+    assert!(text(&out.stdout).is_empty(), "no emulator, no output");
+
+    let out = run(&dir, &[("AZURE_CLIENT_SECRET", "s")], &[]).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("AZURE_CLIENT_ID: app registration > Overview > Application (client) ID"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_settings_are_refused_with_the_setting_named() {
+    let dir = temp_dir();
+    let base = [("AZURE_CLIENT_ID", "00000000-0000-0000-0000-000000000001"), ("AZURE_CLIENT_SECRET", "s")];
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("AUTHORITY", "http://login.microsoftonline.com/contoso.com")], "AUTHORITY: refusing plain http"),
+        (&[("AUTHORITY", "login.microsoftonline.com/contoso.com")], "AUTHORITY: invalid authority"),
+        (&[("AUTHORITY", "https://login.microsoftonline.com/contoso.com/oauth2/v2.0/token")], "exactly one path segment"),
+        (&[("AZURE_TENANT_ID", "not a tenant!")], "AZURE_TENANT_ID: invalid tenant 'not a tenant!'"),
+        (&[("AZURE_TENANT_ID", "contoso.com"), ("AZURE_AUTHORITY_HOST", "not a url")], "AZURE_AUTHORITY_HOST: invalid authority"),
+        (&[("AZURE_TENANT_ID", "contoso.com"), ("GRAPH_ENDPOINT", "not a url")], "GRAPH_ENDPOINT: invalid URL"),
+        (&[("AZURE_TENANT_ID", "contoso.com"), ("GRAPH_ENDPOINT", "http://graph.microsoft.com/v1.0/users")], "GRAPH_ENDPOINT: refusing plain http"),
+        (&[("AZURE_TENANT_ID", "contoso.com"), ("SCOPE", "  ")], "SCOPE: no scope given"),
+        (&[("AZURE_TENANT_ID", "contoso.com"), ("IDENTITY_EXTRA_CA_CERTS", "/nonexistent/ca.pem")], "IDENTITY_EXTRA_CA_CERTS: cannot use the CA certificates in '/nonexistent/ca.pem'"),
+    ];
+    for (extra, expected) in cases {
+        let env: Vec<(&str, &str)> = base.iter().chain(extra.iter()).copied().collect();
+        let out = run(&dir, &env, &[]).await;
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {stderr}");
+        assert!(stderr.contains(expected), "{extra:?}: expected '{expected}' in:\n{stderr}");
+        assert!(stderr.contains("fix:") || expected.contains("GRAPH_ENDPOINT: invalid URL"), "{extra:?} has a fix: {stderr}");
+    }
+
+    std::fs::write(dir.join(".env"), "THIS LINE IS NOT VALID\n").unwrap();
+    let out = run(&dir, &base, &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("cannot read .env"), "{}", text(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_secret_exits_3_with_code_correlation_id_and_fix() {
+    let ext = external("daemon").await;
+    let dir = temp_dir();
+    let out = run(
+        &dir,
+        &[("AUTHORITY", &ext.emu.authority()), ("AZURE_CLIENT_ID", &ext.client_id), ("AZURE_CLIENT_SECRET", "wrong-value"), ("IDENTITY_EXTRA_CA_CERTS", &ext.ca)],
+        &[],
+    )
+    .await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("invalid_client (HTTP 401): AADSTS7000215: Invalid client secret provided."), "{stderr}");
+    assert!(stderr.contains("code:           AADSTS7000215"), "{stderr}");
+    assert!(stderr.contains("correlation id: "), "{stderr}");
+    assert!(stderr.contains("fix:            Use the client secret's Value, not its Secret ID"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_graph_permission_exits_4_with_the_admin_consent_fix() {
+    let ext = external("no-permissions").await;
+    let dir = temp_dir();
+    let out = run(
+        &dir,
+        &[("AUTHORITY", &ext.emu.authority()), ("AZURE_CLIENT_ID", &ext.client_id), ("AZURE_CLIENT_SECRET", &ext.secret),
+          ("IDENTITY_EXTRA_CA_CERTS", &ext.ca), ("GRAPH_ENDPOINT", &format!("{}/users", ext.emu.graph_base()))],
+        &[],
+    )
+    .await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("Authorization_RequestDenied"), "{stderr}");
+    assert!(stderr.contains("request id:"), "{stderr}");
+    assert!(stderr.contains("Grant admin consent"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_authority_exits_5() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let dir = temp_dir();
+    let out = run(
+        &dir,
+        &[("AUTHORITY", &format!("https://127.0.0.1:{port}/contoso.com")), ("AZURE_CLIENT_ID", "id"), ("AZURE_CLIENT_SECRET", "s")],
+        &[],
+    )
+    .await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("could not reach"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_and_tokens_never_appear_even_at_trace_level() {
+    let ext = external("daemon").await;
+    let dir = temp_dir();
+    let graph = format!("{}/users", ext.emu.graph_base());
+    let mut outputs = Vec::new();
+    for secret in [ext.secret.as_str(), "Wrong~Secret.Value_0123456789abcdefghij"] {
+        for verbosity in [("RUST_LOG", "trace"), ("RUST_LOG", "")] {
+            let out = run(
+                &dir,
+                &[("AUTHORITY", &ext.emu.authority()), ("AZURE_CLIENT_ID", &ext.client_id), ("AZURE_CLIENT_SECRET", secret),
+                  ("IDENTITY_EXTRA_CA_CERTS", &ext.ca), ("GRAPH_ENDPOINT", &graph), verbosity],
+                &["-vv"],
+            )
+            .await;
+            outputs.push((secret, text(&out.stdout) + &text(&out.stderr)));
+        }
+    }
+    assert!(outputs[0].1.contains("TRACE"), "trace logging is on");
+    assert!(outputs[0].1.contains("Graph API call result"));
+    for (secret, output) in &outputs {
+        assert!(!output.contains(secret), "the secret leaked:\n{output}");
+        assert!(!output.contains("eyJ0eXAi") && !output.contains("eyJhbGci"), "a token leaked:\n{output}");
+        assert!(!output.contains("client_secret="), "the request body leaked:\n{output}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn help_documents_every_setting_and_hides_the_secret_value() {
+    let dir = temp_dir();
+    let out = run(&dir, &[("AZURE_CLIENT_SECRET", "super-secret-value")], &["--help"]).await;
+    let help = text(&out.stdout);
+    assert!(out.status.success());
+    for variable in ["AUTHORITY", "AZURE_AUTHORITY_HOST", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "SCOPE", "GRAPH_ENDPOINT", "IDENTITY_EXTRA_CA_CERTS", "Exit codes"] {
+        assert!(help.contains(variable), "--help mentions {variable}:\n{help}");
+    }
+    assert!(!help.contains("super-secret-value"));
+}
