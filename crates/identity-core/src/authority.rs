@@ -58,7 +58,9 @@ pub enum TenantKind {
 impl TenantKind {
     /// Classifies a tenant segment, or refuses it.
     pub fn classify(tenant: &str) -> Result<TenantKind, ConfigError> {
-        let invalid = || ConfigError::InvalidTenant { tenant: tenant.to_string() };
+        let invalid = || ConfigError::InvalidTenant {
+            tenant: tenant.to_string(),
+        };
         match tenant.to_ascii_lowercase().as_str() {
             "common" => return Ok(TenantKind::Common),
             "organizations" => return Ok(TenantKind::Organizations),
@@ -68,7 +70,11 @@ impl TenantKind {
         if uuid::Uuid::try_parse(tenant).is_ok() && tenant.len() == 36 {
             return Ok(TenantKind::Guid);
         }
-        if is_dns_name(tenant) { Ok(TenantKind::Domain) } else { Err(invalid()) }
+        if is_dns_name(tenant) {
+            Ok(TenantKind::Domain)
+        } else {
+            Err(invalid())
+        }
     }
 
     /// Whether the tenant names one directory (GUID or domain), as app-only tokens require.
@@ -87,7 +93,9 @@ fn is_dns_name(s: &str) -> bool {
                 && !l.ends_with('-')
                 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
-        && labels.last().is_some_and(|tld| tld.chars().any(|c| c.is_ascii_alphabetic()))
+        && labels
+            .last()
+            .is_some_and(|tld| tld.chars().any(|c| c.is_ascii_alphabetic()))
 }
 
 /// A validated authority: scheme, host, optional port, and one tenant segment.
@@ -101,13 +109,23 @@ pub struct Authority {
 impl Authority {
     /// Parses a full authority URL such as `https://login.microsoftonline.com/contoso.onmicrosoft.com`.
     pub fn parse(value: &str) -> Result<Authority, ConfigError> {
-        let bad = |reason: &str| ConfigError::InvalidAuthority { value: value.to_string(), reason: reason.to_string() };
+        let bad = |reason: &str| ConfigError::InvalidAuthority {
+            value: value.to_string(),
+            reason: reason.to_string(),
+        };
         let url = Url::parse(value.trim()).map_err(|e| bad(&e.to_string()))?;
-        let segments: Vec<&str> = url.path_segments().map(|s| s.filter(|p| !p.is_empty()).collect()).unwrap_or_default();
+        let segments: Vec<&str> = url
+            .path_segments()
+            .map(|s| s.filter(|p| !p.is_empty()).collect())
+            .unwrap_or_default();
         let tenant = match segments.as_slice() {
             [tenant] => *tenant,
             [] => return Err(bad("it has no tenant: expected https://<host>/<tenant>")),
-            _ => return Err(bad("expected exactly one path segment, the tenant: https://<host>/<tenant>")),
+            _ => {
+                return Err(bad(
+                    "expected exactly one path segment, the tenant: https://<host>/<tenant>",
+                ));
+            }
         };
         let host = host_url_of(&url).map_err(|reason| bad(&reason))?;
         Authority::new(host, tenant)
@@ -120,9 +138,12 @@ impl Authority {
             value: host_value.to_string(),
             reason: reason.to_string(),
         };
-        let url = Url::parse(host_value).map_err(|e| bad(&format!("{e} (expected e.g. {PUBLIC_CLOUD_HOST})")))?;
+        let url =
+            Url::parse(host_value).map_err(|e| bad(&format!("{e} (expected e.g. {PUBLIC_CLOUD_HOST})")))?;
         if url.path() != "/" && !url.path().is_empty() {
-            return Err(bad("an authority host has no path; put the tenant in AZURE_TENANT_ID"));
+            return Err(bad(
+                "an authority host has no path; put the tenant in AZURE_TENANT_ID",
+            ));
         }
         let host = host_url_of(&url).map_err(|reason| bad(&reason))?;
         Authority::new(host, tenant.trim())
@@ -135,7 +156,11 @@ impl Authority {
 
     fn new(host_url: Url, tenant: &str) -> Result<Authority, ConfigError> {
         let kind = TenantKind::classify(tenant)?;
-        Ok(Authority { host_url, tenant: tenant.to_string(), kind })
+        Ok(Authority {
+            host_url,
+            tenant: tenant.to_string(),
+            kind,
+        })
     }
 
     /// `https://host[:port]` without a trailing slash.
@@ -169,7 +194,11 @@ impl Authority {
 
     /// The OIDC discovery document URL: `{authority}/v2.0/.well-known/openid-configuration`.
     pub fn discovery_url(&self) -> String {
-        format!("{}/{}/v2.0/.well-known/openid-configuration", self.host_url(), self.tenant)
+        format!(
+            "{}/{}/v2.0/.well-known/openid-configuration",
+            self.host_url(),
+            self.tenant
+        )
     }
 }
 
@@ -194,7 +223,16 @@ fn host_url_of(url: &Url) -> Result<Url, String> {
         return Err("it must not contain a user name or password".into());
     }
     let host = url.host_str().ok_or("it has no host")?;
-    ensure_secure(url).map_err(|e| e.to_string())?;
+    match url.scheme() {
+        "https" => {}
+        "http" if ensure_secure(url).is_ok() => {}
+        "http" => {
+            return Err(
+                "plain http is only allowed for loopback hosts (127.0.0.1, ::1, localhost); use https".into(),
+            );
+        }
+        other => return Err(format!("scheme '{other}' is not supported; use https")),
+    }
     let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
     Url::parse(&format!("{}://{host}{port}/", url.scheme())).map_err(|e| e.to_string())
 }
@@ -255,12 +293,16 @@ impl Metadata {
 
     /// Validates a discovery document.
     pub fn from_json(source_url: &str, body: &[u8]) -> Result<Metadata, HttpError> {
-        let invalid = |reason: String| HttpError::InvalidResponse { url: source_url.to_string(), reason };
-        let raw: RawMetadata =
-            serde_json::from_slice(body).map_err(|e| invalid(format!("not an OpenID configuration document: {e}")))?;
+        let invalid = |reason: String| HttpError::InvalidResponse {
+            url: source_url.to_string(),
+            reason,
+        };
+        let raw: RawMetadata = serde_json::from_slice(body)
+            .map_err(|e| invalid(format!("not an OpenID configuration document: {e}")))?;
         let endpoint = |name: &str, value: Option<String>| -> Result<Option<Url>, HttpError> {
             let Some(value) = value else { return Ok(None) };
-            let url = Url::parse(&value).map_err(|e| invalid(format!("{name} '{value}' is not a URL: {e}")))?;
+            let url =
+                Url::parse(&value).map_err(|e| invalid(format!("{name} '{value}' is not a URL: {e}")))?;
             ensure_secure(&url).map_err(|e| invalid(format!("{name}: {e}")))?;
             Ok(Some(url))
         };
@@ -274,7 +316,10 @@ impl Metadata {
             .to_string();
         Ok(Metadata {
             authorization_endpoint: endpoint("authorization_endpoint", raw.authorization_endpoint)?,
-            device_authorization_endpoint: endpoint("device_authorization_endpoint", raw.device_authorization_endpoint)?,
+            device_authorization_endpoint: endpoint(
+                "device_authorization_endpoint",
+                raw.device_authorization_endpoint,
+            )?,
             jwks_uri: endpoint("jwks_uri", raw.jwks_uri)?,
             issuer: raw.issuer.unwrap_or_default(),
             token_endpoint,
@@ -305,7 +350,8 @@ mod tests {
 
     #[test]
     fn builds_from_host_and_tenant() {
-        let a = Authority::from_host_and_tenant(Some("https://login.microsoftonline.us/"), "contoso.us").unwrap();
+        let a =
+            Authority::from_host_and_tenant(Some("https://login.microsoftonline.us/"), "contoso.us").unwrap();
         assert_eq!(a.to_string(), "https://login.microsoftonline.us/contoso.us");
         assert_eq!(a.cloud(), Cloud::UsGovernment);
         assert_eq!(
@@ -319,20 +365,32 @@ mod tests {
     #[test]
     fn refuses_bad_authorities() {
         let refused = |value: &str| Authority::parse(value).unwrap_err().to_string();
-        assert!(refused("http://login.microsoftonline.com/contoso.com").contains("only https"));
+        assert!(
+            refused("http://login.microsoftonline.com/contoso.com")
+                .contains("plain http is only allowed for loopback")
+        );
         assert!(refused("https://login.microsoftonline.com").contains("no tenant"));
-        assert!(refused("https://login.microsoftonline.com/contoso/oauth2/v2.0/token").contains("one path segment"));
+        assert!(
+            refused("https://login.microsoftonline.com/contoso/oauth2/v2.0/token")
+                .contains("one path segment")
+        );
         assert!(refused("login.microsoftonline.com/contoso.com").contains("invalid authority"));
         assert!(refused("https://login.microsoftonline.com/not a tenant!").contains("invalid tenant"));
         assert!(refused("https://login.microsoftonline.com/-contoso").contains("invalid tenant"));
         assert!(refused("https://login.microsoftonline.com/12345").contains("invalid tenant"));
         // A single-label name is syntactically a DNS name; the service decides whether it exists.
-        assert_eq!(Authority::parse("https://login.microsoftonline.com/contoso").unwrap().tenant_kind(), TenantKind::Domain);
+        assert_eq!(
+            Authority::parse("https://login.microsoftonline.com/contoso")
+                .unwrap()
+                .tenant_kind(),
+            TenantKind::Domain
+        );
         assert!(refused("https://login.microsoftonline.com/t.com?x=1").contains("query"));
-        assert!(refused("ftp://example.com/t.com").contains("only https"));
+        assert!(refused("ftp://example.com/t.com").contains("scheme 'ftp' is not supported"));
         assert!(Authority::parse("http://localhost:1234/t.com").is_ok());
         assert!(Authority::parse("http://[::1]:1234/t.com").is_ok());
-        let err = Authority::from_host_and_tenant(Some("https://login.microsoftonline.com/x"), "t.com").unwrap_err();
+        let err = Authority::from_host_and_tenant(Some("https://login.microsoftonline.com/x"), "t.com")
+            .unwrap_err();
         assert!(err.to_string().contains("no path"), "{err}");
     }
 
@@ -342,8 +400,18 @@ mod tests {
         let m = Metadata::from_json("u", doc).unwrap();
         assert_eq!(m.tenant_id, "00000000-0000-0000-0000-000000000001");
         assert!(Metadata::from_json("u", b"<html>").is_err());
-        assert!(Metadata::from_json("u", br#"{"issuer":"x"}"#).unwrap_err().to_string().contains("token_endpoint"));
+        assert!(
+            Metadata::from_json("u", br#"{"issuer":"x"}"#)
+                .unwrap_err()
+                .to_string()
+                .contains("token_endpoint")
+        );
         let insecure = br#"{"token_endpoint":"http://evil.example/t/oauth2/v2.0/token"}"#;
-        assert!(Metadata::from_json("u", insecure).unwrap_err().to_string().contains("only https"));
+        assert!(
+            Metadata::from_json("u", insecure)
+                .unwrap_err()
+                .to_string()
+                .contains("only https")
+        );
     }
 }

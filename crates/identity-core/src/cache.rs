@@ -37,7 +37,10 @@ impl AccessTokenKey {
         realm: &str,
         scopes: &[impl AsRef<str>],
     ) -> AccessTokenKey {
-        let mut target: Vec<String> = scopes.iter().map(|s| s.as_ref().trim().to_ascii_lowercase()).collect();
+        let mut target: Vec<String> = scopes
+            .iter()
+            .map(|s| s.as_ref().trim().to_ascii_lowercase())
+            .collect();
         target.sort();
         target.dedup();
         AccessTokenKey {
@@ -118,7 +121,11 @@ pub trait TokenCache: Send + Sync + fmt::Debug {
     /// The entry for `key`, if any (expired entries may be returned; the client decides).
     async fn get_access_token(&self, key: &AccessTokenKey) -> Result<Option<CachedAccessToken>, CacheError>;
     /// Stores or replaces the entry for `key`.
-    async fn put_access_token(&self, key: &AccessTokenKey, token: &CachedAccessToken) -> Result<(), CacheError>;
+    async fn put_access_token(
+        &self,
+        key: &AccessTokenKey,
+        token: &CachedAccessToken,
+    ) -> Result<(), CacheError>;
     /// Removes the entry for `key`.
     async fn remove_access_token(&self, key: &AccessTokenKey) -> Result<(), CacheError>;
 }
@@ -139,7 +146,9 @@ impl MemoryCache {
 impl fmt::Debug for MemoryCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let entries = self.access_tokens.read().map(|m| m.len()).unwrap_or(0);
-        f.debug_struct("MemoryCache").field("access_tokens", &entries).finish()
+        f.debug_struct("MemoryCache")
+            .field("access_tokens", &entries)
+            .finish()
     }
 }
 
@@ -151,7 +160,11 @@ impl TokenCache for MemoryCache {
         Ok(map.get(key).cloned())
     }
 
-    async fn put_access_token(&self, key: &AccessTokenKey, token: &CachedAccessToken) -> Result<(), CacheError> {
+    async fn put_access_token(
+        &self,
+        key: &AccessTokenKey,
+        token: &CachedAccessToken,
+    ) -> Result<(), CacheError> {
         let mut map = self.access_tokens.write().unwrap_or_else(|e| e.into_inner());
         map.insert(key.clone(), token.clone());
         Ok(())
@@ -166,7 +179,10 @@ impl TokenCache for MemoryCache {
 
 /// Seconds since the Unix epoch.
 pub fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -183,11 +199,22 @@ mod tests {
 
     #[test]
     fn expiry_margin_and_refresh_on() {
-        let t = CachedAccessToken::new(AccessToken::new("x"), "Bearer".into(), vec![], 1000, 3600, None, Some(1800));
+        let t = CachedAccessToken::new(
+            AccessToken::new("x"),
+            "Bearer".into(),
+            vec![],
+            1000,
+            3600,
+            None,
+            Some(1800),
+        );
         assert!(t.is_fresh(1000));
         assert!(!t.is_fresh(2800), "refresh_in has passed");
         assert!(t.is_usable(2800));
         assert!(t.is_usable(1000 + 3600 - 300));
-        assert!(!t.is_usable(1000 + 3600 - 299), "less than 5 minutes left counts as expired");
+        assert!(
+            !t.is_usable(1000 + 3600 - 299),
+            "less than 5 minutes left counts as expired"
+        );
     }
 }

@@ -92,10 +92,14 @@ impl ConfidentialClientBuilder {
         if client_id.is_empty() {
             return Err(ConfigError::Empty { setting: "client id" });
         }
-        let credential = self.credential.ok_or(ConfigError::Empty { setting: "client credential" })?;
+        let credential = self.credential.ok_or(ConfigError::Empty {
+            setting: "client credential",
+        })?;
         match &credential {
             ClientCredential::Secret(s) if s.secret().is_empty() => {
-                return Err(ConfigError::Empty { setting: "client secret" });
+                return Err(ConfigError::Empty {
+                    setting: "client secret",
+                });
             }
             ClientCredential::Secret(_) => {}
         }
@@ -126,7 +130,13 @@ impl ConfidentialClientBuilder {
 impl ConfidentialClient {
     /// Starts building a client for an application (client) id and an authority.
     pub fn builder(client_id: impl Into<String>, authority: Authority) -> ConfidentialClientBuilder {
-        ConfidentialClientBuilder { client_id: client_id.into(), authority, credential: None, http: None, cache: None }
+        ConfidentialClientBuilder {
+            client_id: client_id.into(),
+            authority,
+            credential: None,
+            http: None,
+            cache: None,
+        }
     }
 
     /// The application (client) id.
@@ -149,7 +159,11 @@ impl ConfidentialClient {
         let inner = &self.inner;
         inner
             .metadata
-            .get_or_try_init(|| async { Metadata::discover(&inner.authority, &inner.http).await.map(Arc::new) })
+            .get_or_try_init(|| async {
+                Metadata::discover(&inner.authority, &inner.http)
+                    .await
+                    .map(Arc::new)
+            })
             .await
             .cloned()
     }
@@ -198,7 +212,11 @@ impl ConfidentialClient {
                 if let Err(e) = self.inner.cache.put_access_token(key, &entry).await {
                     tracing::warn!(error = %e, "could not store the token in the cache");
                 }
-                Ok(TokenResult::from_cached(entry, TokenSource::IdentityProvider, Some(ctx.correlation_id().to_string())))
+                Ok(TokenResult::from_cached(
+                    entry,
+                    TokenSource::IdentityProvider,
+                    Some(ctx.correlation_id().to_string()),
+                ))
             }
             Err(e) => match cached.filter(|t| t.is_usable(now_secs())) {
                 Some(still_valid) => {
@@ -236,17 +254,20 @@ impl ConfidentialClient {
     async fn request_token(&self, scopes: &[String], ctx: &RequestContext) -> Result<CachedAccessToken> {
         let metadata = self.metadata().await?;
         let token_url = TokenUrl::from_url(metadata.token_endpoint.clone());
-        let client: OAuthClient<oauth2::EndpointSet> = oauth2::Client::new(oauth2::ClientId::new(self.inner.client_id.clone()))
-            .set_auth_type(AuthType::RequestBody)
-            .set_token_uri(token_url);
+        let client: OAuthClient<oauth2::EndpointSet> =
+            oauth2::Client::new(oauth2::ClientId::new(self.inner.client_id.clone()))
+                .set_auth_type(AuthType::RequestBody)
+                .set_token_uri(token_url);
         let client = match &self.inner.credential {
-            ClientCredential::Secret(secret) => client.set_client_secret(oauth2::ClientSecret::new(secret.secret().to_string())),
+            ClientCredential::Secret(secret) => {
+                client.set_client_secret(oauth2::ClientSecret::new(secret.secret().to_string()))
+            }
         };
-        let adapter = self.inner.http.oauth2_adapter(ctx);
+        let transport = self.inner.http.oauth2_transport(ctx);
         let response = client
             .exchange_client_credentials()
             .add_scopes(scopes.iter().map(|s| oauth2::Scope::new(s.clone())))
-            .request_async(&adapter)
+            .request_async(&transport)
             .await
             .map_err(|e| token_request_error(e, metadata.token_endpoint.as_str()))?;
         validate_token_response(&response, metadata.token_endpoint.as_str())?;
@@ -270,34 +291,58 @@ impl ConfidentialClient {
 fn normalise_scopes(scopes: &[impl AsRef<str>]) -> Result<Vec<String>, ConfigError> {
     let mut out: Vec<String> = scopes
         .iter()
-        .flat_map(|s| s.as_ref().split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .flat_map(|s| {
+            s.as_ref()
+                .split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
         .collect();
     out.sort();
     out.dedup();
-    if out.is_empty() { Err(ConfigError::NoScopes) } else { Ok(out) }
+    if out.is_empty() {
+        Err(ConfigError::NoScopes)
+    } else {
+        Ok(out)
+    }
 }
 
 fn validate_token_response(response: &EntraTokenResponse, url: &str) -> Result<(), HttpError> {
-    let invalid = |reason: &str| HttpError::InvalidResponse { url: url.to_string(), reason: reason.to_string() };
+    let invalid = |reason: &str| HttpError::InvalidResponse {
+        url: url.to_string(),
+        reason: reason.to_string(),
+    };
     if response.access_token.secret().is_empty() {
         return Err(invalid("the access_token is empty"));
     }
     if !response.token_type.0.eq_ignore_ascii_case("bearer") {
-        return Err(invalid(&format!("token_type is '{}', expected Bearer", response.token_type.0)));
+        return Err(invalid(&format!(
+            "token_type is '{}', expected Bearer",
+            response.token_type.0
+        )));
     }
     Ok(())
 }
 
 /// Unwraps `oauth2`'s error: our adapter already produced typed errors for every non-success answer.
 fn token_request_error(e: RequestTokenError<Error, BasicErrorResponse>, url: &str) -> Error {
-    let invalid = |reason: String| HttpError::InvalidResponse { url: url.to_string(), reason }.into();
+    let invalid = |reason: String| {
+        HttpError::InvalidResponse {
+            url: url.to_string(),
+            reason,
+        }
+        .into()
+    };
     match e {
         RequestTokenError::Request(inner) => inner,
         // Only the path is quoted: a parse message could otherwise echo a field's value.
-        RequestTokenError::Parse(err, _) => {
-            invalid(format!("the token response does not parse (field '{}' is missing or malformed)", err.path()))
+        RequestTokenError::Parse(err, _) => invalid(format!(
+            "the token response does not parse (field '{}' is missing or malformed)",
+            err.path()
+        )),
+        RequestTokenError::ServerResponse(err) => {
+            invalid(format!("unexpected error answer: {}", err.error()))
         }
-        RequestTokenError::ServerResponse(err) => invalid(format!("unexpected error answer: {}", err.error())),
         RequestTokenError::Other(reason) => invalid(reason),
     }
 }
@@ -310,20 +355,29 @@ mod tests {
     fn scopes_are_normalised() {
         assert_eq!(normalise_scopes(&["b a", " a", "c"]).unwrap(), ["a", "b", "c"]);
         assert!(matches!(normalise_scopes(&[" "]), Err(ConfigError::NoScopes)));
-        assert!(matches!(normalise_scopes(&[] as &[&str]), Err(ConfigError::NoScopes)));
+        assert!(matches!(
+            normalise_scopes(&[] as &[&str]),
+            Err(ConfigError::NoScopes)
+        ));
     }
 
     #[test]
     fn build_refuses_empty_values() {
-        let authority = Authority::parse("https://login.microsoftonline.com/contoso.onmicrosoft.com").unwrap();
+        let authority =
+            Authority::parse("https://login.microsoftonline.com/contoso.onmicrosoft.com").unwrap();
         let err = ConfidentialClient::builder(" ", authority.clone())
             .client_secret(ClientSecret::new("x"))
             .build()
             .unwrap_err();
         assert!(err.to_string().contains("client id"));
-        let err = ConfidentialClient::builder("id", authority.clone()).build().unwrap_err();
+        let err = ConfidentialClient::builder("id", authority.clone())
+            .build()
+            .unwrap_err();
         assert!(err.to_string().contains("client credential"));
-        let err = ConfidentialClient::builder("id", authority).client_secret(ClientSecret::new("")).build().unwrap_err();
+        let err = ConfidentialClient::builder("id", authority)
+            .client_secret(ClientSecret::new(""))
+            .build()
+            .unwrap_err();
         assert!(err.to_string().contains("client secret"));
     }
 }

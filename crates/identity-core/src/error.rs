@@ -60,7 +60,9 @@ pub enum ConfigError {
         reason: String,
     },
     /// A plain-http URL for a host that is not on this machine: tokens and secrets would cross the network unencrypted.
-    #[error("refusing plain http for '{url}': only https is allowed, except for loopback hosts (127.0.0.1, ::1, localhost)")]
+    #[error(
+        "refusing plain http for '{url}': only https is allowed, except for loopback hosts (127.0.0.1, ::1, localhost)"
+    )]
     InsecureUrl {
         /// The rejected URL.
         url: String,
@@ -197,7 +199,11 @@ impl ServiceError {
 
 impl fmt::Display for ServiceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the Microsoft identity platform refused the request: {}", self.error)?;
+        write!(
+            f,
+            "the Microsoft identity platform refused the request: {}",
+            self.error
+        )?;
         if self.status != 0 {
             write!(f, " (HTTP {})", self.status)?;
         }
@@ -214,31 +220,59 @@ impl std::error::Error for ServiceError {}
 /// The fix we tell a sample user for an AADSTS code (see `protocol/entra-v2.md` §4).
 pub fn aadsts_fix(code: i64) -> Option<&'static str> {
     Some(match code {
-        90002 => "Check the tenant ID or domain (Overview page of the app registration) and the cloud: public vs national.",
-        900023 => "Use the Directory (tenant) ID (a GUID) or a verified domain, not a tenant name or subscription ID.",
-        50059 => "Use a tenant-specific authority (https://login.microsoftonline.com/<tenant ID>), not common or organizations.",
-        9001023 => "This grant is not supported on /common or /consumers: use /organizations or the tenant ID.",
-        9002331 => "The app is for personal Microsoft accounts only: use the /consumers authority, or change the supported account types.",
-        9002332 => "The app is for work or school accounts only: use the tenant ID or /organizations, not /consumers.",
+        90002 => {
+            "Check the tenant ID or domain (Overview page of the app registration) and the cloud: public vs national."
+        }
+        900023 => {
+            "Use the Directory (tenant) ID (a GUID) or a verified domain, not a tenant name or subscription ID."
+        }
+        50059 => {
+            "Use a tenant-specific authority (https://login.microsoftonline.com/<tenant ID>), not common or organizations."
+        }
+        9001023 => {
+            "This grant is not supported on /common or /consumers: use /organizations or the tenant ID."
+        }
+        9002331 => {
+            "The app is for personal Microsoft accounts only: use the /consumers authority, or change the supported account types."
+        }
+        9002332 => {
+            "The app is for work or school accounts only: use the tenant ID or /organizations, not /consumers."
+        }
         50194 => "The app is single-tenant: use the tenant-specific authority instead of /common.",
-        700016 => "Check AZURE_CLIENT_ID (the Application (client) ID, not the object ID) and that the tenant is the app's tenant.",
-        7000215 => "Use the client secret's Value, not its Secret ID; if unsure, create a new secret under Certificates & secrets.",
-        7000222 => "The client secret has expired: create a new one under Certificates & secrets (or switch to a certificate).",
+        700016 => {
+            "Check AZURE_CLIENT_ID (the Application (client) ID, not the object ID) and that the tenant is the app's tenant."
+        }
+        7000215 => {
+            "Use the client secret's Value, not its Secret ID; if unsure, create a new secret under Certificates & secrets."
+        }
+        7000222 => {
+            "The client secret has expired: create a new one under Certificates & secrets (or switch to a certificate)."
+        }
         7000216 => "Configure the client secret (AZURE_CLIENT_SECRET) or a certificate for this app.",
         7000218 => "Enable 'Allow public client flows' under Authentication in the app registration.",
-        700025 => "A public client must not send a secret or certificate: remove the credential for this flow.",
-        700027 => "Upload the certificate matching the private key under Certificates & secrets; check the x5t / x5t#S256 thumbprint.",
-        700024 => "Check this machine's clock, and make sure each client assertion is fresh (at most 10 minutes).",
+        700025 => {
+            "A public client must not send a secret or certificate: remove the credential for this flow."
+        }
+        700027 => {
+            "Upload the certificate matching the private key under Certificates & secrets; check the x5t / x5t#S256 thumbprint."
+        }
+        700024 => {
+            "Check this machine's clock, and make sure each client assertion is fresh (at most 10 minutes)."
+        }
         5002738 => "Sign client assertions with RS256 or PS256.",
         50012 => "Check the certificate and its trust configuration for subject-name/issuer authentication.",
-        1002012 => "App-only tokens need a '/.default' scope: use https://graph.microsoft.com/.default and grant the permissions in the app registration.",
+        1002012 => {
+            "App-only tokens need a '/.default' scope: use https://graph.microsoft.com/.default and grant the permissions in the app registration."
+        }
         70011 => "The scope is malformed: check SCOPE.",
         700022 => "Ask for one resource per request (a single <resource>/.default).",
         500011 => "Check the resource in SCOPE, and that the API is installed and consented in this tenant.",
         65001 => "Grant consent: API permissions > Grant admin consent in the app registration.",
         50126 => "Check the username and password.",
         50034 => "The user is not in this directory: check the username (UPN) and the tenant.",
-        50076 | 50079 => "The account needs multi-factor authentication, which this flow cannot do: use the device-code flow.",
+        50076 | 50079 => {
+            "The account needs multi-factor authentication, which this flow cannot do: use the device-code flow."
+        }
         53003 => "Blocked by Conditional Access: ask your administrator to review the policy.",
         50053 => "The account is locked: wait, or ask an administrator to unlock it.",
         50055 => "The password has expired: reset it, then try again.",
@@ -285,7 +319,9 @@ impl GraphError {
                 "/me needs a signed-in user; an app-only token can call /users/{id} instead."
             }
             "TooManyRequests" => "Graph is throttling this app: wait for Retry-After, then try again.",
-            "Request_ResourceNotFound" => "Check the id in GRAPH_ENDPOINT (for applications: the Object ID, not the Application ID).",
+            "Request_ResourceNotFound" => {
+                "Check the id in GRAPH_ENDPOINT (for applications: the Object ID, not the Application ID)."
+            }
             _ => return None,
         })
     }
@@ -293,7 +329,11 @@ impl GraphError {
 
 impl fmt::Display for GraphError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Microsoft Graph answered HTTP {}: {}: {}", self.status, self.code, self.message)
+        write!(
+            f,
+            "Microsoft Graph answered HTTP {}: {}: {}",
+            self.status, self.code, self.message
+        )
     }
 }
 
@@ -338,7 +378,9 @@ pub enum HttpError {
         limit: usize,
     },
     /// A redirect from an endpoint that must not redirect (identity endpoints never do).
-    #[error("{url} answered with a redirect (HTTP {status}) to {location}; identity endpoints do not redirect")]
+    #[error(
+        "{url} answered with a redirect (HTTP {status}) to {location}; identity endpoints do not redirect"
+    )]
     Redirect {
         /// Where it came from.
         url: String,
@@ -370,7 +412,11 @@ pub enum HttpError {
 }
 
 fn excerpt_suffix(excerpt: &str) -> String {
-    if excerpt.is_empty() { String::new() } else { format!(": {excerpt}") }
+    if excerpt.is_empty() {
+        String::new()
+    } else {
+        format!(": {excerpt}")
+    }
 }
 
 impl HttpError {
@@ -383,7 +429,9 @@ impl HttpError {
             HttpError::Connect { .. } => {
                 "Check the network, the host name in AUTHORITY / GRAPH_ENDPOINT, and HTTPS_PROXY / NO_PROXY if you are behind a proxy."
             }
-            HttpError::Timeout { .. } => "The server did not answer in time: check the network or proxy, then try again.",
+            HttpError::Timeout { .. } => {
+                "The server did not answer in time: check the network or proxy, then try again."
+            }
             HttpError::Redirect { .. } => {
                 "Check AUTHORITY: it must be the identity platform's host itself (e.g. https://login.microsoftonline.com/<tenant>)."
             }

@@ -26,12 +26,19 @@ impl GraphClient {
     /// `GET url` with the token; returns the JSON answer. Graph errors come back as [`crate::GraphError`].
     pub async fn get(&self, url: &str, token: &AccessToken) -> Result<Value> {
         let parsed = parse_graph_url(url)?;
-        self.http.get_graph_json(parsed.as_str(), token, &RequestContext::new()).await
+        self.http
+            .get_graph_json(parsed.as_str(), token, &RequestContext::new())
+            .await
     }
 
     /// Follows `@odata.nextLink` from `url` and returns the items of every page's `value`, at most `max_pages`
     /// pages. Next links are followed verbatim, and only on the same origin, so the token goes nowhere else.
-    pub async fn get_all_pages(&self, url: &str, token: &AccessToken, max_pages: usize) -> Result<Vec<Value>> {
+    pub async fn get_all_pages(
+        &self,
+        url: &str,
+        token: &AccessToken,
+        max_pages: usize,
+    ) -> Result<Vec<Value>> {
         let first = parse_graph_url(url)?;
         let ctx = RequestContext::new();
         let mut items = Vec::new();
@@ -58,7 +65,9 @@ impl GraphClient {
                 if link_url.origin() != first.origin() {
                     return Err(HttpError::InvalidResponse {
                         url: page_url.to_string(),
-                        reason: format!("@odata.nextLink points to another host ({link}); not sending the token there"),
+                        reason: format!(
+                            "@odata.nextLink points to another host ({link}); not sending the token there"
+                        ),
                     }
                     .into());
                 }

@@ -33,6 +33,9 @@ pub struct HttpConfig {
     pub max_retry_wait: Duration,
     /// Extra trusted CA certificates, PEM.
     pub extra_ca_pem: Vec<Vec<u8>>,
+    /// Use the proxies named by `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` (minus `NO_PROXY`). Turn off for a
+    /// loopback-only client, such as one talking to the local emulator.
+    pub proxy_from_env: bool,
 }
 
 impl Default for HttpConfig {
@@ -44,6 +47,7 @@ impl Default for HttpConfig {
             max_retries: 2,
             max_retry_wait: Duration::from_secs(30),
             extra_ca_pem: Vec::new(),
+            proxy_from_env: true,
         }
     }
 }
@@ -96,7 +100,9 @@ pub struct RequestContext {
 impl RequestContext {
     /// A new context with a fresh correlation id.
     pub fn new() -> Self {
-        RequestContext { correlation_id: uuid::Uuid::new_v4().to_string() }
+        RequestContext {
+            correlation_id: uuid::Uuid::new_v4().to_string(),
+        }
     }
 
     /// The correlation id.
@@ -136,6 +142,9 @@ impl HttpClient {
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .user_agent(format!("{SKU}/{VERSION}"));
+        if !config.proxy_from_env {
+            builder = builder.no_proxy();
+        }
         for pem in &config.extra_ca_pem {
             for cert in parse_pem_bundle(pem).map_err(|reason| ConfigError::CaCertificates {
                 path: "(in memory)".into(),
@@ -144,8 +153,13 @@ impl HttpClient {
                 builder = builder.add_root_certificate(cert);
             }
         }
-        let inner = builder.build().map_err(|e| ConfigError::HttpClient(e.to_string()))?;
-        Ok(HttpClient { inner, config: std::sync::Arc::new(config) })
+        let inner = builder
+            .build()
+            .map_err(|e| ConfigError::HttpClient(e.to_string()))?;
+        Ok(HttpClient {
+            inner,
+            config: std::sync::Arc::new(config),
+        })
     }
 
     /// The settings in force.
@@ -155,7 +169,11 @@ impl HttpClient {
 
     /// Sends a request built by `build` (called again for each retry), reads the answer within the size cap,
     /// and retries connection failures, 429 and 5xx answers with `Retry-After` or an exponential back-off.
-    async fn execute(&self, url: &str, build: impl Fn() -> reqwest::RequestBuilder) -> Result<Response, HttpError> {
+    async fn execute(
+        &self,
+        url: &str,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Response, HttpError> {
         let mut attempt = 0;
         loop {
             let started = Instant::now();
@@ -168,7 +186,13 @@ impl HttpClient {
                 _ => None,
             };
             match &outcome {
-                Ok(resp) => tracing::debug!(url, status = resp.status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, attempt, "http"),
+                Ok(resp) => tracing::debug!(
+                    url,
+                    status = resp.status.as_u16(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    attempt,
+                    "http"
+                ),
                 Err(e) => tracing::debug!(url, error = %e, attempt, "http failed"),
             }
             match retry_wait {
@@ -186,11 +210,23 @@ impl HttpClient {
         let mut response = request.send().await.map_err(|e| self.transport_error(url, e))?;
         let status = response.status();
         if status.is_redirection() {
-            let location = response.headers().get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-            return Err(HttpError::Redirect { url: url.to_string(), status: status.as_u16(), location });
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            return Err(HttpError::Redirect {
+                url: url.to_string(),
+                status: status.as_u16(),
+                location,
+            });
         }
         let limit = self.config.max_response_bytes;
-        let too_large = || HttpError::TooLarge { url: url.to_string(), limit };
+        let too_large = || HttpError::TooLarge {
+            url: url.to_string(),
+            limit,
+        };
         if response.content_length().is_some_and(|len| len > limit as u64) {
             return Err(too_large());
         }
@@ -202,21 +238,40 @@ impl HttpClient {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Response { url: url.to_string(), status, headers, body })
+        Ok(Response {
+            url: url.to_string(),
+            status,
+            headers,
+            body,
+        })
     }
 
     fn transport_error(&self, url: &str, e: reqwest::Error) -> HttpError {
         let url = url.to_string();
         if e.is_timeout() {
-            HttpError::Timeout { url, timeout: self.config.request_timeout }
+            HttpError::Timeout {
+                url,
+                timeout: self.config.request_timeout,
+            }
         } else if e.is_connect() {
-            HttpError::Connect { url, source: e.without_url() }
+            HttpError::Connect {
+                url,
+                source: e.without_url(),
+            }
         } else {
-            HttpError::Request { url, source: e.without_url() }
+            HttpError::Request {
+                url,
+                source: e.without_url(),
+            }
         }
     }
 
-    fn identity_request(&self, method: reqwest::Method, url: &str, ctx: &RequestContext) -> reqwest::RequestBuilder {
+    fn identity_request(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        ctx: &RequestContext,
+    ) -> reqwest::RequestBuilder {
         self.inner
             .request(method, url)
             .header(ACCEPT, "application/json")
@@ -229,41 +284,19 @@ impl HttpClient {
 
     /// GET on an identity endpoint (discovery); an error answer becomes a [`ServiceError`].
     pub(crate) async fn get_identity_json(&self, url: &str, ctx: &RequestContext) -> Result<Vec<u8>> {
-        let resp = self.execute(url, || self.identity_request(reqwest::Method::GET, url, ctx)).await?;
-        if resp.status.is_success() { Ok(resp.body) } else { Err(identity_error(resp)) }
+        let resp = self
+            .execute(url, || self.identity_request(reqwest::Method::GET, url, ctx))
+            .await?;
+        if resp.status.is_success() {
+            Ok(resp.body)
+        } else {
+            Err(identity_error(resp))
+        }
     }
 
-    /// An adapter that lets the `oauth2` crate send its requests through this client. Error answers are turned
-    /// into [`ServiceError`]s here, where the HTTP status and `Retry-After` are still known; `oauth2` only ever
-    /// sees successful answers.
-    pub(crate) fn oauth2_adapter<'a>(
-        &'a self,
-        ctx: &'a RequestContext,
-    ) -> impl Fn(oauth2::HttpRequest) -> std::pin::Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, Error>> + Send + 'a>>
-    + 'a {
-        move |request: oauth2::HttpRequest| {
-            Box::pin(async move {
-                let (parts, body) = request.into_parts();
-                let url = parts.uri.to_string();
-                let resp = self
-                    .execute(&url, || {
-                        self.identity_request(parts.method.clone(), &url, ctx)
-                            .headers(parts.headers.clone())
-                            .body(body.clone())
-                    })
-                    .await?;
-                if !resp.status.is_success() {
-                    return Err(identity_error(resp));
-                }
-                let mut out = http::Response::builder().status(resp.status);
-                if let Some(headers) = out.headers_mut() {
-                    *headers = resp.headers;
-                }
-                out.body(resp.body).map_err(|e| {
-                    HttpError::InvalidResponse { url, reason: format!("cannot rebuild the response: {e}") }.into()
-                })
-            })
-        }
+    /// An adapter that lets the `oauth2` crate send its requests through this client.
+    pub(crate) fn oauth2_transport<'a>(&'a self, ctx: &'a RequestContext) -> OAuthTransport<'a> {
+        OAuthTransport { http: self, ctx }
     }
 
     /// GET a Microsoft Graph URL with a bearer token; an error answer becomes a [`GraphError`].
@@ -274,7 +307,10 @@ impl HttpClient {
         ctx: &RequestContext,
     ) -> Result<serde_json::Value> {
         let mut auth = HeaderValue::try_from(format!("Bearer {}", token.secret())).map_err(|_| {
-            HttpError::InvalidResponse { url: url.to_string(), reason: "the access token is not a valid header value".into() }
+            HttpError::InvalidResponse {
+                url: url.to_string(),
+                reason: "the access token is not a valid header value".into(),
+            }
         })?;
         auth.set_sensitive(true);
         let resp = self
@@ -290,14 +326,62 @@ impl HttpClient {
             return Err(graph_error(resp));
         }
         serde_json::from_slice(&resp.body).map_err(|e| {
-            HttpError::InvalidResponse { url: url.to_string(), reason: format!("the answer is not JSON: {e}") }.into()
+            HttpError::InvalidResponse {
+                url: url.to_string(),
+                reason: format!("the answer is not JSON: {e}"),
+            }
+            .into()
+        })
+    }
+}
+
+/// Sends `oauth2`'s requests through the shared client. Error answers are turned into [`ServiceError`]s here,
+/// where the HTTP status and `Retry-After` are still known; `oauth2` only ever sees successful answers.
+#[derive(Debug)]
+pub(crate) struct OAuthTransport<'a> {
+    http: &'a HttpClient,
+    ctx: &'a RequestContext,
+}
+
+type BoxFuture<'c, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'c>>;
+
+impl<'c> oauth2::AsyncHttpClient<'c> for OAuthTransport<'_> {
+    type Error = Error;
+    type Future = BoxFuture<'c, Result<oauth2::HttpResponse, Error>>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            let url = parts.uri.to_string();
+            let resp = self
+                .http
+                .execute(&url, || {
+                    self.http
+                        .identity_request(parts.method.clone(), &url, self.ctx)
+                        .headers(parts.headers.clone())
+                        .body(body.clone())
+                })
+                .await?;
+            if !resp.status.is_success() {
+                return Err(identity_error(resp));
+            }
+            let mut out = http::Response::builder().status(resp.status);
+            if let Some(headers) = out.headers_mut() {
+                *headers = resp.headers;
+            }
+            out.body(resp.body).map_err(|e| {
+                HttpError::InvalidResponse {
+                    url,
+                    reason: format!("cannot rebuild the response: {e}"),
+                }
+                .into()
+            })
         })
     }
 }
 
 fn is_retryable(status: StatusCode) -> bool {
-    status == StatusCode::TOO_MANY_REQUESTS
-        || matches!(status.as_u16(), 500 | 502 | 503 | 504)
+    status == StatusCode::TOO_MANY_REQUESTS || matches!(status.as_u16(), 500 | 502 | 503 | 504)
 }
 
 fn backoff(attempt: u32) -> Duration {
@@ -306,13 +390,23 @@ fn backoff(attempt: u32) -> Duration {
 
 /// `Retry-After` in seconds (integer or decimal, as Graph has sent both). HTTP dates are not used by these services.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse::<f64>().ok()?;
+    let value = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<f64>()
+        .ok()?;
     (value.is_finite() && value >= 0.0).then(|| Duration::from_secs_f64(value.min(3600.0)))
 }
 
 fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
-    let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(200).collect();
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect();
     clean.trim().to_string()
 }
 
@@ -361,7 +455,12 @@ struct GraphInnerError {
 }
 
 fn graph_error(resp: Response) -> Error {
-    let header = |name: &str| resp.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let header = |name: &str| {
+        resp.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
     let retry = retry_after(&resp.headers);
     match serde_json::from_slice::<GraphEnvelope>(&resp.body) {
         Ok(GraphEnvelope { error }) if !error.code.is_empty() => {
@@ -370,7 +469,10 @@ fn graph_error(resp: Response) -> Error {
                 status: resp.status.as_u16(),
                 code: error.code,
                 message: error.message,
-                request_id: inner.as_ref().and_then(|i| i.request_id.clone()).or_else(|| header("request-id")),
+                request_id: inner
+                    .as_ref()
+                    .and_then(|i| i.request_id.clone())
+                    .or_else(|| header("request-id")),
                 client_request_id: inner
                     .as_ref()
                     .and_then(|i| i.client_request_id.clone())
@@ -402,7 +504,10 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::from_secs_f64(2.128)));
         h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
         assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert(RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
         assert_eq!(retry_after(&h), None);
     }
 
@@ -412,7 +517,9 @@ mod tests {
         std::fs::write(&dir, "not a certificate").unwrap();
         let err = HttpConfig::default().with_extra_ca_file(&dir).unwrap_err();
         assert!(err.to_string().contains("no -----BEGIN CERTIFICATE"), "{err}");
-        let missing = HttpConfig::default().with_extra_ca_file(Path::new("/nonexistent/ca.pem")).unwrap_err();
+        let missing = HttpConfig::default()
+            .with_extra_ca_file(Path::new("/nonexistent/ca.pem"))
+            .unwrap_err();
         assert!(missing.to_string().contains("/nonexistent/ca.pem"), "{missing}");
         std::fs::remove_file(dir).unwrap();
     }

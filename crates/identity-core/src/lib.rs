@@ -47,6 +47,7 @@
 
 pub mod authority;
 pub mod cache;
+pub mod certificate;
 pub mod confidential;
 pub mod credential;
 pub mod error;

@@ -37,7 +37,11 @@ pub struct TokenResult {
 }
 
 impl TokenResult {
-    pub(crate) fn from_cached(entry: CachedAccessToken, source: TokenSource, correlation_id: Option<String>) -> Self {
+    pub(crate) fn from_cached(
+        entry: CachedAccessToken,
+        source: TokenSource,
+        correlation_id: Option<String>,
+    ) -> Self {
         let at = |secs: u64| UNIX_EPOCH + Duration::from_secs(secs);
         TokenResult {
             expires_on: at(entry.expires_on),
@@ -52,7 +56,9 @@ impl TokenResult {
 
     /// Time left before the token expires (zero if it already has).
     pub fn expires_in(&self) -> Duration {
-        self.expires_on.duration_since(SystemTime::now()).unwrap_or_default()
+        self.expires_on
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
     }
 }
 
@@ -119,8 +125,11 @@ fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
 }
 
 fn space_separated<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<oauth2::Scope>>, D::Error> {
-    Ok(Option::<String>::deserialize(d)?
-        .map(|s| s.split_whitespace().map(|scope| oauth2::Scope::new(scope.to_string())).collect()))
+    Ok(Option::<String>::deserialize(d)?.map(|s| {
+        s.split_whitespace()
+            .map(|scope| oauth2::Scope::new(scope.to_string()))
+            .collect()
+    }))
 }
 
 #[cfg(test)]
@@ -133,7 +142,10 @@ mod tests {
             r#"{"token_type":"Bearer","expires_in":"3599","ext_expires_in":3599,"refresh_in":1799.0,"access_token":"a","scope":"User.Read openid"}"#,
         )
         .unwrap();
-        assert_eq!((r.expires_in, r.ext_expires_in, r.refresh_in), (Some(3599), Some(3599), Some(1799)));
+        assert_eq!(
+            (r.expires_in, r.ext_expires_in, r.refresh_in),
+            (Some(3599), Some(3599), Some(1799))
+        );
         assert_eq!(r.scope.unwrap().len(), 2);
         let minimal: EntraTokenResponse =
             serde_json::from_str(r#"{"token_type":"bearer","access_token":"a"}"#).unwrap();

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use entra_emulator::{Emulator, Endpoint, Fault};
 use identity_core::{
-    AccessTokenKey, Authority, CachedAccessToken, ClientSecret, ConfidentialClient, Error, HttpClient, HttpConfig,
-    MemoryCache, TokenCache, TokenSource, cache::now_secs,
+    AccessTokenKey, Authority, CachedAccessToken, ClientSecret, ConfidentialClient, Error, HttpClient,
+    HttpConfig, MemoryCache, TokenCache, TokenSource, cache::now_secs,
 };
 
 const GRAPH_DEFAULT: &str = "https://graph.microsoft.com/.default";
@@ -21,10 +21,18 @@ fn http(emulator: &Emulator) -> HttpClient {
 
 fn secret_of(emulator: &Emulator, app: &str) -> (String, ClientSecret) {
     let app = emulator.app(app).expect("seeded app");
-    (app.app_id.clone(), ClientSecret::new(app.secrets[0].value.clone()))
+    (
+        app.app_id.clone(),
+        ClientSecret::new(app.secrets[0].value.clone()),
+    )
 }
 
-fn client_on(emulator: &Emulator, authority: &str, client_id: &str, secret: ClientSecret) -> ConfidentialClient {
+fn client_on(
+    emulator: &Emulator,
+    authority: &str,
+    client_id: &str,
+    secret: ClientSecret,
+) -> ConfidentialClient {
     ConfidentialClient::builder(client_id, Authority::parse(authority).unwrap())
         .client_secret(secret)
         .http_client(http(emulator))
@@ -52,7 +60,11 @@ async fn second_acquisition_is_served_from_the_cache_without_a_request() {
     let first = app.acquire_token_for_client(&[GRAPH_DEFAULT]).await.unwrap();
     assert_eq!(first.source, TokenSource::IdentityProvider);
     assert!(first.correlation_id.is_some());
-    assert!(first.expires_in() > Duration::from_secs(3000), "about an hour: {:?}", first.expires_in());
+    assert!(
+        first.expires_in() > Duration::from_secs(3000),
+        "about an hour: {:?}",
+        first.expires_in()
+    );
     assert_eq!(first.token_type, "Bearer");
     assert_eq!(first.access_token.secret().split('.').count(), 3, "a JWT");
 
@@ -61,7 +73,11 @@ async fn second_acquisition_is_served_from_the_cache_without_a_request() {
     let after = emu.request_counts();
     assert_eq!(second.source, TokenSource::Cache);
     assert_eq!(second.access_token, first.access_token);
-    assert_eq!(after.total(), before.total(), "no request at all for a cached token");
+    assert_eq!(
+        after.total(),
+        before.total(),
+        "no request at all for a cached token"
+    );
     assert_eq!(after.get(Endpoint::Token), 1);
     assert_eq!(after.get(Endpoint::OpenIdConfiguration), 1);
 }
@@ -82,7 +98,13 @@ async fn a_hundred_concurrent_callers_on_a_cold_cache_make_one_token_request() {
     }
     assert_eq!(emu.request_counts().get(Endpoint::Token), 1);
     assert_eq!(emu.request_counts().get(Endpoint::OpenIdConfiguration), 1);
-    assert_eq!(tokens.iter().filter(|t| t.source == TokenSource::IdentityProvider).count(), 1);
+    assert_eq!(
+        tokens
+            .iter()
+            .filter(|t| t.source == TokenSource::IdentityProvider)
+            .count(),
+        1
+    );
     assert!(tokens.iter().all(|t| t.access_token == tokens[0].access_token));
 }
 
@@ -98,10 +120,17 @@ async fn a_token_with_less_than_five_minutes_left_is_replaced() {
         .cache(cache.clone())
         .build()
         .unwrap();
-    let key = AccessTokenKey::new(None, &authority.environment(), &id, authority.tenant(), &[GRAPH_DEFAULT]);
+    let key = AccessTokenKey::new(
+        None,
+        &authority.environment(),
+        &id,
+        authority.tenant(),
+        &[GRAPH_DEFAULT],
+    );
     let now = now_secs();
     let old = identity_core::AccessToken::new("old-token");
-    let nearly_expired = CachedAccessToken::new(old.clone(), "Bearer".into(), vec![], now - 3300, 3599, None, None);
+    let nearly_expired =
+        CachedAccessToken::new(old.clone(), "Bearer".into(), vec![], now - 3300, 3599, None, None);
     cache.put_access_token(&key, &nearly_expired).await.unwrap();
 
     let token = app.acquire_token_for_client(&[GRAPH_DEFAULT]).await.unwrap();
@@ -109,7 +138,10 @@ async fn a_token_with_less_than_five_minutes_left_is_replaced() {
     assert_ne!(token.access_token, old);
     assert_eq!(emu.request_counts().get(Endpoint::Token), 1);
     let stored = cache.get_access_token(&key).await.unwrap().unwrap();
-    assert_eq!(stored.access_token, token.access_token, "the new token replaced the old one");
+    assert_eq!(
+        stored.access_token, token.access_token,
+        "the new token replaced the old one"
+    );
 }
 
 #[tokio::test]
@@ -124,19 +156,42 @@ async fn refresh_in_is_honoured_and_a_failed_early_refresh_keeps_the_valid_token
         .cache(cache.clone())
         .build()
         .unwrap();
-    let key = AccessTokenKey::new(None, &authority.environment(), &id, authority.tenant(), &[GRAPH_DEFAULT]);
+    let key = AccessTokenKey::new(
+        None,
+        &authority.environment(),
+        &id,
+        authority.tenant(),
+        &[GRAPH_DEFAULT],
+    );
     let valid = identity_core::AccessToken::new("still-valid");
     // Issued 40 minutes ago, valid for an hour, refresh asked for after 30 minutes.
-    let aging = CachedAccessToken::new(valid.clone(), "Bearer".into(), vec![], now_secs() - 2400, 3600, None, Some(1800));
+    let aging = CachedAccessToken::new(
+        valid.clone(),
+        "Bearer".into(),
+        vec![],
+        now_secs() - 2400,
+        3600,
+        None,
+        Some(1800),
+    );
     cache.put_access_token(&key, &aging).await.unwrap();
 
     let token = app.acquire_token_for_client(&[GRAPH_DEFAULT]).await.unwrap();
-    assert_eq!(emu.request_counts().get(Endpoint::Token), 1, "refresh_in passed: the service was asked");
+    assert_eq!(
+        emu.request_counts().get(Endpoint::Token),
+        1,
+        "refresh_in passed: the service was asked"
+    );
     assert_eq!(token.source, TokenSource::Cache);
     assert_eq!(token.access_token, valid);
 
     // With the right secret, the early refresh replaces the token.
-    let good = ConfidentialClient::builder(id, authority).client_secret(secret).http_client(http(&emu)).cache(cache).build().unwrap();
+    let good = ConfidentialClient::builder(id, authority)
+        .client_secret(secret)
+        .http_client(http(&emu))
+        .cache(cache)
+        .build()
+        .unwrap();
     let token = good.acquire_token_for_client(&[GRAPH_DEFAULT]).await.unwrap();
     assert_eq!(token.source, TokenSource::IdentityProvider);
     assert_ne!(token.access_token, valid);
@@ -146,7 +201,12 @@ async fn refresh_in_is_honoured_and_a_failed_early_refresh_keeps_the_valid_token
 async fn a_domain_tenant_works_and_discovery_reports_the_tenant_guid() {
     let emu = emulator().await;
     let (id, secret) = secret_of(&emu, "daemon");
-    let app = client_on(&emu, &format!("{}/{}", emu.https_url(), emu.tenant_domain()), &id, secret);
+    let app = client_on(
+        &emu,
+        &format!("{}/{}", emu.https_url(), emu.tenant_domain()),
+        &id,
+        secret,
+    );
     let metadata = app.metadata().await.unwrap();
     assert_eq!(metadata.tenant_id, emu.tenant_id());
     assert!(metadata.token_endpoint.as_str().starts_with(&emu.https_url()));
@@ -158,7 +218,12 @@ async fn retries_a_503_after_retry_after_then_succeeds() {
     let emu = emulator().await;
     let app = daemon(&emu);
     app.metadata().await.unwrap();
-    emu.inject_fault(Fault { endpoint: Endpoint::Token, status: 503, retry_after: Some(1), times: 1 });
+    emu.inject_fault(Fault {
+        endpoint: Endpoint::Token,
+        status: 503,
+        retry_after: Some(1),
+        times: 1,
+    });
     let token = app.acquire_token_for_client(&[GRAPH_DEFAULT]).await.unwrap();
     assert_eq!(token.source, TokenSource::IdentityProvider);
     assert_eq!(emu.request_counts().get(Endpoint::Token), 2);
@@ -169,11 +234,20 @@ async fn a_retry_after_beyond_the_limit_is_returned_not_waited_for() {
     let emu = emulator().await;
     let app = daemon(&emu);
     app.metadata().await.unwrap();
-    emu.inject_fault(Fault { endpoint: Endpoint::Token, status: 429, retry_after: Some(600), times: 1 });
+    emu.inject_fault(Fault {
+        endpoint: Endpoint::Token,
+        status: 429,
+        retry_after: Some(600),
+        times: 1,
+    });
     let err = app.acquire_token_for_client(&[GRAPH_DEFAULT]).await.unwrap_err();
     let retry_after = match &err {
         Error::Service(e) => e.retry_after,
-        Error::Http(identity_core::HttpError::UnexpectedStatus { status: 429, retry_after, .. }) => *retry_after,
+        Error::Http(identity_core::HttpError::UnexpectedStatus {
+            status: 429,
+            retry_after,
+            ..
+        }) => *retry_after,
         other => panic!("expected a throttling error, got {other:?}"),
     };
     assert_eq!(retry_after, Some(Duration::from_secs(600)));
@@ -186,14 +260,23 @@ async fn wrong_secret_is_7000215_with_every_field_and_the_fix() {
     let (id, _) = secret_of(&emu, "daemon");
     let app = client_on(&emu, &emu.authority(), &id, ClientSecret::new("not-the-secret"));
     let e = service_error(app.acquire_token_for_client(&[GRAPH_DEFAULT]).await.unwrap_err());
-    assert_eq!((e.status, e.error.as_str(), e.code()), (401, "invalid_client", Some(7000215)));
+    assert_eq!(
+        (e.status, e.error.as_str(), e.code()),
+        (401, "invalid_client", Some(7000215))
+    );
     assert!(e.summary().starts_with("AADSTS7000215:"), "{}", e.summary());
     assert!(e.error_description.as_deref().unwrap().contains("\r\nTrace ID: "));
     assert!(uuid::Uuid::try_parse(e.correlation_id.as_deref().unwrap()).is_ok());
     assert!(e.trace_id.is_some() && e.timestamp.is_some());
-    assert_eq!(e.error_uri.as_deref(), Some("https://login.microsoftonline.com/error?code=7000215"));
+    assert_eq!(
+        e.error_uri.as_deref(),
+        Some("https://login.microsoftonline.com/error?code=7000215")
+    );
     assert!(e.fix().unwrap().contains("Value, not its Secret ID"));
-    assert!(!format!("{e:?} {e}").contains("not-the-secret"), "the secret never shows");
+    assert!(
+        !format!("{e:?} {e}").contains("not-the-secret"),
+        "the secret never shows"
+    );
 }
 
 /// Each case: how the request is made wrong, and the code, OAuth error and HTTP status the service answers.
@@ -205,13 +288,76 @@ async fn every_emulated_service_error_reaches_the_caller_typed_with_its_fix() {
     let host = emu.https_url();
     let unknown_tenant = format!("{host}/{}", uuid::Uuid::new_v4());
     let cases: Vec<(&str, String, String, ClientSecret, &str, i64, &str, u16)> = vec![
-        ("unknown tenant", unknown_tenant, daemon_id.clone(), daemon_secret.clone(), GRAPH_DEFAULT, 90002, "invalid_tenant", 400),
-        ("unknown app", emu.authority(), uuid::Uuid::new_v4().to_string(), daemon_secret.clone(), GRAPH_DEFAULT, 700016, "unauthorized_client", 400),
-        ("expired secret", emu.authority(), expired_id, expired_secret, GRAPH_DEFAULT, 7000222, "invalid_client", 401),
-        ("named scope", emu.authority(), daemon_id.clone(), daemon_secret.clone(), "https://graph.microsoft.com/User.Read", 1002012, "invalid_scope", 400),
-        ("unknown resource", emu.authority(), daemon_id.clone(), daemon_secret.clone(), "https://unknown.example.com/.default", 500011, "invalid_resource", 400),
-        ("common", format!("{host}/common"), daemon_id.clone(), daemon_secret.clone(), GRAPH_DEFAULT, 50059, "invalid_request", 400),
-        ("organizations", format!("{host}/organizations"), daemon_id, daemon_secret, GRAPH_DEFAULT, 50059, "invalid_request", 400),
+        (
+            "unknown tenant",
+            unknown_tenant,
+            daemon_id.clone(),
+            daemon_secret.clone(),
+            GRAPH_DEFAULT,
+            90002,
+            "invalid_tenant",
+            400,
+        ),
+        (
+            "unknown app",
+            emu.authority(),
+            uuid::Uuid::new_v4().to_string(),
+            daemon_secret.clone(),
+            GRAPH_DEFAULT,
+            700016,
+            "unauthorized_client",
+            400,
+        ),
+        (
+            "expired secret",
+            emu.authority(),
+            expired_id,
+            expired_secret,
+            GRAPH_DEFAULT,
+            7000222,
+            "invalid_client",
+            401,
+        ),
+        (
+            "named scope",
+            emu.authority(),
+            daemon_id.clone(),
+            daemon_secret.clone(),
+            "https://graph.microsoft.com/User.Read",
+            1002012,
+            "invalid_scope",
+            400,
+        ),
+        (
+            "unknown resource",
+            emu.authority(),
+            daemon_id.clone(),
+            daemon_secret.clone(),
+            "https://unknown.example.com/.default",
+            500011,
+            "invalid_resource",
+            400,
+        ),
+        (
+            "common",
+            format!("{host}/common"),
+            daemon_id.clone(),
+            daemon_secret.clone(),
+            GRAPH_DEFAULT,
+            50059,
+            "invalid_request",
+            400,
+        ),
+        (
+            "organizations",
+            format!("{host}/organizations"),
+            daemon_id,
+            daemon_secret,
+            GRAPH_DEFAULT,
+            50059,
+            "invalid_request",
+            400,
+        ),
     ];
     for (case, authority, client_id, secret, scope, code, error, status) in cases {
         let app = client_on(&emu, &authority, &client_id, secret);
@@ -219,7 +365,10 @@ async fn every_emulated_service_error_reaches_the_caller_typed_with_its_fix() {
         assert_eq!(e.code(), Some(code), "{case}: {e}");
         assert_eq!(e.error, error, "{case}");
         assert_eq!(e.status, status, "{case}");
-        assert!(e.correlation_id.is_some() && e.trace_id.is_some() && e.timestamp.is_some(), "{case}");
+        assert!(
+            e.correlation_id.is_some() && e.trace_id.is_some() && e.timestamp.is_some(),
+            "{case}"
+        );
         assert!(e.fix().is_some(), "{case} has a fix");
         assert_eq!(e.fix(), identity_core::aadsts_fix(code), "{case}");
     }
@@ -236,7 +385,11 @@ async fn a_request_without_a_credential_is_7000216_and_parses_with_its_fix() {
         .unwrap();
     let resp = http
         .post(format!("{}/oauth2/v2.0/token", emu.authority()))
-        .form(&[("grant_type", "client_credentials"), ("client_id", &id), ("scope", GRAPH_DEFAULT)])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &id),
+            ("scope", GRAPH_DEFAULT),
+        ])
         .send()
         .await
         .unwrap();
@@ -256,8 +409,15 @@ async fn an_untrusted_certificate_is_a_connect_error_that_names_the_ca_setting()
         .build()
         .unwrap();
     let err = app.acquire_token_for_client(&[GRAPH_DEFAULT]).await.unwrap_err();
-    assert!(matches!(err, Error::Http(identity_core::HttpError::Connect { .. })), "{err:?}");
-    assert!(err.fix().unwrap().contains("IDENTITY_EXTRA_CA_CERTS"), "{:?}", err.fix());
+    assert!(
+        matches!(err, Error::Http(identity_core::HttpError::Connect { .. })),
+        "{err:?}"
+    );
+    assert!(
+        err.fix().unwrap().contains("IDENTITY_EXTRA_CA_CERTS"),
+        "{:?}",
+        err.fix()
+    );
 }
 
 #[tokio::test]
@@ -267,12 +427,18 @@ async fn an_unreachable_authority_is_a_connect_error() {
     drop(listener);
     let mut no_retries = HttpConfig::default();
     no_retries.max_retries = 0;
-    let app = ConfidentialClient::builder("id", Authority::parse(&format!("https://127.0.0.1:{port}/contoso.com")).unwrap())
-        .client_secret(ClientSecret::new("s"))
-        .http_client(HttpClient::new(no_retries).unwrap())
-        .build()
-        .unwrap();
+    let app = ConfidentialClient::builder(
+        "id",
+        Authority::parse(&format!("https://127.0.0.1:{port}/contoso.com")).unwrap(),
+    )
+    .client_secret(ClientSecret::new("s"))
+    .http_client(HttpClient::new(no_retries).unwrap())
+    .build()
+    .unwrap();
     let err = app.acquire_token_for_client(&[GRAPH_DEFAULT]).await.unwrap_err();
-    assert!(matches!(err, Error::Http(identity_core::HttpError::Connect { .. })), "{err:?}");
+    assert!(
+        matches!(err, Error::Http(identity_core::HttpError::Connect { .. })),
+        "{err:?}"
+    );
     assert!(err.fix().is_some());
 }

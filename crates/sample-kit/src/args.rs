@@ -45,13 +45,18 @@ pub struct CommonArgs {
     pub verbose: u8,
 }
 
-/// The client secret of daemon-secret.
-#[derive(Args, Debug, Clone, Default)]
+/// The client secret of daemon-secret. `Debug` shows whether it is set, never the value.
+#[derive(Args, Clone, Default)]
 #[command(next_help_heading = "Credential")]
 pub struct SecretArgs {
     /// Client secret *Value* (Certificates & secrets > Client secrets; shown once, right after you create it;
     /// not the Secret ID). Prefer the variable or .env: flags are visible to other users in the process list.
-    #[arg(long, env = "AZURE_CLIENT_SECRET", value_name = "SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "AZURE_CLIENT_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
     pub client_secret: Option<String>,
 }
 
@@ -83,5 +88,33 @@ pub(crate) fn init_logging(verbose: u8) {
         .and_then(|v| EnvFilter::try_new(v).ok())
         .unwrap_or_else(|| EnvFilter::new(default));
     // Fails only if a subscriber is already installed, which is fine.
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+impl std::fmt::Debug for SecretArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = self.client_secret.as_ref().map(|_| "[redacted]");
+        f.debug_struct("SecretArgs")
+            .field("client_secret", &shown)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_secret() {
+        let args = SecretArgs {
+            client_secret: Some("hunter2-value".into()),
+        };
+        assert_eq!(
+            format!("{args:?}"),
+            r#"SecretArgs { client_secret: Some("[redacted]") }"#
+        );
+    }
 }

@@ -59,10 +59,12 @@ impl SetupError {
     /// A one-line fix, when one is known.
     pub fn fix(&self) -> Option<&'static str> {
         match self {
-            SetupError::Dotenv(_) => Some("Each line of .env must be NAME=value; quote values containing spaces or #."),
-            SetupError::Missing { .. } => {
-                Some("Set the variables above in the environment or in a .env file (see .env.example), or unset them all to use the embedded emulator.")
+            SetupError::Dotenv(_) => {
+                Some("Each line of .env must be NAME=value; quote values containing spaces or #.")
             }
+            SetupError::Missing { .. } => Some(
+                "Set the variables above in the environment or in a .env file (see .env.example), or unset them all to use the embedded emulator.",
+            ),
             SetupError::Invalid { source, .. } => source.fix(),
             SetupError::Emulator(_) => None,
         }
@@ -116,7 +118,9 @@ impl CredentialArgs for SecretArgs {
 
     #[cfg(feature = "embedded-emulator")]
     fn from_emulator(emulator: &entra_emulator::Emulator) -> Result<(String, ClientSecret), SetupError> {
-        let app = emulator.app("daemon").ok_or_else(|| SetupError::Emulator("it has no 'daemon' app".into()))?;
+        let app = emulator
+            .app("daemon")
+            .ok_or_else(|| SetupError::Emulator("it has no 'daemon' app".into()))?;
         let secret = app
             .secrets
             .first()
@@ -149,7 +153,11 @@ pub struct Config<C> {
 impl CommonArgs {
     /// Validates the settings. With nothing configured, starts the embedded emulator and says so on stdout;
     /// with a partial configuration, refuses and names each missing variable.
-    pub async fn configure<A: CredentialArgs>(self, credential: A, defaults: &Defaults) -> Result<Config<A::Credential>, SetupError> {
+    pub async fn configure<A: CredentialArgs>(
+        self,
+        credential: A,
+        defaults: &Defaults,
+    ) -> Result<Config<A::Credential>, SetupError> {
         init_logging(self.verbose);
         let nothing_set = self.authority.is_none()
             && self.authority_host.is_none()
@@ -175,20 +183,36 @@ impl CommonArgs {
         }
         missing.extend(credential.missing());
         if !missing.is_empty() {
-            return Err(SetupError::Missing { missing, docs: defaults.docs });
+            return Err(SetupError::Missing {
+                missing,
+                docs: defaults.docs,
+            });
         }
 
         let authority = match (&self.authority, &self.tenant_id) {
             (Some(url), _) if !url.trim().is_empty() => {
-                Authority::parse(url).map_err(|source| SetupError::Invalid { setting: "AUTHORITY", source })?
-            }
-            (_, tenant) => Authority::from_host_and_tenant(self.authority_host.as_deref(), tenant.as_deref().unwrap_or_default())
-                .map_err(|source| SetupError::Invalid {
-                    setting: if matches!(source, ConfigError::InvalidTenant { .. }) { "AZURE_TENANT_ID" } else { "AZURE_AUTHORITY_HOST" },
+                Authority::parse(url).map_err(|source| SetupError::Invalid {
+                    setting: "AUTHORITY",
                     source,
-                })?,
+                })?
+            }
+            (_, tenant) => Authority::from_host_and_tenant(
+                self.authority_host.as_deref(),
+                tenant.as_deref().unwrap_or_default(),
+            )
+            .map_err(|source| SetupError::Invalid {
+                setting: if matches!(source, ConfigError::InvalidTenant { .. }) {
+                    "AZURE_TENANT_ID"
+                } else {
+                    "AZURE_AUTHORITY_HOST"
+                },
+                source,
+            })?,
         };
-        let http = HttpClient::new(self.http_config()?).map_err(|source| SetupError::Invalid { setting: "HTTP client", source })?;
+        let http = HttpClient::new(self.http_config()?).map_err(|source| SetupError::Invalid {
+            setting: "HTTP client",
+            source,
+        })?;
         Ok(Config {
             authority,
             client_id: self.client_id.clone().unwrap_or_default().trim().to_string(),
@@ -202,7 +226,11 @@ impl CommonArgs {
     }
 
     #[cfg(feature = "embedded-emulator")]
-    async fn configure_emulator<A: CredentialArgs>(self, _: A, defaults: &Defaults) -> Result<Config<A::Credential>, SetupError> {
+    async fn configure_emulator<A: CredentialArgs>(
+        self,
+        _: A,
+        defaults: &Defaults,
+    ) -> Result<Config<A::Credential>, SetupError> {
         let emulator = entra_emulator::Emulator::builder()
             .start()
             .await
@@ -215,8 +243,13 @@ impl CommonArgs {
         let (client_id, credential) = A::from_emulator(&emulator)?;
         let authority = Authority::parse(&emulator.authority())
             .map_err(|source| SetupError::Emulator(format!("its authority is unusable: {source}")))?;
-        let http_config = self.http_config()?.with_extra_ca_pem(emulator.ca_pem());
-        let http = HttpClient::new(http_config).map_err(|source| SetupError::Invalid { setting: "HTTP client", source })?;
+        let mut http_config = self.http_config()?.with_extra_ca_pem(emulator.ca_pem());
+        // The emulator is on loopback: a proxy from the environment could not reach it.
+        http_config.proxy_from_env = false;
+        let http = HttpClient::new(http_config).map_err(|source| SetupError::Invalid {
+            setting: "HTTP client",
+            source,
+        })?;
         Ok(Config {
             authority,
             client_id,
@@ -229,45 +262,83 @@ impl CommonArgs {
     }
 
     #[cfg(not(feature = "embedded-emulator"))]
-    async fn configure_emulator<A: CredentialArgs>(self, credential: A, defaults: &Defaults) -> Result<Config<A::Credential>, SetupError> {
+    async fn configure_emulator<A: CredentialArgs>(
+        self,
+        credential: A,
+        defaults: &Defaults,
+    ) -> Result<Config<A::Credential>, SetupError> {
         let mut missing = vec![
-            Missing { variable: "AZURE_CLIENT_ID", where_to_find: "app registration > Overview > Application (client) ID" },
-            Missing { variable: "AZURE_TENANT_ID (or AUTHORITY)", where_to_find: "app registration > Overview > Directory (tenant) ID" },
+            Missing {
+                variable: "AZURE_CLIENT_ID",
+                where_to_find: "app registration > Overview > Application (client) ID",
+            },
+            Missing {
+                variable: "AZURE_TENANT_ID (or AUTHORITY)",
+                where_to_find: "app registration > Overview > Directory (tenant) ID",
+            },
         ];
         missing.extend(credential.missing());
-        Err(SetupError::Missing { missing, docs: defaults.docs })
+        Err(SetupError::Missing {
+            missing,
+            docs: defaults.docs,
+        })
     }
 
     fn http_config(&self) -> Result<HttpConfig, SetupError> {
         let config = HttpConfig::default();
         match &self.extra_ca_certs {
-            Some(path) if !path.as_os_str().is_empty() => config
-                .with_extra_ca_file(path)
-                .map_err(|source| SetupError::Invalid { setting: identity_core::EXTRA_CA_CERTS_VAR, source }),
+            Some(path) if !path.as_os_str().is_empty() => {
+                config
+                    .with_extra_ca_file(path)
+                    .map_err(|source| SetupError::Invalid {
+                        setting: identity_core::EXTRA_CA_CERTS_VAR,
+                        source,
+                    })
+            }
             _ => Ok(config),
         }
     }
 
     fn scopes(&self, defaults: &Defaults) -> Result<Vec<String>, SetupError> {
-        let scopes: Vec<String> =
-            self.scope.as_deref().unwrap_or(defaults.scope).split_whitespace().map(str::to_string).collect();
+        let scopes: Vec<String> = self
+            .scope
+            .as_deref()
+            .unwrap_or(defaults.scope)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
         if scopes.is_empty() {
-            return Err(SetupError::Invalid { setting: "SCOPE", source: ConfigError::NoScopes });
+            return Err(SetupError::Invalid {
+                setting: "SCOPE",
+                source: ConfigError::NoScopes,
+            });
         }
         Ok(scopes)
     }
 
     /// The Graph URL; with the emulator, Graph's public host is replaced by the emulator's.
     fn graph_endpoint(&self, defaults: &Defaults, emulator_url: Option<&str>) -> Result<String, SetupError> {
-        let mut endpoint = self.graph_endpoint.as_deref().unwrap_or(defaults.graph_endpoint).trim().to_string();
+        let mut endpoint = self
+            .graph_endpoint
+            .as_deref()
+            .unwrap_or(defaults.graph_endpoint)
+            .trim()
+            .to_string();
         if let Some(base) = emulator_url {
             if let Some(path) = endpoint.strip_prefix("https://graph.microsoft.com/") {
                 endpoint = format!("{base}/{path}");
             }
         }
-        let invalid = |source| SetupError::Invalid { setting: "GRAPH_ENDPOINT", source };
+        let invalid = |source| SetupError::Invalid {
+            setting: "GRAPH_ENDPOINT",
+            source,
+        };
         let url = url::Url::parse(&endpoint).map_err(|e| {
-            invalid(ConfigError::InvalidUrl { setting: "GRAPH_ENDPOINT", value: endpoint.clone(), reason: e.to_string() })
+            invalid(ConfigError::InvalidUrl {
+                setting: "GRAPH_ENDPOINT",
+                value: endpoint.clone(),
+                reason: e.to_string(),
+            })
         })?;
         identity_core::authority::ensure_secure(&url).map_err(invalid)?;
         Ok(endpoint)

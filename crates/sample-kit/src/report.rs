@@ -39,7 +39,9 @@ pub async fn main(run: impl Future<Output = anyhow::Result<()>>) -> std::process
 /// Prints where the token came from, as the quickstarts do.
 pub fn say_token_source(token: &TokenResult) {
     match token.source {
-        TokenSource::Cache => println!("Found a cached token, so no request was sent to the identity provider."),
+        TokenSource::Cache => {
+            println!("Found a cached token, so no request was sent to the identity provider.")
+        }
         TokenSource::IdentityProvider => println!("Could not find a cached token, so fetching a new one."),
     }
 }
@@ -59,7 +61,15 @@ fn exit_code(error: &anyhow::Error) -> ExitCode {
 
 /// The error report: the message, the service's identifiers, and the fix.
 fn describe(error: &anyhow::Error) -> String {
-    let mut lines = vec![format!("error: {error:#}")];
+    // Causes are added unless the message already says them (most of our errors quote their source).
+    let mut message = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !message.contains(&cause) {
+            message = format!("{message}: {cause}");
+        }
+    }
+    let mut lines = vec![format!("error: {message}")];
     let mut field = |name: &str, value: Option<String>| {
         if let Some(v) = value.filter(|v| !v.is_empty()) {
             lines.push(format!("  {name:<16}{v}"));
@@ -70,19 +80,30 @@ fn describe(error: &anyhow::Error) -> String {
     } else if let Some(e) = error.downcast_ref::<Error>() {
         match e {
             Error::Service(s) => {
-                field("code:", s.code().map(|c| format!("AADSTS{c}")).or_else(|| Some(s.error.clone())));
+                field(
+                    "code:",
+                    s.code()
+                        .map(|c| format!("AADSTS{c}"))
+                        .or_else(|| Some(s.error.clone())),
+                );
                 field("suberror:", s.suberror.clone());
                 field("correlation id:", s.correlation_id.clone());
                 field("trace id:", s.trace_id.clone());
                 field("timestamp:", s.timestamp.clone());
-                field("retry after:", s.retry_after.map(|d| format!("{} s", d.as_secs())));
+                field(
+                    "retry after:",
+                    s.retry_after.map(|d| format!("{} s", d.as_secs())),
+                );
             }
             Error::Graph(g) => {
                 field("code:", Some(g.code.clone()));
                 field("request id:", g.request_id.clone());
                 field("client request id:", g.client_request_id.clone());
                 field("date:", g.date.clone());
-                field("retry after:", g.retry_after.map(|d| format!("{} s", d.as_secs())));
+                field(
+                    "retry after:",
+                    g.retry_after.map(|d| format!("{} s", d.as_secs())),
+                );
             }
             _ => {}
         }
