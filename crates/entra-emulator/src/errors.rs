@@ -1,0 +1,429 @@
+//! Error responses in the two dialects the emulator speaks: the identity platform's OAuth errors
+//! (`AADSTSnnnn`, seven members, `\r\n` trailer) and Microsoft Graph's OData error envelope.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::routes::Ctx;
+use crate::util::{Ordered, aad_timestamp, graph_inner_date};
+
+/// An identity-platform (STS) error: HTTP status, OAuth `error`, AADSTS code and message text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AadError {
+    pub status: StatusCode,
+    pub error: &'static str,
+    pub code: u32,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct AadErrorBody<'a> {
+    error: &'a str,
+    error_description: String,
+    error_codes: [u32; 1],
+    timestamp: String,
+    trace_id: &'a str,
+    correlation_id: &'a str,
+    error_uri: String,
+}
+
+impl AadError {
+    pub fn new(status: StatusCode, error: &'static str, code: u32, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            error,
+            code,
+            message: message.into(),
+        }
+    }
+
+    // ---- the catalogue (texts as observed from the real service, see protocol/entra-v2.md) ----
+
+    /// AADSTS90002. `error` is `invalid_tenant` on discovery endpoints and `invalid_request` on the token
+    /// endpoint.
+    pub fn tenant_not_found(tenant: &str, error: &'static str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            error,
+            90002,
+            format!(
+                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing \
+                 into the correct cloud. Check with your subscription administrator, this may happen if there \
+                 are no active subscriptions for the tenant."
+            ),
+        )
+    }
+
+    /// AADSTS900023: the tenant segment is neither a GUID nor a DNS name.
+    pub fn invalid_tenant_syntax(tenant: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900023,
+            format!(
+                "Specified tenant identifier '{tenant}' is neither a valid DNS name, nor a valid external domain."
+            ),
+        )
+    }
+
+    /// AADSTS900144: a required body parameter is missing.
+    pub fn missing_parameter(name: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            format!("The request body must contain the following parameter: '{name}'."),
+        )
+    }
+
+    /// AADSTS70003.
+    pub fn unsupported_grant_type(grant_type: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            70003,
+            format!("The app requested an unsupported grant type '{grant_type}'."),
+        )
+    }
+
+    /// AADSTS50059: client credentials on `common`/`organizations`.
+    pub fn no_tenant_information() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            50059,
+            "No tenant-identifying information found in either the request or implied by any provided credentials.",
+        )
+    }
+
+    /// AADSTS700016: unknown client id in this tenant.
+    pub fn app_not_found(client_id: &str, directory: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            format!(
+                "Application with identifier '{client_id}' was not found in the directory '{directory}'. This can \
+                 happen if the application has not been installed by the administrator of the tenant or \
+                 consented to by any user in the tenant. You may have sent your authentication request to the \
+                 wrong tenant."
+            ),
+        )
+    }
+
+    /// AADSTS7000215: wrong client secret.
+    pub fn invalid_client_secret(app_id: &str) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000215,
+            format!(
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client \
+                 secret value, not the client secret ID, for a secret added to app '{app_id}'."
+            ),
+        )
+    }
+
+    /// AADSTS7000222: the client secret matched but has expired.
+    pub fn client_secret_expired(app_id: &str) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000222,
+            format!(
+                "The provided client secret keys for app '{app_id}' are expired. Visit the Azure portal to \
+                 create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate \
+                 credentials for added security: https://aka.ms/certCreds."
+            ),
+        )
+    }
+
+    /// AADSTS7000216: no client credential at all.
+    pub fn credential_required(grant_type: &str) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000216,
+            format!(
+                "'client_assertion', 'client_secret' or 'request' is required for the '{grant_type}' grant type."
+            ),
+        )
+    }
+
+    /// AADSTS1002012: client credentials need `<resource>/.default`.
+    pub fn scope_requires_default(scope: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            1002012,
+            format!(
+                "The provided value for scope {scope} is not valid. Client credential flows must have a scope \
+                 value with /.default suffixed to the resource identifier (application ID URI)."
+            ),
+        )
+    }
+
+    /// AADSTS70011: malformed scope value.
+    pub fn invalid_scope(scope: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            70011,
+            format!(
+                "The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."
+            ),
+        )
+    }
+
+    /// AADSTS700022: scopes for more than one resource.
+    pub fn multiple_resources(scope: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            700022,
+            format!(
+                "The provided value for the input parameter scope is not valid because it contains more than one \
+                 resource. Scope {scope} is not valid."
+            ),
+        )
+    }
+
+    /// AADSTS500011: unknown resource.
+    pub fn resource_not_found(resource: &str, tenant_name: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_resource",
+            500011,
+            format!(
+                "The resource principal named {resource} was not found in the tenant named {tenant_name}. This \
+                 can happen if the application has not been installed by the administrator of the tenant or \
+                 consented to by any user in the tenant. You might have sent your authentication request to the \
+                 wrong tenant."
+            ),
+        )
+    }
+
+    /// AADSTS900561: wrong HTTP method on the token endpoint.
+    pub fn post_only(method: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900561,
+            format!("The endpoint only accepts POST, OPTIONS requests. Received a {method} request."),
+        )
+    }
+
+    /// AADSTS50049: instance discovery for an unknown host.
+    pub fn unknown_instance() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_instance",
+            50049,
+            "Unknown or invalid instance.",
+        )
+    }
+
+    /// Injected fault: throttling (AADSTS50196) or a transient outage (AADSTS90033).
+    pub fn injected(status: StatusCode) -> Self {
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            Self::new(
+                status,
+                "temporarily_unavailable",
+                50196,
+                "The server terminated an operation because it encountered a client request loop. Please contact your app vendor.",
+            )
+        } else {
+            Self::new(
+                status,
+                "temporarily_unavailable",
+                90033,
+                "A transient error has occurred. Please try again.",
+            )
+        }
+    }
+
+    /// Renders the error as the STS does, with the usual headers.
+    pub fn into_response_with(self, ctx: &Ctx) -> Response {
+        let timestamp = aad_timestamp(ctx.now);
+        let body = AadErrorBody {
+            error: self.error,
+            error_description: format!(
+                "AADSTS{}: {}\r\nTrace ID: {}\r\nCorrelation ID: {}\r\nTimestamp: {}",
+                self.code, self.message, ctx.trace_id, ctx.correlation_id, timestamp
+            ),
+            error_codes: [self.code],
+            timestamp,
+            trace_id: &ctx.trace_id,
+            correlation_id: &ctx.correlation_id,
+            error_uri: format!("https://login.microsoftonline.com/error?code={}", self.code),
+        };
+        let json = serde_json::to_string(&body).unwrap_or_default();
+        let mut resp = (self.status, json).into_response();
+        sts_headers(&mut resp, ctx, "no-store, no-cache");
+        resp
+    }
+}
+
+/// Headers the STS puts on its JSON answers.
+pub(crate) fn sts_headers(resp: &mut Response, ctx: &Ctx, cache_control: &'static str) {
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache_control));
+    if cache_control.starts_with("no-store") {
+        h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        h.insert(header::EXPIRES, HeaderValue::from_static("-1"));
+    }
+    h.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        "x-ms-ests-server",
+        HeaderValue::from_static("2.1.0 - entra-emulator"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&ctx.trace_id) {
+        h.insert("x-ms-request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&ctx.correlation_id) {
+        h.insert("client-request-id", v);
+    }
+}
+
+/// A Microsoft Graph error: status, OData error `code` and `message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct GraphError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// Extra header, e.g. `WWW-Authenticate` or `Retry-After`.
+    pub extra_header: Option<(&'static str, String)>,
+}
+
+impl GraphError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            extra_header: None,
+        }
+    }
+
+    pub fn unauthorized(message: &str, www_authenticate: String) -> Self {
+        Self {
+            extra_header: Some(("www-authenticate", www_authenticate)),
+            ..Self::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message)
+        }
+    }
+
+    pub fn forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        )
+    }
+
+    pub fn not_found(id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            format!(
+                "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
+            ),
+        )
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
+    }
+
+    /// Injected fault with the body Graph sends for that status.
+    pub fn injected(status: StatusCode) -> Self {
+        match status.as_u16() {
+            429 => Self::new(status, "TooManyRequests", "Please retry again later."),
+            503 => Self::new(
+                status,
+                "serviceNotAvailable",
+                "The service is temporarily unavailable. Please retry later.",
+            ),
+            504 => Self::new(
+                status,
+                "gatewayTimeout",
+                "The gateway did not receive a timely response.",
+            ),
+            500..=599 => Self::new(status, "generalException", "An unexpected error occurred."),
+            _ => Self::new(status, "BadRequest", "Injected fault."),
+        }
+    }
+
+    pub fn into_response_with(self, ctx: &Ctx) -> Response {
+        let mut inner = Ordered::new();
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            inner.push("code", "429");
+        }
+        inner.push("date", graph_inner_date(ctx.now));
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            inner.push("message", "Please retry after");
+        }
+        inner.push("request-id", ctx.trace_id.clone());
+        inner.push("client-request-id", ctx.graph_client_request_id().to_owned());
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            inner.push("status", "429");
+        }
+        let mut error = Ordered::new()
+            .with("code", self.code)
+            .with("message", self.message);
+        error.push_object("innerError", inner);
+        let mut body = Ordered::new();
+        body.push_object("error", error);
+        let mut resp = (self.status, body.to_json()).into_response();
+        graph_headers(&mut resp, ctx, false);
+        if let Some((name, value)) = self.extra_header
+            && let Ok(v) = HeaderValue::from_str(&value)
+        {
+            resp.headers_mut().insert(name, v);
+        }
+        resp
+    }
+}
+
+/// Headers Graph puts on its answers (`odata` selects the OData content type used for success bodies).
+pub(crate) fn graph_headers(resp: &mut Response, ctx: &Ctx, odata: bool) {
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(if odata {
+            "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+        } else {
+            "application/json"
+        }),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
+    h.insert("odata-version", HeaderValue::from_static("4.0"));
+    h.insert("x-ms-resource-unit", HeaderValue::from_static("1"));
+    h.insert(
+        "x-ms-ags-diagnostic",
+        HeaderValue::from_static(
+            r#"{"ServerInfo":{"DataCenter":"Local","Slice":"E","Ring":"5","ScaleUnit":"000","RoleInstance":"entra-emulator"}}"#,
+        ),
+    );
+    if let Ok(v) = HeaderValue::from_str(&ctx.trace_id) {
+        h.insert("request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(ctx.graph_client_request_id()) {
+        h.insert("client-request-id", v);
+    }
+}

@@ -1,0 +1,499 @@
+//! A local emulator of the Microsoft identity platform (Entra ID v2.0) and of the Microsoft Graph
+//! endpoints the samples call.
+//!
+//! It is a real HTTPS server on loopback (rustls, with a CA generated at first start and written as PEM
+//! so any client can trust it) that serves OpenID Connect discovery, signing keys, instance discovery,
+//! user realm discovery, the v2.0 token endpoint (client credentials with a client secret) and Graph
+//! `/v1.0/users`, `/v1.0/users/{id}`, `/v1.0/me`, `/v1.0/applications/…`, with the real service's error
+//! shapes and AADSTS codes.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), entra_emulator::EmulatorError> {
+//! let emulator = entra_emulator::Emulator::builder().start().await?;
+//! let daemon = emulator.app("daemon").expect("seeded app");
+//! println!("authority {} client {}", emulator.authority(), daemon.app_id);
+//! emulator.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! See `docs/emulator.md` for the endpoints, the seeded directory and the self-description format.
+
+pub mod certificates;
+mod describe;
+mod directory;
+mod errors;
+mod jwt;
+mod keys;
+mod routes;
+mod server;
+mod state;
+mod store;
+mod tls;
+mod util;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio_rustls::TlsAcceptor;
+
+pub use describe::{
+    AppDescription, DESCRIPTION_VERSION, Description, SecretDescription, TenantDescription, UserDescription,
+};
+pub use directory::{
+    AppRegistration, ClientSecret, DEFAULT_TENANT_DOMAIN, DEFAULT_TENANT_ID, DEFAULT_TENANT_NAME, Directory,
+    GRAPH_APP_ID, GRAPH_RESOURCE, MSA_TENANT_ID, Tenant, User,
+};
+pub use state::{Endpoint, Fault, RequestCounts};
+
+use crate::keys::TokenSigningKey;
+use crate::routes::Scheme;
+use crate::server::ServerHandle;
+use crate::state::{AppState, Counters};
+use crate::store::Store;
+
+/// Default `expires_in` of issued access tokens.
+pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3599);
+
+/// Why the emulator could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmulatorError {
+    /// A listener could not be bound (port in use, no permission, …).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The state directory (or the temporary directory) could not be used.
+    #[error("state directory {path}: {source}")]
+    StateDir {
+        /// The directory or file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file in the state directory exists but cannot be used.
+    #[error("invalid state in {path}: {message}")]
+    CorruptState {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Certificates or the TLS configuration could not be created.
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+    /// The token-signing key could not be created.
+    #[error("token signing key: {0}")]
+    SigningKey(String),
+    /// The directory given to the builder is unusable.
+    #[error("invalid directory: {0}")]
+    InvalidDirectory(String),
+    /// A development certificate could not be generated.
+    #[error("certificate generation failed: {0}")]
+    Certificate(String),
+}
+
+/// Configures and starts an [`Emulator`].
+#[derive(Debug, Clone)]
+pub struct EmulatorBuilder {
+    bind: SocketAddr,
+    http_bind: Option<SocketAddr>,
+    state_dir: Option<PathBuf>,
+    directory: Option<Directory>,
+    token_lifetime: Duration,
+}
+
+impl Default for EmulatorBuilder {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            http_bind: None,
+            state_dir: None,
+            directory: None,
+            token_lifetime: DEFAULT_TOKEN_LIFETIME,
+        }
+    }
+}
+
+impl EmulatorBuilder {
+    /// Address of the HTTPS listener; default `127.0.0.1:0` (a random free port).
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.bind = addr;
+        self
+    }
+
+    /// Also listen for plain HTTP on `addr` (MSAL refuses http authorities; useful for other clients).
+    pub fn http_bind(mut self, addr: SocketAddr) -> Self {
+        self.http_bind = Some(addr);
+        self
+    }
+
+    /// Keep the CA (certificate and key), the token-signing key and the directory (with its generated
+    /// secrets and passwords) in `dir`, and reload them on the next start. Without a state directory a
+    /// fresh temporary directory holds the CA certificate and is removed when the emulator stops.
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// Serve this directory instead of the seeded (or persisted) one. With a state directory it is saved
+    /// there, replacing the previous one.
+    pub fn directory(mut self, dir: Directory) -> Self {
+        self.directory = Some(dir);
+        self
+    }
+
+    /// `expires_in` of issued access tokens (default 3599 s).
+    pub fn token_lifetime(mut self, d: Duration) -> Self {
+        self.token_lifetime = d;
+        self
+    }
+
+    /// Starts the listeners. Must be called within a Tokio runtime; the server runs on that runtime.
+    pub async fn start(self) -> Result<Emulator, EmulatorError> {
+        let store = match &self.state_dir {
+            Some(dir) => Store::persistent(dir.clone()),
+            None => Store::temporary(),
+        }
+        .map_err(|source| EmulatorError::StateDir {
+            path: self.state_dir.clone().unwrap_or_else(std::env::temp_dir),
+            source,
+        })?;
+        match start_with_store(self, &store).await {
+            Ok(r) => Ok(Emulator {
+                state: r.state,
+                server: r.server,
+                https_url: r.https_url,
+                http_url: r.http_url,
+                ca_pem: r.ca_pem,
+                ca_path: r.ca_path,
+                store,
+            }),
+            Err(e) => {
+                store.cleanup();
+                Err(e)
+            }
+        }
+    }
+}
+
+fn corrupt(store: &Store, name: &str, message: impl fmt::Display) -> EmulatorError {
+    EmulatorError::CorruptState {
+        path: store.path(name),
+        message: message.to_string(),
+    }
+}
+
+fn state_io(store: &Store, name: &str, source: std::io::Error) -> EmulatorError {
+    EmulatorError::StateDir {
+        path: store.path(name),
+        source,
+    }
+}
+
+/// Loads or creates the signing key (RSA generation runs on the blocking pool).
+async fn signing_key(store: &Store) -> Result<TokenSigningKey, EmulatorError> {
+    let key = store
+        .read(store::SIGNING_KEY)
+        .map_err(|e| state_io(store, store::SIGNING_KEY, e))?;
+    let cert = store
+        .read(store::SIGNING_CERT)
+        .map_err(|e| state_io(store, store::SIGNING_CERT, e))?;
+    match (key, cert) {
+        (Some(key), Some(cert)) => {
+            TokenSigningKey::from_pem(&key, &cert).map_err(|m| corrupt(store, store::SIGNING_KEY, m))
+        }
+        (None, None) => {
+            let key = tokio::task::spawn_blocking(TokenSigningKey::generate)
+                .await
+                .map_err(|e| EmulatorError::SigningKey(e.to_string()))?
+                .map_err(EmulatorError::SigningKey)?;
+            if store.is_persistent() {
+                store
+                    .write_private(store::SIGNING_KEY, key.key_pem())
+                    .map_err(|e| state_io(store, store::SIGNING_KEY, e))?;
+                store
+                    .write_public(store::SIGNING_CERT, &key.cert_pem())
+                    .map_err(|e| state_io(store, store::SIGNING_CERT, e))?;
+            }
+            Ok(key)
+        }
+        _ => Err(corrupt(
+            store,
+            store::SIGNING_KEY,
+            format!(
+                "only one of {} and {} exists; remove the other or both",
+                store::SIGNING_KEY,
+                store::SIGNING_CERT
+            ),
+        )),
+    }
+}
+
+fn load_directory(store: &Store, given: Option<Directory>) -> Result<Directory, EmulatorError> {
+    let (directory, save) = match given {
+        Some(d) => (d, true),
+        None => match store
+            .read(store::DIRECTORY)
+            .map_err(|e| state_io(store, store::DIRECTORY, e))?
+        {
+            Some(json) => (
+                serde_json::from_str(&json).map_err(|e| corrupt(store, store::DIRECTORY, e))?,
+                false,
+            ),
+            None => (Directory::seeded(), true),
+        },
+    };
+    directory.validate().map_err(EmulatorError::InvalidDirectory)?;
+    if save && store.is_persistent() {
+        let json =
+            serde_json::to_string_pretty(&directory).map_err(|e| corrupt(store, store::DIRECTORY, e))?;
+        store
+            .write_private(store::DIRECTORY, &json)
+            .map_err(|e| state_io(store, store::DIRECTORY, e))?;
+    }
+    Ok(directory)
+}
+
+/// `https://127.0.0.1:PORT` for a bound address (unspecified addresses advertise loopback).
+fn base_url(scheme: &str, addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    match ip {
+        IpAddr::V4(ip) => format!("{scheme}://{ip}:{}", addr.port()),
+        IpAddr::V6(ip) => format!("{scheme}://[{ip}]:{}", addr.port()),
+    }
+}
+
+/// A started server, before it is wrapped into an [`Emulator`] together with its store.
+struct Running {
+    state: Arc<AppState>,
+    server: ServerHandle,
+    https_url: String,
+    http_url: Option<String>,
+    ca_pem: String,
+    ca_path: PathBuf,
+}
+
+async fn start_with_store(builder: EmulatorBuilder, store: &Store) -> Result<Running, EmulatorError> {
+    // Generate the RSA key (slow) while the rest is set up.
+    let key_task = signing_key(store);
+    let directory = load_directory(store, builder.directory)?;
+
+    let https_listener = server::bind(builder.bind)
+        .await
+        .map_err(|source| EmulatorError::Bind {
+            addr: builder.bind,
+            source,
+        })?;
+    let https_addr = https_listener
+        .local_addr()
+        .map_err(|source| EmulatorError::Bind {
+            addr: builder.bind,
+            source,
+        })?;
+    let http_listener = match builder.http_bind {
+        Some(addr) => {
+            let l = server::bind(addr)
+                .await
+                .map_err(|source| EmulatorError::Bind { addr, source })?;
+            let a = l
+                .local_addr()
+                .map_err(|source| EmulatorError::Bind { addr, source })?;
+            Some((l, a))
+        }
+        None => None,
+    };
+
+    let extra_ips: Vec<IpAddr> = [Some(https_addr.ip())]
+        .into_iter()
+        .flatten()
+        .filter(|ip| !ip.is_unspecified() && !ip.is_loopback())
+        .collect();
+    let tls = tls::load_or_create(store, &extra_ips).map_err(EmulatorError::Tls)?;
+    let signing_key = key_task.await?;
+
+    let https_url = base_url("https", https_addr);
+    let http_url = http_listener.as_ref().map(|(_, a)| base_url("http", *a));
+    let state = Arc::new(AppState {
+        directory: RwLock::new(directory),
+        signing_key,
+        token_lifetime: builder.token_lifetime,
+        counters: Counters::default(),
+        faults: Mutex::new(Default::default()),
+    });
+
+    let router = server::router(state.clone());
+    let (mut handle, shutdown_rx) = ServerHandle::new();
+    handle.add(server::spawn_listener(
+        https_listener,
+        Some(TlsAcceptor::from(tls.server_config.clone())),
+        router.clone(),
+        Scheme::Https,
+        https_url.clone(),
+        shutdown_rx.clone(),
+    ));
+    if let (Some((listener, _)), Some(url)) = (http_listener, &http_url) {
+        handle.add(server::spawn_listener(
+            listener,
+            None,
+            router,
+            Scheme::Http,
+            url.clone(),
+            shutdown_rx,
+        ));
+    }
+    tracing::info!(%https_url, http_url = ?http_url, "entra emulator listening");
+    Ok(Running {
+        state,
+        server: handle,
+        https_url,
+        http_url,
+        ca_pem: tls.ca_pem,
+        ca_path: store.path(store::CA_CERT),
+    })
+}
+
+/// A running emulator. Dropping it (or [`Emulator::shutdown`]) stops the server; without a state
+/// directory its temporary directory (holding the CA file) is removed then.
+pub struct Emulator {
+    state: Arc<AppState>,
+    server: ServerHandle,
+    https_url: String,
+    http_url: Option<String>,
+    ca_pem: String,
+    ca_path: PathBuf,
+    store: Store,
+}
+
+impl fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Emulator")
+            .field("https_url", &self.https_url)
+            .field("http_url", &self.http_url)
+            .field("ca_path", &self.ca_path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Emulator {
+    /// A builder with the defaults (random port on 127.0.0.1, seeded directory, temporary state).
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder::default()
+    }
+
+    /// `https://127.0.0.1:PORT` (no trailing slash).
+    pub fn https_url(&self) -> String {
+        self.https_url.clone()
+    }
+
+    /// `http://127.0.0.1:PORT` if the plain-HTTP listener is enabled.
+    pub fn http_url(&self) -> Option<String> {
+        self.http_url.clone()
+    }
+
+    /// `https://127.0.0.1:PORT/{default tenant GUID}`.
+    pub fn authority(&self) -> String {
+        format!("{}/{}", self.https_url, self.tenant_id())
+    }
+
+    /// The default tenant's id.
+    pub fn tenant_id(&self) -> String {
+        self.state
+            .directory()
+            .default_tenant()
+            .map(|t| t.id.clone())
+            .unwrap_or_default()
+    }
+
+    /// The default tenant's primary domain (`contoso.onmicrosoft.com` for the seeded directory).
+    pub fn tenant_domain(&self) -> String {
+        self.state
+            .directory()
+            .default_tenant()
+            .map(|t| t.primary_domain().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// `https://127.0.0.1:PORT/v1.0`.
+    pub fn graph_base(&self) -> String {
+        format!("{}/v1.0", self.https_url)
+    }
+
+    /// PEM of the CA certificate clients must trust.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// File holding [`Self::ca_pem`].
+    pub fn ca_path(&self) -> &Path {
+        &self.ca_path
+    }
+
+    /// A snapshot of the directory.
+    pub fn directory(&self) -> Directory {
+        self.state.directory().clone()
+    }
+
+    /// An app registration by short name (`daemon`, `expired-secret`, `no-permissions`, …), looked up in
+    /// the default tenant first, then in the others.
+    pub fn app(&self, name: &str) -> Option<AppRegistration> {
+        let directory = self.state.directory();
+        directory.tenants.iter().find_map(|t| t.app(name)).cloned()
+    }
+
+    /// The self-description (includes secrets and passwords).
+    pub fn description(&self) -> Description {
+        describe::describe(
+            &self.state.directory(),
+            &self.https_url,
+            self.http_url.as_deref(),
+            &self.ca_path,
+        )
+    }
+
+    /// Writes [`Self::description`] as JSON to `path` (mode 0600, atomically replaced).
+    pub fn write_description(&self, path: &Path) -> std::io::Result<()> {
+        let json = serde_json::to_string_pretty(&self.description()).map_err(std::io::Error::other)?;
+        store::write_atomic(path, format!("{json}\n").as_bytes(), true)
+    }
+
+    /// Requests per endpoint kind since start or the last reset.
+    pub fn request_counts(&self) -> RequestCounts {
+        self.state.counters.snapshot()
+    }
+
+    /// Zeroes the request counters.
+    pub fn reset_request_counts(&self) {
+        self.state.counters.reset();
+    }
+
+    /// Answer the next `fault.times` requests to `fault.endpoint` with `fault.status` (and
+    /// `Retry-After`), before any normal handling.
+    pub fn inject_fault(&self, fault: Fault) {
+        self.state.inject_fault(fault);
+    }
+
+    /// Stops the listeners, letting in-flight requests finish (at most a few seconds).
+    pub async fn shutdown(mut self) {
+        self.server.shutdown().await;
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        // The server handle's own Drop signals the listeners; remove a temporary directory.
+        self.store.cleanup();
+    }
+}

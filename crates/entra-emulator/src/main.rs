@@ -1,0 +1,152 @@
+//! `cargo run -p entra-emulator -- [--port N] [--http-port N] [--host H] [--state DIR] [--describe FILE]`
+//!
+//! Starts the emulator, optionally writes its self-description, prints a summary (authority, Graph base,
+//! CA file, client ids and secrets, how to point MSAL Python and curl at it) and runs until Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use entra_emulator::{Emulator, EmulatorBuilder};
+
+/// A local emulator of the Microsoft identity platform (Entra ID v2.0) and Microsoft Graph.
+#[derive(Debug, Parser)]
+#[command(name = "entra-emulator", version, about)]
+struct Args {
+    /// HTTPS port (0 = a random free port).
+    #[arg(long, env = "ENTRA_EMULATOR_PORT", default_value_t = 8443)]
+    port: u16,
+    /// Also serve plain HTTP on this port (0 = random). MSAL refuses http authorities.
+    #[arg(long, env = "ENTRA_EMULATOR_HTTP_PORT")]
+    http_port: Option<u16>,
+    /// Address or host name to listen on.
+    #[arg(long, env = "ENTRA_EMULATOR_HOST", default_value = "127.0.0.1")]
+    host: String,
+    /// Keep the CA, the token-signing key and the directory (with its secrets) here across restarts.
+    #[arg(long, env = "ENTRA_EMULATOR_STATE")]
+    state: Option<PathBuf>,
+    /// Write the machine-readable self-description (JSON, mode 0600) to this file.
+    #[arg(long, env = "ENTRA_EMULATOR_DESCRIBE")]
+    describe: Option<PathBuf>,
+}
+
+async fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
+    let mut addrs = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+    addrs
+        .next()
+        .ok_or_else(|| format!("{host} resolves to no address"))
+}
+
+fn summary(emulator: &Emulator) -> String {
+    let d = emulator.description();
+    let mut out = String::new();
+    let mut line = |s: String| {
+        out.push_str(&s);
+        out.push('\n');
+    };
+    line("Entra emulator running (Ctrl-C to stop)".to_owned());
+    line(format!("  authority        {}", d.authority));
+    line(format!("  authority host   {}", d.authority_host));
+    if let Some(http) = &d.http_url {
+        line(format!("  plain HTTP       {http}"));
+    }
+    line(format!("  Graph base       {}", d.graph_base_url));
+    line(format!("  CA certificate   {}", d.ca_file));
+    for t in &d.tenants {
+        line(format!(
+            "  tenant           {} ({}, {})",
+            t.id,
+            t.domains.join(", "),
+            t.display_name
+        ));
+        for a in &t.apps {
+            let secret = a.client_secret.as_deref().unwrap_or("(no valid secret)");
+            line(format!(
+                "    app {:<16} client id {}  secret {}",
+                a.name, a.client_id, secret
+            ));
+        }
+        line(format!(
+            "    {} users, e.g. {}",
+            t.users.len(),
+            t.users
+                .first()
+                .map(|u| u.user_principal_name.as_str())
+                .unwrap_or("-")
+        ));
+    }
+    if let Some(app) = d
+        .tenants
+        .first()
+        .and_then(|t| t.apps.iter().find(|a| a.client_secret.is_some()))
+    {
+        let secret = app.client_secret.as_deref().unwrap_or_default();
+        line(String::new());
+        line("MSAL Python (shared/peers/msal-python):".to_owned());
+        line(format!(
+            "  REQUESTS_CA_BUNDLE={} INSTANCE_DISCOVERY=false AUTHORITY={} CLIENT_ID={} CLIENT_SECRET='{}' \
+             ENDPOINT={}/users python confidential_client_secret_sample.py",
+            d.ca_file, d.authority, app.client_id, secret, d.graph_base_url
+        ));
+        line("curl:".to_owned());
+        line(format!(
+            "  TOKEN=$(curl -s --cacert {} {}/oauth2/v2.0/token -d grant_type=client_credentials -d client_id={} \
+             --data-urlencode 'client_secret={}' --data-urlencode scope=https://graph.microsoft.com/.default | \
+             python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
+            d.ca_file, d.authority, app.client_id, secret
+        ));
+        line(format!(
+            "  curl -s --cacert {} -H \"Authorization: Bearer $TOKEN\" {}/users",
+            d.ca_file, d.graph_base_url
+        ));
+    }
+    out
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let mut builder: EmulatorBuilder = Emulator::builder().bind(resolve(&args.host, args.port).await?);
+    if let Some(port) = args.http_port {
+        builder = builder.http_bind(resolve(&args.host, port).await?);
+    }
+    if let Some(dir) = &args.state {
+        builder = builder.state_dir(dir.clone());
+    }
+    let emulator = builder.start().await.map_err(|e| e.to_string())?;
+    if let Some(path) = &args.describe {
+        emulator
+            .write_description(path)
+            .map_err(|e| format!("cannot write the description to {}: {e}", path.display()))?;
+    }
+    // The deliberate startup summary is the only place secrets are printed.
+    print!("{}", summary(&emulator));
+    if let Some(path) = &args.describe {
+        println!("Self-description written to {}", path.display());
+    }
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
+    println!("Stopping.");
+    emulator.shutdown().await;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("entra-emulator: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! The HTTP(S) server: router, request counting and fault injection, and the accept loops (TLS handshakes
+//! run per connection, so a failing or slow client never blocks or stops the listener).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{FromRequestParts as _, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
+
+use crate::errors::{AadError, GraphError};
+use crate::routes::{Ctx, DefaultBase, Scheme, admin, graph, identity};
+use crate::state::{AppState, Endpoint};
+
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// The application router (without listener-specific extensions).
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route(
+            "/{t}/v2.0/.well-known/openid-configuration",
+            get(identity::openid_configuration_v2),
+        )
+        .route(
+            "/{t}/.well-known/openid-configuration",
+            get(identity::openid_configuration_v1),
+        )
+        .route("/{t}/discovery/v2.0/keys", get(identity::keys_v2))
+        .route("/{t}/discovery/keys", get(identity::keys_v1))
+        .route("/{t}/discovery/instance", get(identity::instance_discovery))
+        .route("/{t}/userrealm/{username}", get(identity::user_realm))
+        .route(
+            "/{t}/oauth2/v2.0/token",
+            post(identity::token).fallback(identity::token_wrong_method),
+        )
+        .route("/v1.0", axum::routing::any(graph::graph))
+        .route("/v1.0/", axum::routing::any(graph::graph))
+        .route("/v1.0/{*rest}", axum::routing::any(graph::graph))
+        .route("/_emulator/health", get(admin::health))
+        .route("/_emulator/requests", get(admin::requests))
+        .route("/_emulator/requests/reset", post(admin::reset_requests))
+        .route("/_emulator/faults", post(admin::inject_fault))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), count_and_fault))
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "Not Found").into_response()
+}
+
+/// Counts every request by endpoint kind and answers it with an injected fault if one is pending.
+async fn count_and_fault(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    if path.starts_with("/_emulator/") {
+        return next.run(req).await;
+    }
+    let endpoint = Endpoint::classify(&path);
+    state.counters.hit(endpoint);
+    let method = req.method().clone();
+    let response = match endpoint.and_then(|e| state.take_fault(e).map(|f| (e, f))) {
+        Some((endpoint, fault)) => {
+            let (mut parts, _body) = req.into_parts();
+            let ctx = match Ctx::from_request_parts(&mut parts, &()).await {
+                Ok(ctx) => ctx,
+                Err(never) => match never {},
+            };
+            let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            tracing::info!(
+                ?endpoint,
+                status = status.as_u16(),
+                "answering with an injected fault"
+            );
+            let mut resp = if endpoint == Endpoint::Graph {
+                GraphError::injected(status).into_response_with(&ctx)
+            } else {
+                AadError::injected(status).into_response_with(&ctx)
+            };
+            if let Some(secs) = fault.retry_after {
+                resp.headers_mut().insert("retry-after", HeaderValue::from(secs));
+            }
+            resp
+        }
+        None => next.run(req).await,
+    };
+    tracing::debug!(%method, %path, status = response.status().as_u16(), ?endpoint, "request");
+    response
+}
+
+/// Running listeners; dropping the handle (or [`ServerHandle::shutdown`]) stops them.
+#[derive(Debug)]
+pub(crate) struct ServerHandle {
+    shutdown: Option<watch::Sender<bool>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    pub fn new() -> (Self, watch::Receiver<bool>) {
+        let (tx, rx) = watch::channel(false);
+        (
+            Self {
+                shutdown: Some(tx),
+                tasks: Vec::new(),
+            },
+            rx,
+        )
+    }
+
+    pub fn add(&mut self, task: JoinHandle<()>) {
+        self.tasks.push(task);
+    }
+
+    /// Stops accepting, lets in-flight requests finish (bounded) and waits for the listeners.
+    pub async fn shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(true);
+        }
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(true);
+        }
+    }
+}
+
+/// Serves `router` on `listener`, with TLS when `tls` is given.
+pub(crate) fn spawn_listener(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    router: Router,
+    scheme: Scheme,
+    default_base: String,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let router = router
+        .layer(Extension(scheme))
+        .layer(Extension(DefaultBase(default_base)));
+    tokio::spawn(async move {
+        let mut connections = JoinSet::new();
+        loop {
+            tokio::select! {
+                changed = shutdown.changed() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        break;
+                    }
+                }
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let _ = stream.set_nodelay(true);
+                        let router = router.clone();
+                        let tls = tls.clone();
+                        let shutdown = shutdown.clone();
+                        connections.spawn(async move {
+                            match tls {
+                                Some(acceptor) => {
+                                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                                        Ok(Ok(stream)) => serve_connection(stream, router, shutdown).await,
+                                        Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                                    }
+                                }
+                                None => serve_connection(stream, router, shutdown).await,
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        // E.g. too many open files: back off briefly instead of spinning.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                // Reap finished connection tasks so the set does not grow without bound.
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+        drop(listener);
+        let drain = async { while connections.join_next().await.is_some() {} };
+        if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+            connections.abort_all();
+        }
+    })
+}
+
+async fn serve_connection<I>(io: I, router: Router, mut shutdown: watch::Receiver<bool>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = TowerToHyperService::new(router);
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true);
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!("connection error: {e}");
+            }
+        }
+        _ = stop_requested(&mut shutdown) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// Resolves when shutdown is requested (or the emulator handle is gone).
+async fn stop_requested(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Binds a TCP listener.
+pub(crate) async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}

@@ -1,0 +1,127 @@
+//! The state directory: where the CA, the token-signing key and the directory are kept between runs
+//! (or a temporary directory that only holds the CA certificate for clients to trust).
+
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+/// File names inside the state directory.
+pub(crate) const CA_CERT: &str = "ca.pem";
+pub(crate) const CA_KEY: &str = "ca-key.pem";
+pub(crate) const SIGNING_KEY: &str = "token-signing-key.pem";
+pub(crate) const SIGNING_CERT: &str = "token-signing-cert.pem";
+pub(crate) const DIRECTORY: &str = "directory.json";
+
+#[derive(Debug)]
+pub(crate) struct Store {
+    dir: PathBuf,
+    /// A temporary directory we created (removed when the emulator stops) rather than a state dir.
+    temporary: bool,
+}
+
+impl Store {
+    /// Uses (and creates) a persistent state directory.
+    pub fn persistent(dir: PathBuf) -> io::Result<Self> {
+        if !dir.exists() {
+            fs::create_dir_all(&dir)?;
+            restrict_dir(&dir)?;
+        }
+        Ok(Self {
+            dir,
+            temporary: false,
+        })
+    }
+
+    /// Creates a fresh private temporary directory.
+    pub fn temporary() -> io::Result<Self> {
+        let dir = std::env::temp_dir().join(format!(
+            "entra-emulator-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4()
+        ));
+        fs::create_dir_all(&dir)?;
+        restrict_dir(&dir)?;
+        Ok(Self { dir, temporary: true })
+    }
+
+    pub fn is_persistent(&self) -> bool {
+        !self.temporary
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Reads a file of the store if it exists (always `None` for a temporary store).
+    pub fn read(&self, name: &str) -> io::Result<Option<String>> {
+        if self.temporary {
+            return Ok(None);
+        }
+        match fs::read_to_string(self.path(name)) {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes a file readable by the owner only.
+    pub fn write_private(&self, name: &str, contents: &str) -> io::Result<()> {
+        write_atomic(&self.path(name), contents.as_bytes(), true)
+    }
+
+    /// Writes a file readable by everyone (the CA certificate).
+    pub fn write_public(&self, name: &str, contents: &str) -> io::Result<()> {
+        write_atomic(&self.path(name), contents.as_bytes(), false)
+    }
+
+    /// Removes the directory if it is a temporary one.
+    pub fn cleanup(&self) {
+        if self.temporary {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Makes a directory we just created private to its owner.
+#[cfg(unix)]
+fn restrict_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+}
+
+#[cfg(not(unix))]
+fn restrict_dir(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+/// Writes `contents` to a temporary sibling and renames it over `path`; `private` files get mode 0600.
+pub(crate) fn write_atomic(path: &Path, contents: &[u8], private: bool) -> io::Result<()> {
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(if private { 0o600 } else { 0o644 });
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    let result = (|| {
+        let mut f = options.open(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
