@@ -346,7 +346,10 @@ impl CertificateCredential {
     /// A signed client assertion for `client_id` and `audience` (the token endpoint). The same assertion is
     /// returned until a minute before it expires, so keys are not used on every request.
     pub fn assertion(&self, client_id: &str, audience: &str) -> Result<String, CertificateError> {
-        let now = now_secs();
+        self.assertion_at(client_id, audience, now_secs())
+    }
+
+    fn assertion_at(&self, client_id: &str, audience: &str, now: u64) -> Result<String, CertificateError> {
         let mut cached = self.assertion.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(a) = cached.as_ref()
             && a.client_id == client_id
@@ -636,5 +639,45 @@ mod tests {
         // The protocol reference's worked example.
         let sha1 = parse_thumbprint("84E05C1D98BCE3A5421D225B140B36E86A3D5534").unwrap();
         assert_eq!(URL_SAFE_NO_PAD.encode(sha1), "hOBcHZi846VCHSJbFAs26Go9VTQ");
+    }
+
+    fn jti(jwt: &str) -> String {
+        let claims = URL_SAFE_NO_PAD.decode(jwt.split('.').nth(1).unwrap()).unwrap();
+        serde_json::from_slice::<serde_json::Value>(&claims).unwrap()["jti"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn an_assertion_is_reused_until_a_minute_before_it_expires() {
+        let dev = entra_emulator::certificates::DevCertificate::generate(
+            "reuse",
+            std::time::Duration::from_secs(86400),
+        )
+        .unwrap();
+        let dir = std::env::temp_dir().join(format!("idcore-reuse-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cert.pem");
+        std::fs::write(&path, dev.key_pem() + &dev.cert_pem()).unwrap();
+        let credential = CertificateCredential::from_file(&path, None).unwrap();
+        let t0 = now_secs();
+        let first = credential.assertion_at("app", "https://aud", t0).unwrap();
+        assert_eq!(
+            jti(&credential.assertion_at("app", "https://aud", t0 + 30).unwrap()),
+            jti(&first)
+        );
+        assert_eq!(
+            jti(&credential.assertion_at("app", "https://aud", t0 + 539).unwrap()),
+            jti(&first)
+        );
+        let renewed = credential.assertion_at("app", "https://aud", t0 + 540).unwrap();
+        assert_ne!(jti(&renewed), jti(&first), "renewed a minute before expiry");
+        assert_ne!(
+            jti(&credential.assertion_at("app", "https://other", t0 + 541).unwrap()),
+            jti(&renewed),
+            "another audience"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -15,6 +15,9 @@ use crate::http::{HttpClient, HttpConfig, RequestContext};
 use crate::secret::{AccessToken, ClientSecret};
 use crate::token::{EntraTokenResponse, TokenResult, TokenSource};
 
+/// `client_assertion_type` of a JWT client assertion (RFC 7523).
+const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
 /// Lifetime assumed when the service omits `expires_in` (as MSAL does).
 const DEFAULT_EXPIRES_IN: u64 = 600;
 
@@ -95,13 +98,12 @@ impl ConfidentialClientBuilder {
         let credential = self.credential.ok_or(ConfigError::Empty {
             setting: "client credential",
         })?;
-        match &credential {
-            ClientCredential::Secret(s) if s.secret().is_empty() => {
-                return Err(ConfigError::Empty {
-                    setting: "client secret",
-                });
-            }
-            ClientCredential::Secret(_) => {}
+        if let ClientCredential::Secret(s) = &credential
+            && s.secret().is_empty()
+        {
+            return Err(ConfigError::Empty {
+                setting: "client secret",
+            });
         }
         let http = match self.http {
             Some(http) => http,
@@ -258,15 +260,32 @@ impl ConfidentialClient {
             oauth2::Client::new(oauth2::ClientId::new(self.inner.client_id.clone()))
                 .set_auth_type(AuthType::RequestBody)
                 .set_token_uri(token_url);
+        let mut assertion = None;
         let client = match &self.inner.credential {
             ClientCredential::Secret(secret) => {
                 client.set_client_secret(oauth2::ClientSecret::new(secret.secret().to_string()))
             }
+            ClientCredential::Certificate(certificate) => {
+                // The audience is the token endpoint exactly as discovery announced it.
+                let audience = metadata.token_endpoint.as_str();
+                assertion = Some(
+                    certificate
+                        .assertion(&self.inner.client_id, audience)
+                        .map_err(ConfigError::from)?,
+                );
+                client
+            }
         };
         let transport = self.inner.http.oauth2_transport(ctx);
-        let response = client
+        let mut request = client
             .exchange_client_credentials()
-            .add_scopes(scopes.iter().map(|s| oauth2::Scope::new(s.clone())))
+            .add_scopes(scopes.iter().map(|s| oauth2::Scope::new(s.clone())));
+        if let Some(assertion) = &assertion {
+            request = request
+                .add_extra_param("client_assertion_type", CLIENT_ASSERTION_TYPE)
+                .add_extra_param("client_assertion", assertion.as_str());
+        }
+        let response = request
             .request_async(&transport)
             .await
             .map_err(|e| token_request_error(e, metadata.token_endpoint.as_str()))?;

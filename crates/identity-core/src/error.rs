@@ -102,6 +102,9 @@ pub enum ConfigError {
         /// What went wrong.
         reason: String,
     },
+    /// The certificate credential cannot be used.
+    #[error(transparent)]
+    Certificate(#[from] crate::certificate::CertificateError),
     /// The HTTP client could not be built (for example a bad proxy URL in the environment).
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(String),
@@ -122,6 +125,7 @@ impl ConfigError {
                 "Point the setting at a readable PEM file holding one or more -----BEGIN CERTIFICATE----- blocks."
             }
             ConfigError::NoScopes => "Set SCOPE, for example https://graph.microsoft.com/.default.",
+            ConfigError::Certificate(e) => return e.fix(),
             _ => return None,
         })
     }

@@ -60,6 +60,73 @@ pub struct SecretArgs {
     pub client_secret: Option<String>,
 }
 
+/// The certificate of daemon-certificate.
+#[derive(Args, Clone, Default)]
+#[command(next_help_heading = "Credential")]
+pub struct CertificateArgs {
+    /// Certificate file: PEM with the private key and the certificate, or PKCS#12 (.pfx/.p12). With
+    /// AZURE_CLIENT_CERTIFICATE_THUMBPRINT or AZURE_CLIENT_CERTIFICATE_KEY_PATH it may hold just the key, or just
+    /// the certificate, respectively.
+    #[arg(
+        long = "certificate",
+        env = "AZURE_CLIENT_CERTIFICATE_PATH",
+        value_name = "FILE"
+    )]
+    pub certificate_path: Option<std::path::PathBuf>,
+
+    /// Password of the PFX file or of the encrypted PKCS#8 key.
+    #[arg(
+        long = "certificate-password",
+        env = "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
+    pub certificate_password: Option<String>,
+
+    /// PEM private key, when AZURE_CLIENT_CERTIFICATE_PATH holds only the certificate.
+    #[arg(
+        long = "certificate-key",
+        env = "AZURE_CLIENT_CERTIFICATE_KEY_PATH",
+        value_name = "FILE"
+    )]
+    pub key_path: Option<std::path::PathBuf>,
+
+    /// SHA-1 thumbprint (40 hex digits, Certificates & secrets > Thumbprint), when AZURE_CLIENT_CERTIFICATE_PATH
+    /// holds only the PEM private key (the original quickstart's form; assertions are then RS256 with x5t).
+    #[arg(
+        long = "certificate-thumbprint",
+        env = "AZURE_CLIENT_CERTIFICATE_THUMBPRINT",
+        value_name = "HEX"
+    )]
+    pub thumbprint: Option<String>,
+
+    /// Send the certificate chain (x5c) for subject-name/issuer authentication.
+    #[arg(long = "send-certificate-chain", env = "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN", value_name = "BOOL",
+          num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub send_chain: Option<bool>,
+
+    /// Sign assertions with RS256 and the SHA-1 x5t instead of PS256 and x5t#S256.
+    #[arg(long = "rs256", env = "AZURE_CLIENT_ASSERTION_RS256", value_name = "BOOL",
+          num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub rs256: Option<bool>,
+}
+
+impl std::fmt::Debug for CertificateArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateArgs")
+            .field("certificate_path", &self.certificate_path)
+            .field(
+                "certificate_password",
+                &self.certificate_password.as_ref().map(|_| "[redacted]"),
+            )
+            .field("key_path", &self.key_path)
+            .field("thumbprint", &self.thumbprint)
+            .field("send_chain", &self.send_chain)
+            .field("rs256", &self.rs256)
+            .finish()
+    }
+}
+
 /// Loads `.env` from the working directory (the real environment wins), then parses the flags.
 ///
 /// Exits with usage help on bad flags, like any clap program.

@@ -4,7 +4,8 @@ use std::fmt;
 
 use identity_core::{Authority, ClientSecret, ConfigError, HttpClient, HttpConfig};
 
-use crate::args::{CommonArgs, SecretArgs, init_logging};
+use crate::args::{CertificateArgs, CommonArgs, SecretArgs, init_logging};
+use identity_core::certificate::CertificateCredential;
 
 /// A sample's defaults, from the quickstart it mirrors.
 #[derive(Debug, Clone, Copy)]
@@ -126,6 +127,77 @@ impl CredentialArgs for SecretArgs {
             .first()
             .ok_or_else(|| SetupError::Emulator("its 'daemon' app has no secret".into()))?;
         Ok((app.app_id.clone(), ClientSecret::new(secret.value.clone())))
+    }
+}
+
+impl CredentialArgs for CertificateArgs {
+    type Credential = CertificateCredential;
+
+    fn any_set(&self) -> bool {
+        self.certificate_path.is_some() || self.key_path.is_some() || self.thumbprint.is_some()
+    }
+
+    fn missing(&self) -> Vec<Missing> {
+        if self
+            .certificate_path
+            .as_ref()
+            .is_some_and(|p| !p.as_os_str().is_empty())
+        {
+            return vec![];
+        }
+        vec![Missing {
+            variable: "AZURE_CLIENT_CERTIFICATE_PATH",
+            where_to_find: "the PEM (key + certificate) or .pfx file you created; its certificate must be uploaded under app registration > Certificates & secrets > Certificates",
+        }]
+    }
+
+    fn into_credential(self) -> Result<CertificateCredential, SetupError> {
+        let invalid = |source: identity_core::certificate::CertificateError| SetupError::Invalid {
+            setting: "AZURE_CLIENT_CERTIFICATE_PATH",
+            source: source.into(),
+        };
+        let path = self.certificate_path.unwrap_or_default();
+        let password = self.certificate_password.as_deref().filter(|p| !p.is_empty());
+        let credential = match (&self.thumbprint, &self.key_path) {
+            (Some(thumbprint), _) => CertificateCredential::from_key_file_and_thumbprint(
+                &path, thumbprint, password,
+            )
+            .map_err(|e| match e {
+                identity_core::certificate::CertificateError::BadThumbprint { .. } => SetupError::Invalid {
+                    setting: "AZURE_CLIENT_CERTIFICATE_THUMBPRINT",
+                    source: e.into(),
+                },
+                other => invalid(other),
+            })?,
+            (None, Some(key)) => CertificateCredential::from_key_and_certificate_files(key, &path, password)
+                .map_err(invalid)?,
+            (None, None) => CertificateCredential::from_file(&path, password).map_err(invalid)?,
+        };
+        let credential = if self.rs256.unwrap_or(false) {
+            credential.with_rs256()
+        } else {
+            credential
+        };
+        Ok(if self.send_chain.unwrap_or(false) {
+            credential.with_x5c()
+        } else {
+            credential
+        })
+    }
+
+    #[cfg(feature = "embedded-emulator")]
+    fn from_emulator(
+        emulator: &entra_emulator::Emulator,
+    ) -> Result<(String, CertificateCredential), SetupError> {
+        let app = emulator
+            .app("daemon-certificate")
+            .ok_or_else(|| SetupError::Emulator("it has no 'daemon-certificate' app".into()))?;
+        let files = emulator
+            .certificate_files("daemon-certificate")
+            .ok_or_else(|| SetupError::Emulator("it has no certificate for 'daemon-certificate'".into()))?;
+        let credential = CertificateCredential::from_file(&files.pem_path, None)
+            .map_err(|e| SetupError::Emulator(format!("its certificate is unusable: {e}")))?;
+        Ok((app.app_id, credential))
     }
 }
 

@@ -3,12 +3,15 @@
 //! - [`parse`]: loads `.env`, parses flags backed by environment variables, and sets up logging;
 //! - [`CommonArgs::configure`]: turns the settings into a validated [`Config`], or starts the embedded
 //!   emulator when nothing is configured, or refuses a partial configuration naming each missing variable;
-//! - [`main`]: runs a sample and maps its error to a message on stderr and a distinct exit code.
+//! - [`main`]: runs a sample and maps its error to a message on stderr and a distinct exit code;
+//! - `certificate_helper`: makes a self-signed development certificate (PEM, PFX, thumbprints).
 
 mod args;
+#[cfg(feature = "embedded-emulator")]
+pub mod certificate_helper;
 mod config;
 mod report;
 
-pub use args::{CommonArgs, SecretArgs, parse};
+pub use args::{CertificateArgs, CommonArgs, SecretArgs, parse};
 pub use config::{Config, CredentialArgs, Defaults, Missing, SetupError};
 pub use report::{ExitCode, main, say_token_source};

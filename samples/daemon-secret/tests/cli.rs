@@ -1,50 +1,20 @@
 //! The daemon-secret binary, run as a user would: configured by environment, `.env` or flags, or not at all.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
-
 use entra_emulator::Emulator;
+
+#[path = "../../tests-common/mod.rs"]
+mod common;
+
+use common::{closed_port, graph_result, temp_dir as temp, text};
 
 const BIN: &str = env!("CARGO_BIN_EXE_daemon-secret");
 
-/// Runs the sample in `dir` with only the given environment (plus PATH), so the developer's own settings and
-/// `.env` never leak into a test.
-async fn run(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let mut cmd = std::process::Command::new(BIN);
-    cmd.env_clear().current_dir(dir).args(args);
-    if let Some(path) = std::env::var_os("PATH") {
-        cmd.env("PATH", path);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    tokio::task::spawn_blocking(move || cmd.output().expect("the sample starts"))
-        .await
-        .unwrap()
+async fn run(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+    common::run(BIN, dir, env, args).await
 }
 
-fn temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("daemon-secret-test-{}", uuid_like()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn uuid_like() -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-    format!("{}-{nanos}", std::process::id())
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// The JSON printed after "Graph API call result:".
-fn graph_result(stdout: &str) -> serde_json::Value {
-    let (_, json) = stdout
-        .split_once("Graph API call result: \n")
-        .expect("the result header");
-    serde_json::from_str(json).expect("pretty JSON")
+fn temp_dir() -> std::path::PathBuf {
+    temp("daemon-secret-test")
 }
 
 struct External {
@@ -368,9 +338,7 @@ async fn a_missing_graph_permission_exits_4_with_the_admin_consent_fix() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unreachable_authority_exits_5() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    let port = closed_port();
     let dir = temp_dir();
     let out = run(
         &dir,
