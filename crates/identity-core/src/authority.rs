@@ -283,12 +283,18 @@ struct RawMetadata {
 }
 
 impl Metadata {
-    /// Fetches and validates `{authority}/v2.0/.well-known/openid-configuration`.
-    pub async fn discover(authority: &Authority, http: &HttpClient) -> Result<Metadata> {
+    /// Fetches and validates `{authority}/v2.0/.well-known/openid-configuration`; also returns the document
+    /// as served, for caching.
+    pub async fn discover(authority: &Authority, http: &HttpClient) -> Result<(Metadata, serde_json::Value)> {
         let url = authority.discovery_url();
         let ctx = RequestContext::new();
         let body = http.get_identity_json(&url, &ctx).await?;
-        Metadata::from_json(&url, &body).map_err(Into::into)
+        let metadata = Metadata::from_json(&url, &body)?;
+        let document = serde_json::from_slice(&body).map_err(|e| HttpError::InvalidResponse {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok((metadata, document))
     }
 
     /// Validates a discovery document.

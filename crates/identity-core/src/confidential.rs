@@ -1,19 +1,17 @@
 //! Confidential clients (daemons, services): app-only tokens with the client credentials grant.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-use oauth2::basic::{BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse};
-use oauth2::{AuthType, RequestTokenError, StandardRevocableToken, TokenUrl};
-use tokio::sync::OnceCell;
+use std::sync::Arc;
 
 use crate::authority::{Authority, Metadata};
 use crate::cache::{AccessTokenKey, CachedAccessToken, MemoryCache, TokenCache, now_secs};
+use crate::core::ClientCore;
 use crate::credential::ClientCredential;
 use crate::error::{ConfigError, Error, HttpError, Result};
 use crate::http::{HttpClient, HttpConfig, RequestContext};
 use crate::secret::{AccessToken, ClientSecret};
-use crate::token::{EntraTokenResponse, TokenResult, TokenSource};
+use crate::token::{EntraTokenResponse, TokenResult};
+use oauth2::basic::{BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse};
+use oauth2::{AuthType, RequestTokenError, StandardRevocableToken, TokenUrl};
 
 /// `client_assertion_type` of a JWT client assertion (RFC 7523).
 const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -44,14 +42,8 @@ pub struct ConfidentialClient {
 
 #[derive(Debug)]
 struct Inner {
-    client_id: String,
-    authority: Authority,
+    core: ClientCore,
     credential: ClientCredential,
-    http: HttpClient,
-    cache: Arc<dyn TokenCache>,
-    metadata: OnceCell<Arc<Metadata>>,
-    /// One gate per cache key, so concurrent callers on a cold cache cause a single request.
-    in_flight: Mutex<HashMap<AccessTokenKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// Builds a [`ConfidentialClient`].
@@ -115,15 +107,11 @@ impl ConfidentialClientBuilder {
                 "app-only tokens need a tenant-specific authority; the service will likely refuse common/organizations/consumers"
             );
         }
+        let cache = self.cache.unwrap_or_else(|| Arc::new(MemoryCache::new()));
         Ok(ConfidentialClient {
             inner: Arc::new(Inner {
-                client_id,
-                authority: self.authority,
+                core: ClientCore::new(client_id, self.authority, http, cache),
                 credential,
-                http,
-                cache: self.cache.unwrap_or_else(|| Arc::new(MemoryCache::new())),
-                metadata: OnceCell::new(),
-                in_flight: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -143,121 +131,51 @@ impl ConfidentialClient {
 
     /// The application (client) id.
     pub fn client_id(&self) -> &str {
-        &self.inner.client_id
+        &self.inner.core.client_id
     }
 
     /// The authority.
     pub fn authority(&self) -> &Authority {
-        &self.inner.authority
+        &self.inner.core.authority
     }
 
     /// The HTTP client, to share with a [`crate::GraphClient`].
     pub fn http_client(&self) -> &HttpClient {
-        &self.inner.http
+        &self.inner.core.http
     }
 
-    /// The tenant's endpoints, discovered once (OIDC discovery) and then kept for the client's lifetime.
+    /// The tenant's endpoints: from memory, then from the token cache (so a later run skips discovery), and
+    /// only then from OIDC discovery; kept for a day.
     pub async fn metadata(&self) -> Result<Arc<Metadata>> {
-        let inner = &self.inner;
-        inner
-            .metadata
-            .get_or_try_init(|| async {
-                Metadata::discover(&inner.authority, &inner.http)
-                    .await
-                    .map(Arc::new)
-            })
-            .await
-            .cloned()
+        self.inner.core.metadata().await
     }
 
     /// An app-only token for `scopes` (for Graph: `https://graph.microsoft.com/.default`).
     ///
     /// Answers from the cache when it holds a token with more than five minutes left (and whose `refresh_in`
-    /// has not passed); otherwise asks the identity provider, once, however many callers ask at the same time.
-    /// If an early refresh fails while the cached token is still valid, the cached token is returned.
+    /// has not passed); otherwise asks the identity provider, once, however many callers ask at the same time
+    /// (and, with a shared store such as [`crate::FileCache`], however many processes). If an early refresh
+    /// fails while the cached token is still valid, the cached token is returned.
     pub async fn acquire_token_for_client(&self, scopes: &[impl AsRef<str>]) -> Result<TokenResult> {
         let scopes = normalise_scopes(scopes)?;
+        let core = &self.inner.core;
         let key = AccessTokenKey::new(
             None,
-            &self.inner.authority.environment(),
-            &self.inner.client_id,
-            self.inner.authority.tenant(),
+            &core.authority.environment(),
+            &core.client_id,
+            core.authority.tenant(),
             &scopes,
         );
-        if let Some(hit) = self.cached(&key).await.filter(|t| t.is_fresh(now_secs())) {
-            return Ok(TokenResult::from_cached(hit, TokenSource::Cache, None));
-        }
-
-        let gate = self.gate(&key);
-        let result = {
-            let _turn = gate.lock().await;
-            // Whoever held the gate before us may have just stored a fresh token.
-            let cached = self.cached(&key).await;
-            match cached.clone().filter(|t| t.is_fresh(now_secs())) {
-                Some(hit) => Ok(TokenResult::from_cached(hit, TokenSource::Cache, None)),
-                None => self.fetch_and_store(&key, &scopes, cached).await,
-            }
-        };
-        self.release_gate(&key, gate);
-        result
-    }
-
-    async fn fetch_and_store(
-        &self,
-        key: &AccessTokenKey,
-        scopes: &[String],
-        cached: Option<CachedAccessToken>,
-    ) -> Result<TokenResult> {
-        let ctx = RequestContext::new();
-        match self.request_token(scopes, &ctx).await {
-            Ok(entry) => {
-                if let Err(e) = self.inner.cache.put_access_token(key, &entry).await {
-                    tracing::warn!(error = %e, "could not store the token in the cache");
-                }
-                Ok(TokenResult::from_cached(
-                    entry,
-                    TokenSource::IdentityProvider,
-                    Some(ctx.correlation_id().to_string()),
-                ))
-            }
-            Err(e) => match cached.filter(|t| t.is_usable(now_secs())) {
-                Some(still_valid) => {
-                    tracing::warn!(error = %e, "early refresh failed; using the cached token, which is still valid");
-                    Ok(TokenResult::from_cached(still_valid, TokenSource::Cache, None))
-                }
-                None => Err(e),
-            },
-        }
-    }
-
-    async fn cached(&self, key: &AccessTokenKey) -> Option<CachedAccessToken> {
-        match self.inner.cache.get_access_token(key).await {
-            Ok(entry) => entry,
-            Err(e) => {
-                tracing::warn!(error = %e, "token cache unavailable; asking the identity provider");
-                None
-            }
-        }
-    }
-
-    fn gate(&self, key: &AccessTokenKey) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self.inner.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(key.clone()).or_default().clone()
-    }
-
-    fn release_gate(&self, key: &AccessTokenKey, gate: Arc<tokio::sync::Mutex<()>>) {
-        let mut map = self.inner.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        // Two references: the map's and ours. More means another caller is still waiting on this gate.
-        if Arc::strong_count(&gate) == 2 {
-            map.remove(key);
-        }
+        core.acquire(&key, |ctx| async move { self.request_token(&scopes, &ctx).await })
+            .await
     }
 
     async fn request_token(&self, scopes: &[String], ctx: &RequestContext) -> Result<CachedAccessToken> {
         let metadata = self.metadata().await?;
         let token_url = TokenUrl::from_url(metadata.token_endpoint.clone());
+        let core = &self.inner.core;
         let client: OAuthClient<oauth2::EndpointSet> =
-            oauth2::Client::new(oauth2::ClientId::new(self.inner.client_id.clone()))
+            oauth2::Client::new(oauth2::ClientId::new(core.client_id.clone()))
                 .set_auth_type(AuthType::RequestBody)
                 .set_token_uri(token_url);
         let mut assertion = None;
@@ -270,13 +188,13 @@ impl ConfidentialClient {
                 let audience = metadata.token_endpoint.as_str();
                 assertion = Some(
                     certificate
-                        .assertion(&self.inner.client_id, audience)
+                        .assertion(&self.inner.core.client_id, audience)
                         .map_err(ConfigError::from)?,
                 );
                 client
             }
         };
-        let transport = self.inner.http.oauth2_transport(ctx);
+        let transport = core.http.oauth2_transport(ctx);
         let mut request = client
             .exchange_client_credentials()
             .add_scopes(scopes.iter().map(|s| oauth2::Scope::new(s.clone())));

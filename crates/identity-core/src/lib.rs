@@ -49,6 +49,7 @@ pub mod authority;
 pub mod cache;
 pub mod certificate;
 pub mod confidential;
+mod core;
 pub mod credential;
 pub mod error;
 pub mod graph;
@@ -57,7 +58,9 @@ pub mod secret;
 pub mod token;
 
 pub use authority::{Authority, Cloud, Metadata, TenantKind};
-pub use cache::{AccessTokenKey, CacheError, CachedAccessToken, MemoryCache, TokenCache};
+pub use cache::{
+    AccessTokenKey, CacheEntry, CacheError, CacheKey, CachedAccessToken, FileCache, MemoryCache, TokenCache,
+};
 pub use confidential::{ConfidentialClient, ConfidentialClientBuilder};
 pub use credential::ClientCredential;
 pub use error::{ConfigError, Error, GraphError, HttpError, Result, ServiceError, aadsts_fix};

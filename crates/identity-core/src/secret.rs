@@ -28,8 +28,10 @@ impl fmt::Debug for ClientSecret {
     }
 }
 
-/// A bearer access token. Cheap to clone (shared), never shown by `Debug`.
-#[derive(Clone, PartialEq, Eq)]
+/// A bearer access token (also used for refresh and ID tokens). Cheap to clone (shared), never shown by
+/// `Debug`. It serializes as the plain string, for cache stores only.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct AccessToken(Arc<str>);
 
 impl AccessToken {

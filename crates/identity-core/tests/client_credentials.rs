@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use entra_emulator::{Emulator, Endpoint, Fault};
 use identity_core::{
-    AccessTokenKey, Authority, CachedAccessToken, ClientSecret, ConfidentialClient, Error, HttpClient,
-    HttpConfig, MemoryCache, TokenCache, TokenSource, cache::now_secs,
+    AccessTokenKey, Authority, CacheEntry, CacheKey, CachedAccessToken, ClientSecret, ConfidentialClient,
+    Error, HttpClient, HttpConfig, MemoryCache, TokenCache, TokenSource, cache::now_secs,
 };
 
 const GRAPH_DEFAULT: &str = "https://graph.microsoft.com/.default";
@@ -131,13 +131,21 @@ async fn a_token_with_less_than_five_minutes_left_is_replaced() {
     let old = identity_core::AccessToken::new("old-token");
     let nearly_expired =
         CachedAccessToken::new(old.clone(), "Bearer".into(), vec![], now - 3300, 3599, None, None);
-    cache.put_access_token(&key, &nearly_expired).await.unwrap();
+    cache
+        .put(
+            &CacheKey::AccessToken(key.clone()),
+            &CacheEntry::AccessToken(nearly_expired),
+        )
+        .await
+        .unwrap();
 
     let token = app.acquire_token_for_client(&[GRAPH_DEFAULT]).await.unwrap();
     assert_eq!(token.source, TokenSource::IdentityProvider);
     assert_ne!(token.access_token, old);
     assert_eq!(emu.request_counts().get(Endpoint::Token), 1);
-    let stored = cache.get_access_token(&key).await.unwrap().unwrap();
+    let Some(CacheEntry::AccessToken(stored)) = cache.get(&CacheKey::AccessToken(key)).await.unwrap() else {
+        panic!("stored")
+    };
     assert_eq!(
         stored.access_token, token.access_token,
         "the new token replaced the old one"
@@ -174,7 +182,13 @@ async fn refresh_in_is_honoured_and_a_failed_early_refresh_keeps_the_valid_token
         None,
         Some(1800),
     );
-    cache.put_access_token(&key, &aging).await.unwrap();
+    cache
+        .put(
+            &CacheKey::AccessToken(key.clone()),
+            &CacheEntry::AccessToken(aging),
+        )
+        .await
+        .unwrap();
 
     let token = app.acquire_token_for_client(&[GRAPH_DEFAULT]).await.unwrap();
     assert_eq!(

@@ -1,0 +1,376 @@
+//! The token cache: one trait, several stores.
+//!
+//! - [`MemoryCache`]: in-process, fastest, gone when the process exits;
+//! - [`FileCache`]: one JSON file per profile in the platform's cache directory, owner-only, replaced atomically
+//!   under a lock so several processes can share it;
+//! - `RedisCache` (cargo feature `redis`): one cache for a fleet of daemons on many machines.
+//!
+//! Entries are typed ([`CacheKey`] → [`CacheEntry`]): access tokens, refresh tokens, accounts, ID tokens, and
+//! the OIDC discovery metadata, so a warm run needs neither a token request nor a discovery request.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::secret::AccessToken;
+
+mod file;
+mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+
+pub use file::FileCache;
+pub use memory::MemoryCache;
+#[cfg(feature = "redis")]
+pub use redis::RedisCache;
+
+/// A token with less than this left counts as expired, so a caller never gets one that dies in flight.
+pub const EXPIRY_MARGIN: Duration = Duration::from_secs(300);
+
+/// What identifies a cached access token: where it came from, for which app, tenant, scopes and account.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AccessTokenKey {
+    /// `uid.utid` of the signed-in account; `None` for app-only tokens.
+    pub home_account_id: Option<String>,
+    /// Authority host (and port), lower case.
+    pub environment: String,
+    /// Application (client) id, lower case.
+    pub client_id: String,
+    /// Tenant, lower case.
+    pub realm: String,
+    /// Scopes, lower case, sorted, de-duplicated, space-separated.
+    pub target: String,
+}
+
+impl AccessTokenKey {
+    /// Builds a normalised key; scope order and case do not matter.
+    pub fn new(
+        home_account_id: Option<&str>,
+        environment: &str,
+        client_id: &str,
+        realm: &str,
+        scopes: &[impl AsRef<str>],
+    ) -> AccessTokenKey {
+        let mut target: Vec<String> = scopes
+            .iter()
+            .map(|s| s.as_ref().trim().to_ascii_lowercase())
+            .collect();
+        target.sort();
+        target.dedup();
+        AccessTokenKey {
+            home_account_id: home_account_id.map(str::to_ascii_lowercase),
+            environment: environment.to_ascii_lowercase(),
+            client_id: client_id.to_ascii_lowercase(),
+            realm: realm.to_ascii_lowercase(),
+            target: target.join(" "),
+        }
+    }
+}
+
+/// Identifies an account's records (refresh token, ID token, account) for one app.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AccountKey {
+    /// `uid.utid` from `client_info`.
+    pub home_account_id: String,
+    /// Authority host (and port), lower case.
+    pub environment: String,
+    /// Application (client) id, lower case.
+    pub client_id: String,
+}
+
+impl AccountKey {
+    /// A normalised key.
+    pub fn new(home_account_id: &str, environment: &str, client_id: &str) -> AccountKey {
+        AccountKey {
+            home_account_id: home_account_id.to_ascii_lowercase(),
+            environment: environment.to_ascii_lowercase(),
+            client_id: client_id.to_ascii_lowercase(),
+        }
+    }
+}
+
+/// The key of a cache record.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CacheKey {
+    /// An access token.
+    AccessToken(AccessTokenKey),
+    /// An account's refresh token.
+    RefreshToken(AccountKey),
+    /// An account's ID token.
+    IdToken(AccountKey),
+    /// An account (who signed in).
+    Account(AccountKey),
+    /// OIDC discovery metadata, by discovery document URL.
+    Metadata {
+        /// The discovery document's URL.
+        url: String,
+    },
+}
+
+impl CacheKey {
+    /// The key as a string, for stores that key by text (file, Redis). Stable across versions of this crate.
+    pub fn storage_key(&self) -> String {
+        match self {
+            CacheKey::AccessToken(k) => format!(
+                "{}-{}-accesstoken-{}-{}-{}",
+                k.home_account_id.as_deref().unwrap_or(""),
+                k.environment,
+                k.client_id,
+                k.realm,
+                k.target
+            ),
+            CacheKey::RefreshToken(k) => format!(
+                "{}-{}-refreshtoken-{}",
+                k.home_account_id, k.environment, k.client_id
+            ),
+            CacheKey::IdToken(k) => {
+                format!("{}-{}-idtoken-{}", k.home_account_id, k.environment, k.client_id)
+            }
+            CacheKey::Account(k) => {
+                format!("{}-{}-account-{}", k.home_account_id, k.environment, k.client_id)
+            }
+            CacheKey::Metadata { url } => format!("metadata-{url}"),
+        }
+    }
+
+    /// The client id the record belongs to (metadata belongs to none).
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            CacheKey::AccessToken(k) => Some(&k.client_id),
+            CacheKey::RefreshToken(k) | CacheKey::IdToken(k) | CacheKey::Account(k) => Some(&k.client_id),
+            CacheKey::Metadata { .. } => None,
+        }
+    }
+}
+
+/// A cached access token and its lifetimes (seconds since the Unix epoch).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CachedAccessToken {
+    /// The token.
+    pub access_token: AccessToken,
+    /// Usually `Bearer`.
+    pub token_type: String,
+    /// Scopes it was granted for.
+    pub scopes: Vec<String>,
+    /// When it was stored.
+    pub cached_at: u64,
+    /// When it expires.
+    pub expires_on: u64,
+    /// When the service would still accept it during an outage (`ext_expires_in`).
+    #[serde(default)]
+    pub extended_expires_on: Option<u64>,
+    /// When the service asked us to refresh it early (`refresh_in`).
+    #[serde(default)]
+    pub refresh_on: Option<u64>,
+}
+
+impl CachedAccessToken {
+    /// Builds an entry from the service's relative lifetimes.
+    pub fn new(
+        access_token: AccessToken,
+        token_type: String,
+        scopes: Vec<String>,
+        now: u64,
+        expires_in: u64,
+        ext_expires_in: Option<u64>,
+        refresh_in: Option<u64>,
+    ) -> CachedAccessToken {
+        CachedAccessToken {
+            access_token,
+            token_type,
+            scopes,
+            cached_at: now,
+            expires_on: now.saturating_add(expires_in),
+            extended_expires_on: ext_expires_in.map(|s| now.saturating_add(s)),
+            refresh_on: refresh_in.map(|s| now.saturating_add(s)),
+        }
+    }
+
+    /// Still usable: more than [`EXPIRY_MARGIN`] left.
+    pub fn is_usable(&self, now: u64) -> bool {
+        self.expires_on.saturating_sub(now) >= EXPIRY_MARGIN.as_secs()
+    }
+
+    /// Usable and not yet due for the early refresh the service asked for.
+    pub fn is_fresh(&self, now: u64) -> bool {
+        self.is_usable(now) && self.refresh_on.is_none_or(|r| now < r)
+    }
+}
+
+/// A refresh token (user flows). Opaque; kept until the service refuses it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CachedRefreshToken {
+    /// The refresh token.
+    pub refresh_token: AccessToken,
+    /// When it was last issued or used.
+    pub last_modified: u64,
+}
+
+/// An ID token (user flows), kept for display of who signed in.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CachedIdToken {
+    /// The raw ID token.
+    pub id_token: AccessToken,
+}
+
+/// Who signed in (user flows).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CachedAccount {
+    /// `uid.utid`.
+    pub home_account_id: String,
+    /// The tenant the account signed in to.
+    pub realm: String,
+    /// `preferred_username` (or `upn`).
+    pub username: String,
+    /// Display name, when the ID token has one.
+    pub name: Option<String>,
+    /// The user's object id in that tenant.
+    pub local_account_id: String,
+}
+
+/// Cached OIDC discovery metadata: the raw document and when to fetch it again.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CachedMetadata {
+    /// The discovery document as served.
+    pub document: serde_json::Value,
+    /// When it should be fetched again.
+    pub expires_on: u64,
+}
+
+/// A cache record.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CacheEntry {
+    /// An access token.
+    AccessToken(CachedAccessToken),
+    /// A refresh token.
+    RefreshToken(CachedRefreshToken),
+    /// An ID token.
+    IdToken(CachedIdToken),
+    /// An account.
+    Account(CachedAccount),
+    /// Discovery metadata.
+    Metadata(CachedMetadata),
+}
+
+impl CacheEntry {
+    /// When the record is worthless (stores may drop it then); `None` for records without an expiry.
+    pub fn expires_on(&self) -> Option<u64> {
+        match self {
+            CacheEntry::AccessToken(t) => Some(t.expires_on),
+            CacheEntry::Metadata(m) => Some(m.expires_on),
+            _ => None,
+        }
+    }
+}
+
+/// A failure of a cache store. The clients log it and carry on with the identity provider.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CacheError {
+    /// The store could not be read or written.
+    #[error("token cache unavailable: {0}")]
+    Unavailable(String),
+    /// The store refuses to work (for example a cache file others can read).
+    #[error("token cache refused: {0}")]
+    Refused(String),
+}
+
+/// Held while this process asks the identity provider for a token, so other processes sharing the store wait
+/// and then find the token in the cache instead of asking too. Released on drop.
+pub trait CacheLock: Send + Sync + fmt::Debug {}
+
+/// A store for cache records. Implementations must be safe to share between tasks.
+#[async_trait]
+pub trait TokenCache: Send + Sync + fmt::Debug {
+    /// The record for `key`, if any (expired access tokens may be returned; the client decides).
+    async fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, CacheError>;
+    /// Stores or replaces the record for `key`.
+    async fn put(&self, key: &CacheKey, entry: &CacheEntry) -> Result<(), CacheError>;
+    /// Removes the record for `key`.
+    async fn remove(&self, key: &CacheKey) -> Result<(), CacheError>;
+    /// Every record, for listing.
+    async fn entries(&self) -> Result<Vec<(CacheKey, CacheEntry)>, CacheError>;
+    /// Removes every record.
+    async fn clear(&self) -> Result<(), CacheError>;
+    /// A lock shared with other processes using the same store, held while a token is fetched. Stores that are
+    /// private to one process return `None` (the client's in-process gate is enough).
+    async fn lock(&self, _key: &CacheKey) -> Result<Option<Box<dyn CacheLock>>, CacheError> {
+        Ok(None)
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_ignore_scope_order_and_case() {
+        let a = AccessTokenKey::new(None, "Login.X", "ID", "T", &["b", "A", "a"]);
+        let b = AccessTokenKey::new(None, "login.x", "id", "t", &["a", "B"]);
+        assert_eq!(a, b);
+        assert_eq!(a.target, "a b");
+        assert_eq!(
+            CacheKey::AccessToken(a).storage_key(),
+            "-login.x-accesstoken-id-t-a b"
+        );
+    }
+
+    #[test]
+    fn expiry_margin_and_refresh_on() {
+        let t = CachedAccessToken::new(
+            AccessToken::new("x"),
+            "Bearer".into(),
+            vec![],
+            1000,
+            3600,
+            None,
+            Some(1800),
+        );
+        assert!(t.is_fresh(1000));
+        assert!(!t.is_fresh(2800), "refresh_in has passed");
+        assert!(t.is_usable(2800));
+        assert!(t.is_usable(1000 + 3600 - 300));
+        assert!(
+            !t.is_usable(1000 + 3600 - 299),
+            "less than 5 minutes left counts as expired"
+        );
+    }
+
+    #[test]
+    fn entries_round_trip_through_json() {
+        let entry = CacheEntry::AccessToken(CachedAccessToken::new(
+            AccessToken::new("tok"),
+            "Bearer".into(),
+            vec!["s".into()],
+            1,
+            2,
+            None,
+            None,
+        ));
+        let json = serde_json::to_string(&entry).unwrap();
+        assert!(json.contains(r#""kind":"access_token""#), "{json}");
+        let back: CacheEntry = serde_json::from_str(&json).unwrap();
+        assert!(matches!(back, CacheEntry::AccessToken(t) if t.access_token.secret() == "tok"));
+    }
+}

@@ -1,0 +1,173 @@
+//! What every client does around a token request: the tenant's endpoints (memory, then cache, then discovery),
+//! and cache-first acquisition with single flight, in this process (an async gate per key) and across
+//! processes sharing a store (the store's lock).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::OnceCell;
+
+use crate::authority::{Authority, Metadata};
+use crate::cache::{
+    AccessTokenKey, CacheEntry, CacheKey, CachedAccessToken, CachedMetadata, TokenCache, now_secs,
+};
+use crate::error::Result;
+use crate::http::{HttpClient, RequestContext};
+use crate::token::{TokenResult, TokenSource};
+
+/// How long discovery metadata is kept (the service says `Cache-Control: max-age=86400`).
+const METADATA_LIFETIME: u64 = 24 * 3600;
+
+#[derive(Debug)]
+pub(crate) struct ClientCore {
+    pub client_id: String,
+    pub authority: Authority,
+    pub http: HttpClient,
+    pub cache: Arc<dyn TokenCache>,
+    metadata: OnceCell<Arc<Metadata>>,
+    in_flight: Mutex<HashMap<AccessTokenKey, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl ClientCore {
+    pub fn new(
+        client_id: String,
+        authority: Authority,
+        http: HttpClient,
+        cache: Arc<dyn TokenCache>,
+    ) -> Self {
+        ClientCore {
+            client_id,
+            authority,
+            http,
+            cache,
+            metadata: OnceCell::new(),
+            in_flight: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The tenant's endpoints: kept in memory, then in the cache store (so a later run skips discovery), and
+    /// only then fetched.
+    pub async fn metadata(&self) -> Result<Arc<Metadata>> {
+        self.metadata
+            .get_or_try_init(|| self.load_metadata())
+            .await
+            .cloned()
+    }
+
+    async fn load_metadata(&self) -> Result<Arc<Metadata>> {
+        let url = self.authority.discovery_url();
+        let key = CacheKey::Metadata { url: url.clone() };
+        if let Some(CacheEntry::Metadata(cached)) = self.get(&key).await
+            && cached.expires_on > now_secs()
+        {
+            match serde_json::to_vec(&cached.document).map(|body| Metadata::from_json(&url, &body)) {
+                Ok(Ok(metadata)) => return Ok(Arc::new(metadata)),
+                _ => tracing::warn!(url, "cached discovery metadata is unusable; fetching it again"),
+            }
+        }
+        let (metadata, document) = Metadata::discover(&self.authority, &self.http).await?;
+        let entry = CacheEntry::Metadata(CachedMetadata {
+            document,
+            expires_on: now_secs() + METADATA_LIFETIME,
+        });
+        self.put(&key, &entry).await;
+        Ok(Arc::new(metadata))
+    }
+
+    /// A cache read; a failing store is logged and treated as a miss.
+    pub async fn get(&self, key: &CacheKey) -> Option<CacheEntry> {
+        match self.cache.get(key).await {
+            Ok(entry) => entry,
+            Err(e) => {
+                tracing::warn!(error = %e, "token cache unavailable; asking the identity provider");
+                None
+            }
+        }
+    }
+
+    /// A cache write; a failing store is logged, the token is still returned.
+    pub async fn put(&self, key: &CacheKey, entry: &CacheEntry) {
+        if let Err(e) = self.cache.put(key, entry).await {
+            tracing::warn!(error = %e, "could not store in the token cache");
+        }
+    }
+
+    pub async fn cached_access_token(&self, key: &AccessTokenKey) -> Option<CachedAccessToken> {
+        match self.get(&CacheKey::AccessToken(key.clone())).await {
+            Some(CacheEntry::AccessToken(t)) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Cache first; otherwise `fetch` once for all concurrent callers of this process, and, with a shared
+    /// store, once for all processes waiting on its lock. If an early refresh (`refresh_in`) fails while the
+    /// cached token is still valid, the cached token is returned.
+    pub async fn acquire<F, Fut>(&self, key: &AccessTokenKey, fetch: F) -> Result<TokenResult>
+    where
+        F: FnOnce(RequestContext) -> Fut,
+        Fut: Future<Output = Result<CachedAccessToken>>,
+    {
+        if let Some(hit) = self
+            .cached_access_token(key)
+            .await
+            .filter(|t| t.is_fresh(now_secs()))
+        {
+            return Ok(TokenResult::from_cached(hit, TokenSource::Cache, None));
+        }
+        let gate = self.gate(key);
+        let result = {
+            let _turn = gate.lock().await;
+            let store_key = CacheKey::AccessToken(key.clone());
+            let _shared = match self.cache.lock(&store_key).await {
+                Ok(lock) => lock,
+                Err(e) => {
+                    tracing::warn!(error = %e, "no cross-process lock on the token cache; asking anyway");
+                    None
+                }
+            };
+            // Whoever held the gate or the lock before us may have just stored a fresh token.
+            let cached = self.cached_access_token(key).await;
+            match cached.clone().filter(|t| t.is_fresh(now_secs())) {
+                Some(hit) => Ok(TokenResult::from_cached(hit, TokenSource::Cache, None)),
+                None => {
+                    let ctx = RequestContext::new();
+                    let correlation_id = ctx.correlation_id().to_string();
+                    match fetch(ctx).await {
+                        Ok(entry) => {
+                            self.put(&store_key, &CacheEntry::AccessToken(entry.clone()))
+                                .await;
+                            Ok(TokenResult::from_cached(
+                                entry,
+                                TokenSource::IdentityProvider,
+                                Some(correlation_id),
+                            ))
+                        }
+                        Err(e) => match cached.filter(|t| t.is_usable(now_secs())) {
+                            Some(still_valid) => {
+                                tracing::warn!(error = %e, "early refresh failed; using the cached token, which is still valid");
+                                Ok(TokenResult::from_cached(still_valid, TokenSource::Cache, None))
+                            }
+                            None => Err(e),
+                        },
+                    }
+                }
+            }
+        };
+        self.release_gate(key, gate);
+        result
+    }
+
+    fn gate(&self, key: &AccessTokenKey) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(key.clone()).or_default().clone()
+    }
+
+    fn release_gate(&self, key: &AccessTokenKey, gate: Arc<tokio::sync::Mutex<()>>) {
+        let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        // Two references: the map's and ours. More means another caller is still waiting on this gate.
+        if Arc::strong_count(&gate) == 2 {
+            map.remove(key);
+        }
+    }
+}
