@@ -4,20 +4,50 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-/// Runs a sample binary in `dir` with only the given environment (plus PATH), so the developer's own settings
-/// and `.env` never leak into a test.
-pub async fn run(bin: &str, dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+/// A sample binary's command in `dir` with only the given environment (plus PATH), so the developer's own
+/// settings, `.env` and token cache never leak into a test.
+pub fn command(bin: &str, dir: &Path, env: &[(&str, &str)], args: &[&str]) -> std::process::Command {
     let mut cmd = std::process::Command::new(bin);
     cmd.env_clear().current_dir(dir).args(args);
     if let Some(path) = std::env::var_os("PATH") {
         cmd.env("PATH", path);
     }
+    // The token cache and the embedded emulator's state live in the test's own directory.
+    cmd.env("XDG_CACHE_HOME", dir.join(".cache"));
     for (k, v) in env {
         cmd.env(k, v);
     }
+    cmd
+}
+
+/// Runs a sample binary (see [`command`]) to completion.
+pub async fn run(bin: &str, dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = command(bin, dir, env, args);
     tokio::task::spawn_blocking(move || cmd.output().expect("the sample starts"))
         .await
         .unwrap()
+}
+
+/// Starts all the commands at once, then waits for every one.
+pub async fn run_all(commands: Vec<std::process::Command>) -> Vec<Output> {
+    use std::process::Stdio;
+    let children: Vec<_> = commands
+        .into_iter()
+        .map(|mut c| {
+            c.stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("the sample starts")
+        })
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect()
+    })
+    .await
+    .unwrap()
 }
 
 /// A fresh empty directory under the system temp dir.

@@ -8,7 +8,7 @@ use tracing_subscriber::EnvFilter;
 use crate::config::SetupError;
 
 /// Settings every sample shares. Flags override variables; variables come from the environment or `.env`.
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Clone, Default)]
 #[command(next_help_heading = "Identity platform")]
 pub struct CommonArgs {
     /// Full authority URL, quickstart style: https://login.microsoftonline.com/<tenant>. Overrides
@@ -39,6 +39,27 @@ pub struct CommonArgs {
     /// PEM file of extra CA certificates to trust (TLS-inspecting proxy, emulator).
     #[arg(long, env = identity_core::EXTRA_CA_CERTS_VAR, value_name = "FILE", help_heading = "Network")]
     pub extra_ca_certs: Option<PathBuf>,
+
+    /// Token cache: `file` (default; survives runs), `memory`, or a Redis URL (redis://[:password@]host:port/db)
+    /// shared by many daemons.
+    #[arg(
+        long,
+        env = "IDENTITY_CACHE",
+        value_name = "STORE",
+        default_value = "file",
+        hide_env_values = true,
+        help_heading = "Token cache"
+    )]
+    pub cache: String,
+
+    /// File of the file cache [default: <user cache dir>/identity-core/token-cache.json].
+    #[arg(
+        long,
+        env = "IDENTITY_CACHE_PATH",
+        value_name = "FILE",
+        help_heading = "Token cache"
+    )]
+    pub cache_path: Option<PathBuf>,
 
     /// More logging on stderr (-v: debug, -vv: trace). RUST_LOG, when set, takes precedence.
     #[arg(short, long, action = clap::ArgAction::Count, global = true, help_heading = "Output")]
@@ -159,6 +180,29 @@ pub(crate) fn init_logging(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+impl std::fmt::Debug for CommonArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The cache setting may be a Redis URL with a password.
+        let cache = if self.cache.contains('@') {
+            "[redacted URL]"
+        } else {
+            self.cache.as_str()
+        };
+        f.debug_struct("CommonArgs")
+            .field("authority", &self.authority)
+            .field("authority_host", &self.authority_host)
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.client_id)
+            .field("scope", &self.scope)
+            .field("graph_endpoint", &self.graph_endpoint)
+            .field("extra_ca_certs", &self.extra_ca_certs)
+            .field("cache", &cache)
+            .field("cache_path", &self.cache_path)
+            .field("verbose", &self.verbose)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for SecretArgs {

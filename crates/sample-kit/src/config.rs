@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use identity_core::{Authority, ClientSecret, ConfigError, HttpClient, HttpConfig};
+use std::sync::Arc;
+
+use identity_core::{Authority, ClientSecret, ConfigError, HttpClient, HttpConfig, TokenCache};
 
 use crate::args::{CertificateArgs, CommonArgs, SecretArgs, init_logging};
 use identity_core::certificate::CertificateCredential;
@@ -217,6 +219,8 @@ pub struct Config<C> {
     pub http: HttpClient,
     /// The scenario's credential.
     pub credential: C,
+    /// The token cache (`IDENTITY_CACHE`: file by default, memory, or Redis).
+    pub cache: Arc<dyn TokenCache>,
     /// The embedded emulator, kept running for as long as the configuration lives.
     #[cfg(feature = "embedded-emulator")]
     pub emulator: Option<entra_emulator::Emulator>,
@@ -285,9 +289,12 @@ impl CommonArgs {
             setting: "HTTP client",
             source,
         })?;
+        let client_id = self.client_id.clone().unwrap_or_default().trim().to_string();
+        let cache = crate::cache::open_cache(&self, &client_id, authority.tenant()).await?;
         Ok(Config {
+            cache,
             authority,
-            client_id: self.client_id.clone().unwrap_or_default().trim().to_string(),
+            client_id,
             scopes: self.scopes(defaults)?,
             graph_endpoint: self.graph_endpoint(defaults, None)?,
             http,
@@ -303,10 +310,7 @@ impl CommonArgs {
         _: A,
         defaults: &Defaults,
     ) -> Result<Config<A::Credential>, SetupError> {
-        let emulator = entra_emulator::Emulator::builder()
-            .start()
-            .await
-            .map_err(|e| SetupError::Emulator(e.to_string()))?;
+        let emulator = start_embedded_emulator().await?;
         println!(
             "No configuration found, so running against the embedded Entra emulator at {} (see docs/emulator.md); \
              set AZURE_CLIENT_ID and friends, or write a .env file, to use your own tenant.",
@@ -322,7 +326,9 @@ impl CommonArgs {
             setting: "HTTP client",
             source,
         })?;
+        let cache = crate::cache::open_cache(&self, &client_id, authority.tenant()).await?;
         Ok(Config {
+            cache,
             authority,
             client_id,
             scopes: self.scopes(defaults)?,
@@ -414,6 +420,29 @@ impl CommonArgs {
         })?;
         identity_core::authority::ensure_secure(&url).map_err(invalid)?;
         Ok(endpoint)
+    }
+}
+
+/// Port the embedded emulator prefers, so a second run finds its cached token under the same authority.
+#[cfg(feature = "embedded-emulator")]
+const EMBEDDED_EMULATOR_PORT: u16 = 47443;
+
+/// Starts the embedded emulator with its state (keys, secrets, certificates) kept in the user's cache directory,
+/// so tokens cached by one run are still accepted by the next; on the preferred port if it is free.
+#[cfg(feature = "embedded-emulator")]
+async fn start_embedded_emulator() -> Result<entra_emulator::Emulator, SetupError> {
+    let mut builder = entra_emulator::Emulator::builder();
+    if let Some(dir) = dirs::cache_dir() {
+        builder = builder.state_dir(dir.join("identity-core").join("emulator"));
+    }
+    let preferred = std::net::SocketAddr::from(([127, 0, 0, 1], EMBEDDED_EMULATOR_PORT));
+    match builder.clone().bind(preferred).start().await {
+        Ok(emulator) => Ok(emulator),
+        Err(entra_emulator::EmulatorError::Bind { .. }) => builder
+            .start()
+            .await
+            .map_err(|e| SetupError::Emulator(e.to_string())),
+        Err(e) => Err(SetupError::Emulator(e.to_string())),
     }
 }
 

@@ -7,6 +7,7 @@
 //! - `certificate_helper`: makes a self-signed development certificate (PEM, PFX, thumbprints).
 
 mod args;
+pub mod cache;
 #[cfg(feature = "embedded-emulator")]
 pub mod certificate_helper;
 mod config;

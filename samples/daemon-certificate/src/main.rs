@@ -45,6 +45,7 @@ async fn run() -> anyhow::Result<()> {
     let app = ConfidentialClient::builder(config.client_id, config.authority)
         .credential(config.credential)
         .http_client(config.http)
+        .cache(config.cache)
         .build()?;
 
     // Looks in the cache first, then asks the identity provider.

@@ -48,6 +48,8 @@ impl External {
                 self.emu.ca_path().display().to_string(),
             ),
             ("GRAPH_ENDPOINT", format!("{}/users", self.emu.graph_base())),
+            // Every run must authenticate with its certificate, not find the last run's token.
+            ("IDENTITY_CACHE", "memory".into()),
         ]
     }
 

@@ -39,10 +39,11 @@ async fn run() -> anyhow::Result<()> {
     let args: Args = sample_kit::parse()?;
     let config = args.common.configure(args.secret, &DEFAULTS).await?;
 
-    // Create a long-lived app instance: its token cache lives as long as it does.
+    // The token cache (a file by default) lets later runs skip the identity provider until the token expires.
     let app = ConfidentialClient::builder(config.client_id, config.authority)
         .client_secret(config.credential)
         .http_client(config.http)
+        .cache(config.cache)
         .build()?;
 
     // Looks in the cache first, then asks the identity provider.

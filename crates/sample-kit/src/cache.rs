@@ -1,0 +1,80 @@
+//! Which token cache a sample uses: `IDENTITY_CACHE` = `file` (default), `memory`, or a Redis URL.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use identity_core::{ConfigError, FileCache, MemoryCache, TokenCache};
+
+use crate::args::CommonArgs;
+use crate::config::SetupError;
+
+/// The store named by the settings. Redis keys are prefixed per client and tenant.
+pub async fn open_cache(
+    args: &CommonArgs,
+    client_id: &str,
+    tenant: &str,
+) -> Result<Arc<dyn TokenCache>, SetupError> {
+    let choice = args.cache.trim();
+    match choice {
+        "" | "file" => Ok(Arc::new(FileCache::new(file_path(args)?))),
+        "memory" => Ok(Arc::new(MemoryCache::new())),
+        url if url.starts_with("redis://") => open_redis(url, client_id, tenant).await,
+        _ => Err(invalid(format!(
+            "'{}' is not a token cache: use file, memory or redis://host:port",
+            if choice.contains('@') {
+                "[a URL with a password]"
+            } else {
+                choice
+            }
+        ))),
+    }
+}
+
+/// The cache file: `IDENTITY_CACHE_PATH`, else the user's cache directory.
+pub fn file_path(args: &CommonArgs) -> Result<PathBuf, SetupError> {
+    match &args.cache_path {
+        Some(path) if !path.as_os_str().is_empty() => Ok(path.clone()),
+        _ => FileCache::default_path().ok_or_else(|| SetupError::Invalid {
+            setting: "IDENTITY_CACHE_PATH",
+            source: ConfigError::Empty {
+                setting: "the user's cache directory (HOME is not set); IDENTITY_CACHE_PATH",
+            },
+        }),
+    }
+}
+
+fn invalid(reason: String) -> SetupError {
+    SetupError::Invalid {
+        setting: "IDENTITY_CACHE",
+        source: ConfigError::InvalidUrl {
+            setting: "IDENTITY_CACHE",
+            value: String::new(),
+            reason,
+        },
+    }
+}
+
+#[cfg(feature = "redis")]
+async fn open_redis(url: &str, client_id: &str, tenant: &str) -> Result<Arc<dyn TokenCache>, SetupError> {
+    let prefix = format!(
+        "identity-core:{}:{}",
+        client_id.to_ascii_lowercase(),
+        tenant.to_ascii_lowercase()
+    );
+    match identity_core::cache::RedisCache::connect(url, prefix).await {
+        Ok(redis) => Ok(Arc::new(redis)),
+        Err(e) => {
+            // A daemon must still run when Redis is down: it asks the identity provider instead.
+            tracing::warn!(error = %e, "Redis token cache unavailable; using an in-memory cache for this run");
+            eprintln!("warning: {e}; using an in-memory token cache for this run");
+            Ok(Arc::new(MemoryCache::new()))
+        }
+    }
+}
+
+#[cfg(not(feature = "redis"))]
+async fn open_redis(_: &str, _: &str, _: &str) -> Result<Arc<dyn TokenCache>, SetupError> {
+    Err(invalid(
+        "this build has no Redis support: build sample-kit with the 'redis' feature".into(),
+    ))
+}
