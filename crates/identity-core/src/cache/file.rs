@@ -107,7 +107,9 @@ impl FileCache {
                 .records
                 .retain(|_, r| r.entry.expires_on().is_none_or(|e| e > now));
             change(&mut contents);
-            write_atomically(path, &contents)
+            write_atomically(path, &contents)?;
+            sweep_stale_temporaries(path);
+            Ok(())
         })
         .await
     }
@@ -313,6 +315,31 @@ fn read_contents(path: &Path) -> Result<Contents, CacheError> {
         Err(e) => {
             tracing::warn!(path = %path.display(), error = %e, "token cache file is corrupt or truncated; starting with an empty cache");
             Ok(Contents::default())
+        }
+    }
+}
+
+/// Removes temporary files that writers killed mid-write left behind (older than a minute, so never one that
+/// a live writer is still filling).
+fn sweep_stale_temporaries(path: &Path) {
+    let (Some(dir), Some(stem)) = (path.parent(), path.file_stem().and_then(|s| s.to_str())) else {
+        return;
+    };
+    let prefix = format!("{stem}.tmp-");
+    let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    }) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > Duration::from_secs(60)));
+        if stale && entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }
