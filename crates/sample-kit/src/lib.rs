@@ -8,6 +8,7 @@
 
 mod args;
 pub mod cache;
+pub mod cache_tool;
 #[cfg(feature = "embedded-emulator")]
 pub mod certificate_helper;
 mod config;

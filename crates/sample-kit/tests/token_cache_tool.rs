@@ -1,0 +1,60 @@
+//! `token-cache list | clear` on a real cache file.
+
+use std::process::Command;
+
+use identity_core::{
+    AccessToken, AccessTokenKey, CacheEntry, CacheKey, CachedAccessToken, FileCache, TokenCache,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_token-cache");
+
+fn run(path: &std::path::Path, command: &str) -> (bool, String) {
+    let out = Command::new(BIN)
+        .env_clear()
+        .env("IDENTITY_CACHE_PATH", path)
+        .arg(command)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[tokio::test]
+async fn lists_records_without_values_and_clears_them() {
+    let path = std::env::temp_dir()
+        .join(format!("token-cache-tool-{}", std::process::id()))
+        .join("cache.json");
+    let cache = FileCache::new(&path);
+    let now = identity_core::cache::now_secs();
+    let key = CacheKey::AccessToken(AccessTokenKey::new(
+        None,
+        "login.example",
+        "app-1",
+        "tenant-1",
+        &["https://graph.microsoft.com/.default"],
+    ));
+    let token = CachedAccessToken::new(
+        AccessToken::new("eyJ-the-token-value"),
+        "Bearer".into(),
+        vec![],
+        now,
+        3599,
+        None,
+        None,
+    );
+    cache.put(&key, &CacheEntry::AccessToken(token)).await.unwrap();
+
+    let (ok, listing) = run(&path, "list");
+    assert!(ok, "{listing}");
+    assert!(listing.contains("1 record(s)"), "{listing}");
+    assert!(listing.contains("access token   app app-1  tenant tenant-1  scopes [https://graph.microsoft.com/.default]  expires in 59 min"), "{listing}");
+    assert!(!listing.contains("eyJ-the-token-value"), "{listing}");
+
+    let (ok, cleared) = run(&path, "clear");
+    assert!(ok && cleared.contains("Cleared 1 record(s)"), "{cleared}");
+    assert!(cache.entries().await.unwrap().is_empty());
+    let (_, listing) = run(&path, "list");
+    assert!(listing.contains("0 record(s)"), "{listing}");
+}
