@@ -1,13 +1,15 @@
 //! The machine-readable self-description (`--describe FILE`, `Emulator::description()`): where the
-//! emulator listens, which CA to trust, and the directory's tenants, apps (with secrets) and users
-//! (with passwords). Schema documented in `docs/emulator.md`.
+//! emulator listens, which CA to trust, and the directory's tenants, apps (with secrets and certificates,
+//! including where the private keys of seeded certificates are) and users (with passwords). Schema
+//! documented in `docs/emulator.md`.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::directory::{ClientSecret, Directory};
+use crate::directory::{AppCertificate, ClientSecret, Directory};
+use crate::held_certificates::HeldCertificate;
 
 /// Current schema version of [`Description`].
 pub const DESCRIPTION_VERSION: u32 = 1;
@@ -67,6 +69,9 @@ pub struct AppDescription {
     pub client_secret: Option<String>,
     /// All secrets, valid or not.
     pub secrets: Vec<SecretDescription>,
+    /// Certificates (key credentials), valid or not.
+    #[serde(default)]
+    pub certificates: Vec<CertificateDescription>,
     /// Granted Graph application permissions.
     pub roles: Vec<String>,
     /// "Allow public client flows".
@@ -92,6 +97,62 @@ pub struct SecretDescription {
     pub end_date_time: OffsetDateTime,
     /// Whether `end_date_time` has passed (the token endpoint answers AADSTS7000222).
     pub expired: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A certificate of an app in the [`Description`].
+pub struct CertificateDescription {
+    /// Key id (GUID).
+    pub key_id: String,
+    /// Description (the certificate's subject, `CN=…`).
+    pub display_name: String,
+    /// SHA-1 thumbprint, upper-case hex (MSAL's `thumbprint`).
+    pub thumbprint_sha1: String,
+    /// SHA-256 thumbprint, upper-case hex.
+    pub thumbprint_sha256: String,
+    /// `x5t` header value: base64url SHA-1 (unpadded).
+    pub x5t: String,
+    /// `x5t#S256` header value: base64url SHA-256 (unpadded).
+    #[serde(rename = "x5t#S256")]
+    pub x5t_s256: String,
+    /// Valid from (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    pub start_date_time: OffsetDateTime,
+    /// Valid until (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    pub end_date_time: OffsetDateTime,
+    /// Whether `end_date_time` has passed (assertions get AADSTS700027 "The key used is expired.").
+    pub expired: bool,
+    /// For a certificate the emulator created (seeded apps), where its private key is; `null` otherwise.
+    #[serde(default)]
+    pub files: Option<CertificateFilesDescription>,
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Files of a certificate the emulator holds the private key of.
+pub struct CertificateFilesDescription {
+    /// PKCS#8 key followed by the certificate, PEM.
+    pub pem: String,
+    /// PKCS#8 key alone, PEM.
+    pub key: String,
+    /// Certificate alone, PEM.
+    pub cert: String,
+    /// PKCS#12 file with key and certificate.
+    pub pfx: String,
+    /// Password of the PKCS#12 file.
+    pub pfx_password: String,
+}
+
+impl fmt::Debug for CertificateFilesDescription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertificateFilesDescription")
+            .field("pem", &self.pem)
+            .field("key", &self.key)
+            .field("cert", &self.cert)
+            .field("pfx", &self.pfx)
+            .field("pfx_password", &"<redacted>")
+            .finish()
+    }
 }
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +192,7 @@ impl fmt::Debug for AppDescription {
                 &self.client_secret.as_ref().map(|_| "<redacted>"),
             )
             .field("secrets", &self.secrets)
+            .field("certificates", &self.certificates)
             .field("roles", &self.roles)
             .finish_non_exhaustive()
     }
@@ -169,8 +231,39 @@ fn secret_description(s: &ClientSecret, now: OffsetDateTime) -> SecretDescriptio
     }
 }
 
+fn certificate_description(
+    c: &AppCertificate,
+    app: &str,
+    held: &[HeldCertificate],
+    now: OffsetDateTime,
+) -> CertificateDescription {
+    let files = held
+        .iter()
+        .find(|h| h.app == app && h.cert_der == c.cert_der)
+        .map(|h| CertificateFilesDescription {
+            pem: h.files.pem_path.display().to_string(),
+            key: h.files.key_path.display().to_string(),
+            cert: h.files.cert_path.display().to_string(),
+            pfx: h.files.pfx_path.display().to_string(),
+            pfx_password: h.files.pfx_password.clone(),
+        });
+    CertificateDescription {
+        key_id: c.key_id.clone(),
+        display_name: c.display_name.clone(),
+        thumbprint_sha1: c.thumbprint_sha1.clone(),
+        thumbprint_sha256: c.thumbprint_sha256(),
+        x5t: c.x5t(),
+        x5t_s256: c.x5t_s256(),
+        start_date_time: c.start_date_time,
+        end_date_time: c.end_date_time,
+        expired: c.is_expired_at(now),
+        files,
+    }
+}
+
 pub(crate) fn describe(
     directory: &Directory,
+    held: &[HeldCertificate],
     https_url: &str,
     http_url: Option<&str>,
     ca_file: &std::path::Path,
@@ -195,6 +288,11 @@ pub(crate) fn describe(
                     display_name: a.display_name.clone(),
                     client_secret: a.first_valid_secret().map(|s| s.value.clone()),
                     secrets: a.secrets.iter().map(|s| secret_description(s, now)).collect(),
+                    certificates: a
+                        .certificates
+                        .iter()
+                        .map(|c| certificate_description(c, &a.name, held, now))
+                        .collect(),
                     roles: a.app_roles.clone(),
                     is_fallback_public_client: a.is_fallback_public_client,
                 })

@@ -4,9 +4,12 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use sha1::Sha1;
+use sha2::{Digest as _, Sha256};
 use time::{Duration, OffsetDateTime};
 
-use crate::util::{guid_eq, new_guid, random_string, stable_guid};
+use crate::EmulatorError;
+use crate::util::{b64url, guid_eq, hex_upper, new_guid, random_string, stable_guid};
 
 /// Tenant id (GUID) of the seeded default tenant.
 pub const DEFAULT_TENANT_ID: &str = "3f2c8a91-5b7e-4d06-9c1a-8e4b2d7f6a53";
@@ -61,6 +64,10 @@ pub struct AppRegistration {
     pub sign_in_audience: String,
     /// Client secrets (password credentials).
     pub secrets: Vec<ClientSecret>,
+    /// Certificates (key credentials): only their public part, as uploaded under "Certificates & secrets".
+    /// Client assertions signed with the matching private keys authenticate the app.
+    #[serde(default)]
+    pub certificates: Vec<AppCertificate>,
     /// Granted (admin-consented) application permissions on Microsoft Graph, e.g. `User.Read.All`.
     pub app_roles: Vec<String>,
     /// "Allow public client flows".
@@ -84,6 +91,114 @@ pub struct ClientSecret {
     /// Expires at (AADSTS7000222 afterwards).
     #[serde(with = "time::serde::rfc3339")]
     pub end_date_time: OffsetDateTime,
+}
+
+/// A certificate uploaded to an app registration (a key credential of type `AsymmetricX509Cert`): the
+/// public certificate only. Build one with [`AppCertificate::from_der`] / [`AppCertificate::from_pem`], which
+/// take the validity from the certificate itself.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppCertificate {
+    /// Key id (GUID), Graph `keyCredentials[].keyId`.
+    pub key_id: String,
+    /// Description; the portal uses the certificate's subject (`CN=…`).
+    pub display_name: String,
+    /// The certificate, DER (base64 in JSON).
+    #[serde(with = "base64_bytes")]
+    pub cert_der: Vec<u8>,
+    /// SHA-1 thumbprint, upper-case hex (the portal's Thumbprint column; Graph `customKeyIdentifier`).
+    pub thumbprint_sha1: String,
+    /// Start of validity (the certificate's notBefore).
+    #[serde(with = "time::serde::rfc3339")]
+    pub start_date_time: OffsetDateTime,
+    /// End of validity (the certificate's notAfter); afterwards assertions get AADSTS700027 "The key used is
+    /// expired.".
+    #[serde(with = "time::serde::rfc3339")]
+    pub end_date_time: OffsetDateTime,
+}
+
+mod base64_bytes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        STANDARD.decode(s.trim()).map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Debug for AppCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppCertificate")
+            .field("key_id", &self.key_id)
+            .field("display_name", &self.display_name)
+            .field("thumbprint_sha1", &self.thumbprint_sha1)
+            .field("start_date_time", &self.start_date_time)
+            .field("end_date_time", &self.end_date_time)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppCertificate {
+    /// The public part of a DER certificate, with a new key id, its subject as display name and its validity.
+    /// Only RSA certificates can authenticate (the assertion algorithms are RSA ones).
+    pub fn from_der(cert_der: &[u8]) -> Result<Self, EmulatorError> {
+        let parsed = crate::x509::parse(cert_der).map_err(EmulatorError::Certificate)?;
+        Ok(Self {
+            key_id: new_guid(),
+            display_name: parsed.subject,
+            cert_der: cert_der.to_vec(),
+            thumbprint_sha1: hex_upper(&Sha1::digest(cert_der)),
+            start_date_time: parsed.not_before,
+            end_date_time: parsed.not_after,
+        })
+    }
+
+    /// Like [`Self::from_der`], from PEM (the first `CERTIFICATE` block: a `.cer`/`.crt` file).
+    pub fn from_pem(pem: &str) -> Result<Self, EmulatorError> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject as _;
+        let der = CertificateDer::from_pem_slice(pem.as_bytes())
+            .map_err(|e| EmulatorError::Certificate(format!("no PEM certificate: {e}")))?;
+        Self::from_der(&der)
+    }
+
+    /// SHA-256 thumbprint, upper-case hex.
+    pub fn thumbprint_sha256(&self) -> String {
+        hex_upper(&Sha256::digest(&self.cert_der))
+    }
+
+    /// `x5t`: base64url (unpadded) SHA-1 of the certificate.
+    pub fn x5t(&self) -> String {
+        b64url(&Sha1::digest(&self.cert_der))
+    }
+
+    /// `x5t#S256`: base64url (unpadded) SHA-256 of the certificate.
+    pub fn x5t_s256(&self) -> String {
+        b64url(&Sha256::digest(&self.cert_der))
+    }
+
+    /// Whether the certificate is within its validity at `now`.
+    pub fn is_valid_at(&self, now: OffsetDateTime) -> bool {
+        self.start_date_time <= now && now <= self.end_date_time
+    }
+
+    /// Whether the certificate has expired at `now`.
+    pub fn is_expired_at(&self, now: OffsetDateTime) -> bool {
+        now > self.end_date_time
+    }
+
+    pub(crate) fn sha1(&self) -> [u8; 20] {
+        Sha1::digest(&self.cert_der).into()
+    }
+
+    pub(crate) fn sha256(&self) -> [u8; 32] {
+        Sha256::digest(&self.cert_der).into()
+    }
 }
 
 /// A user account.
@@ -197,6 +312,7 @@ impl AppRegistration {
             display_name: display_name.to_owned(),
             sign_in_audience: "AzureADMyOrg".to_owned(),
             secrets: Vec::new(),
+            certificates: Vec::new(),
             app_roles: Vec::new(),
             is_fallback_public_client: false,
         }
@@ -282,40 +398,36 @@ impl Tenant {
 
 impl Directory {
     /// The seeded default directory: tenant `contoso.onmicrosoft.com` with the apps `daemon`,
-    /// `expired-secret` and `no-permissions` and sixteen demo users. Ids are fixed; secret values and
-    /// passwords are generated.
+    /// `expired-secret`, `no-permissions` and `daemon-certificate` and sixteen demo users. Ids are fixed;
+    /// secret values and passwords are generated. `daemon-certificate` has no certificate here: the emulator
+    /// attaches the one whose private key it holds when it starts (key generation is too slow for this
+    /// constructor).
     pub fn seeded() -> Self {
         let now = OffsetDateTime::now_utc();
-        let app = |name: &str, display: &str, roles: &[&str], secret: ClientSecret| AppRegistration {
-            name: name.to_owned(),
-            app_id: stable_guid("app", name),
-            object_id: stable_guid("application-object", name),
-            service_principal_id: stable_guid("service-principal", name),
-            display_name: display.to_owned(),
-            sign_in_audience: "AzureADMyOrg".to_owned(),
-            secrets: vec![secret],
-            app_roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-            is_fallback_public_client: false,
-        };
         let apps = vec![
-            app(
+            seeded_app(
                 "daemon",
                 "Contoso daemon (client secret)",
                 &["User.Read.All", "Application.Read.All"],
-                ClientSecret::generate("emulator", now, now + Duration::days(730)),
+                Some(ClientSecret::generate("emulator", now, now + Duration::days(730))),
             ),
-            app(
+            seeded_app(
                 "expired-secret",
                 "Contoso daemon (expired secret)",
                 &["User.Read.All", "Application.Read.All"],
-                ClientSecret::generate("expired", now - Duration::days(181), now - Duration::days(1)),
+                Some(ClientSecret::generate(
+                    "expired",
+                    now - Duration::days(181),
+                    now - Duration::days(1),
+                )),
             ),
-            app(
+            seeded_app(
                 "no-permissions",
                 "Contoso daemon (no permissions)",
                 &[],
-                ClientSecret::generate("emulator", now, now + Duration::days(730)),
+                Some(ClientSecret::generate("emulator", now, now + Duration::days(730))),
             ),
+            seeded_certificate_app(),
         ];
         let users = DEMO_USERS
             .iter()
@@ -346,6 +458,31 @@ impl Directory {
                 users,
             }],
         }
+    }
+
+    /// Adds apps that later versions of the seeded directory have (`daemon-certificate`) to a directory that
+    /// was seeded by an earlier version and persisted: one whose default tenant is the seeded tenant and
+    /// still holds the seeded `daemon` app. Returns whether it changed anything.
+    pub(crate) fn add_missing_seeded_apps(&mut self) -> bool {
+        let Some(tenant) = self.tenants.first_mut() else {
+            return false;
+        };
+        let seeded_origin = tenant.id == DEFAULT_TENANT_ID
+            && tenant
+                .app("daemon")
+                .is_some_and(|a| a.app_id == stable_guid("app", "daemon"));
+        if !seeded_origin || tenant.app(DAEMON_CERTIFICATE_APP).is_some() {
+            return false;
+        }
+        tenant.apps.push(seeded_certificate_app());
+        true
+    }
+
+    /// The first app with this short name (default tenant first), mutable.
+    pub(crate) fn app_mut(&mut self, name: &str) -> Option<&mut AppRegistration> {
+        self.tenants
+            .iter_mut()
+            .find_map(|t| t.apps.iter_mut().find(|a| a.name == name))
     }
 
     /// The default tenant (the first one).
@@ -379,10 +516,48 @@ impl Directory {
                 if !crate::util::is_guid(&a.app_id) {
                     return Err(format!("app '{}' has an app_id that is not a GUID", a.name));
                 }
+                if let Some(c) = a
+                    .certificates
+                    .iter()
+                    .find(|c| crate::x509::parse(&c.cert_der).is_err())
+                {
+                    return Err(format!(
+                        "app '{}' has a certificate ({}) that is not an X.509 certificate",
+                        a.name, c.key_id
+                    ));
+                }
             }
         }
         Ok(())
     }
+}
+
+/// Short name of the seeded app that authenticates with a certificate.
+pub(crate) const DAEMON_CERTIFICATE_APP: &str = "daemon-certificate";
+
+fn seeded_app(name: &str, display: &str, roles: &[&str], secret: Option<ClientSecret>) -> AppRegistration {
+    AppRegistration {
+        name: name.to_owned(),
+        app_id: stable_guid("app", name),
+        object_id: stable_guid("application-object", name),
+        service_principal_id: stable_guid("service-principal", name),
+        display_name: display.to_owned(),
+        sign_in_audience: "AzureADMyOrg".to_owned(),
+        secrets: secret.into_iter().collect(),
+        certificates: Vec::new(),
+        app_roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        is_fallback_public_client: false,
+    }
+}
+
+/// `daemon-certificate` without its certificate (attached at start).
+fn seeded_certificate_app() -> AppRegistration {
+    seeded_app(
+        DAEMON_CERTIFICATE_APP,
+        "Contoso daemon (certificate)",
+        &["User.Read.All", "Application.Read.All"],
+        None,
+    )
 }
 
 struct DemoUser {
@@ -564,8 +739,54 @@ mod tests {
                 .is_none()
         );
         assert!(t.app("no-permissions").expect("np").app_roles.is_empty());
+        let cert_app = t.app("daemon-certificate").expect("daemon-certificate");
+        assert!(cert_app.secrets.is_empty() && cert_app.certificates.is_empty());
+        assert_eq!(cert_app.display_name, "Contoso daemon (certificate)");
+        assert!(cert_app.has_role("user.read.all") && cert_app.has_role("Application.Read.All"));
         assert_eq!(Directory::seeded().tenants[0].apps[0].app_id, daemon.app_id);
         assert!(t.user("adelev@contoso.onmicrosoft.com").is_some());
+    }
+
+    #[test]
+    fn older_seeded_directories_gain_the_certificate_app_and_load_without_certificates() {
+        let mut d = Directory::seeded();
+        d.tenants[0].apps.retain(|a| a.name != "daemon-certificate");
+        let mut json: serde_json::Value = serde_json::to_value(&d).expect("json");
+        for app in json["tenants"][0]["apps"].as_array_mut().expect("apps") {
+            app.as_object_mut().expect("app").remove("certificates");
+        }
+        let mut old: Directory = serde_json::from_value(json).expect("an older directory.json loads");
+        assert_eq!(old, d);
+        assert!(old.add_missing_seeded_apps());
+        assert!(!old.add_missing_seeded_apps(), "only once");
+        assert_eq!(old.tenants[0].apps.len(), 4);
+        let mut custom = Directory::seeded();
+        custom.tenants[0]
+            .apps
+            .retain(|a| a.name != "daemon-certificate" && a.name != "daemon");
+        assert!(
+            !custom.add_missing_seeded_apps(),
+            "not a seeded directory any more"
+        );
+    }
+
+    #[test]
+    fn certificates_must_be_x509() {
+        let mut d = Directory::seeded();
+        d.tenants[0].apps[0].certificates.push(AppCertificate {
+            key_id: new_guid(),
+            display_name: "CN=junk".into(),
+            cert_der: b"junk".to_vec(),
+            thumbprint_sha1: String::new(),
+            start_date_time: OffsetDateTime::UNIX_EPOCH,
+            end_date_time: OffsetDateTime::UNIX_EPOCH,
+        });
+        assert!(
+            d.validate()
+                .is_err_and(|e| e.contains("not an X.509 certificate"))
+        );
+        assert!(AppCertificate::from_der(b"junk").is_err());
+        assert!(AppCertificate::from_pem("no pem here").is_err());
     }
 
     #[test]

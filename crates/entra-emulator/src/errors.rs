@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::routes::Ctx;
-use crate::util::{Ordered, aad_timestamp, graph_inner_date};
+use crate::util::{Ordered, aad_timestamp, dotnet_roundtrip, graph_inner_date, us_datetime};
 
 /// An identity-platform (STS) error: HTTP status, OAuth `error`, AADSTS code and message text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +151,206 @@ impl AadError {
         )
     }
 
+    // ---- client assertions (certificate credentials) ----
+
+    /// AADSTS9002313: a request carrying both a client secret and a client assertion (real code for malformed
+    /// requests; its use for this case is unconfirmed).
+    pub fn conflicting_client_credentials() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            9002313,
+            "Invalid request. Request is malformed or invalid.",
+        )
+    }
+
+    /// AADSTS90011: `client_assertion_type` is not the JWT bearer type (text observed in 2016).
+    pub fn unexpected_assertion_type() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            90011,
+            "Unexpected client assertion type.",
+        )
+    }
+
+    /// AADSTS50027: the assertion is not a JWS (three base64url parts of JSON objects), or a claim has the
+    /// wrong type (e.g. `aud` as an array).
+    pub fn malformed_jwt() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            50027,
+            "JWT token is invalid or malformed.",
+        )
+    }
+
+    /// AADSTS5002727: a `typ` header other than `JWT`.
+    pub fn invalid_jwt_type() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            5002727,
+            "Invalid JWT header type specified, must be 'JWT' or 'http://openid.net/specs/jwt/1.0'.",
+        )
+    }
+
+    /// AADSTS5002738: signature algorithm not supported (ES256, HS256, none, …).
+    pub fn unsupported_signing_algorithm(alg: &str, supported: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            5002738,
+            format!(
+                "Invalid JWT token. '{alg}' is not a supported signature algorithm. Supported signing algorithms \
+                 are: '{supported}'"
+            ),
+        )
+    }
+
+    /// AADSTS5002723: the header names no key (`x5t`, `x5t#S256` or `kid`).
+    pub fn assertion_without_key_id() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            5002723,
+            "Invalid JWT token. No certificate SHA-1 thumbprint, certificate SHA-256 thumbprint, nor keyId \
+             specified in token header.",
+        )
+    }
+
+    /// AADSTS700027, key not found. `thumbprint` (hex of the header's `x5t#S256` or `x5t`) is left out of
+    /// the text when the header's value could not be decoded, as the real service does.
+    pub fn assertion_key_not_found(thumbprint: Option<&str>, app_id: &str) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            700027,
+            format!(
+                "The certificate with identifier used to sign the client assertion is not registered on \
+                 application. [Reason - The key was not found., {}{}].",
+                thumbprint_part(thumbprint),
+                configured_keys_hint(app_id)
+            ),
+        )
+    }
+
+    /// AADSTS700027, the matching certificate is expired (or not yet valid).
+    pub fn assertion_key_expired(
+        thumbprint: Option<&str>,
+        start: time::OffsetDateTime,
+        end: time::OffsetDateTime,
+        app_id: &str,
+    ) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            700027,
+            format!(
+                "The certificate with identifier used to sign the client assertion is expired on application. \
+                 [Reason - The key used is expired., {}{}{}].",
+                thumbprint_part(thumbprint),
+                found_key_part(start, end),
+                configured_keys_hint(app_id)
+            ),
+        )
+    }
+
+    /// AADSTS700027, the key was found but the signature does not verify with it.
+    pub fn assertion_bad_signature(
+        thumbprint: Option<&str>,
+        start: time::OffsetDateTime,
+        end: time::OffsetDateTime,
+        app_id: &str,
+    ) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            700027,
+            format!(
+                "Client assertion contains an invalid signature. [Reason - Key was found, but use of the key to \
+                 verify the signature failed., {}{}{}].",
+                thumbprint_part(thumbprint),
+                found_key_part(start, end),
+                configured_keys_hint(app_id)
+            ),
+        )
+    }
+
+    /// AADSTS90014: a required claim (`iss`, `sub`, `aud`) is missing.
+    pub fn assertion_missing_claim(claim: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            90014,
+            format!(
+                "The required field '{claim}' is missing from the credential. Ensure that you have all the \
+                 necessary parameters for the login request."
+            ),
+        )
+    }
+
+    /// AADSTS700021: `iss` or `sub` is not the `client_id`.
+    pub fn assertion_client_mismatch() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            700021,
+            format!(
+                "Client assertion application identifier doesn't match 'client_id' parameter. Review the \
+                 documentation at {CERT_CREDENTIALS_DOC} ."
+            ),
+        )
+    }
+
+    /// AADSTS700023: `aud` is not this tenant's token endpoint.
+    pub fn assertion_audience_mismatch() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            700023,
+            format!(
+                "Client assertion audience claim does not match Realm issuer. Review the documentation at \
+                 {CERT_CREDENTIALS_DOC} ."
+            ),
+        )
+    }
+
+    /// AADSTS700024: outside `nbf`…`exp` (with clock skew), or no `exp`. Instants absent from the assertion
+    /// show as 1970-01-01, as on the real service.
+    pub fn assertion_time_range(now: time::OffsetDateTime, nbf: Option<i64>, exp: Option<i64>) -> Self {
+        let instant = |t: Option<i64>| {
+            dotnet_roundtrip(
+                t.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+            )
+        };
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            700024,
+            format!(
+                "Client assertion is not within its valid time range. Current time: {}, assertion valid from {}, \
+                 expiry time of assertion {}. Review the documentation at {CERT_CREDENTIALS_DOC_NEW} .",
+                dotnet_roundtrip(now),
+                instant(nbf),
+                instant(exp)
+            ),
+        )
+    }
+
+    /// A client assertion whose `jti` was already used (the emulator's replay check; the code is AADSTS50013
+    /// "InvalidAssertion", the real service is not known to reject replays).
+    pub fn assertion_replayed() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            50013,
+            "Assertion is invalid because of various reasons. The client assertion's 'jti' has already been used; \
+             sign a new assertion for every request.",
+        )
+    }
+
     /// AADSTS1002012: client credentials need `<resource>/.default`.
     pub fn scope_requires_default(scope: &str) -> Self {
         Self::new(
@@ -263,6 +463,35 @@ impl AadError {
         sts_headers(&mut resp, ctx, "no-store, no-cache");
         resp
     }
+}
+
+const CERT_CREDENTIALS_DOC: &str =
+    "https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials";
+const CERT_CREDENTIALS_DOC_NEW: &str =
+    "https://learn.microsoft.com/entra/identity-platform/certificate-credentials";
+
+fn thumbprint_part(thumbprint: Option<&str>) -> String {
+    thumbprint
+        .map(|t| format!("Thumbprint of key used by client: '{t}', "))
+        .unwrap_or_default()
+}
+
+fn found_key_part(start: time::OffsetDateTime, end: time::OffsetDateTime) -> String {
+    format!(
+        "Found key 'Start={}, End={}', ",
+        us_datetime(start),
+        us_datetime(end)
+    )
+}
+
+fn configured_keys_hint(app_id: &str) -> String {
+    format!(
+        "Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id \
+         '{app_id}'. Review the documentation at https://docs.microsoft.com/en-us/graph/deployments to determine \
+         the corresponding service endpoint and \
+         https://docs.microsoft.com/en-us/graph/api/application-get?view=graph-rest-1.0&tabs=http to build a query \
+         request URL, such as 'https://graph.microsoft.com/beta/applications/{app_id}'"
+    )
 }
 
 /// Headers the STS puts on its JSON answers.

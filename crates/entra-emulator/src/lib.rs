@@ -3,7 +3,8 @@
 //!
 //! It is a real HTTPS server on loopback (rustls, with a CA generated at first start and written as PEM
 //! so any client can trust it) that serves OpenID Connect discovery, signing keys, instance discovery,
-//! user realm discovery, the v2.0 token endpoint (client credentials with a client secret) and Graph
+//! user realm discovery, the v2.0 token endpoint (client credentials with a client secret or a certificate:
+//! signed JWT client assertions) and Graph
 //! `/v1.0/users`, `/v1.0/users/{id}`, `/v1.0/me`, `/v1.0/applications/…`, with the real service's error
 //! shapes and AADSTS codes.
 //!
@@ -18,10 +19,12 @@
 //!
 //! See `docs/emulator.md` for the endpoints, the seeded directory and the self-description format.
 
+mod assertion;
 pub mod certificates;
 mod describe;
 mod directory;
 mod errors;
+mod held_certificates;
 mod jwt;
 mod keys;
 mod routes;
@@ -30,6 +33,7 @@ mod state;
 mod store;
 mod tls;
 mod util;
+mod x509;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -40,14 +44,17 @@ use std::time::Duration;
 use tokio_rustls::TlsAcceptor;
 
 pub use describe::{
-    AppDescription, DESCRIPTION_VERSION, Description, SecretDescription, TenantDescription, UserDescription,
+    AppDescription, CertificateDescription, CertificateFilesDescription, DESCRIPTION_VERSION, Description,
+    SecretDescription, TenantDescription, UserDescription,
 };
 pub use directory::{
-    AppRegistration, ClientSecret, DEFAULT_TENANT_DOMAIN, DEFAULT_TENANT_ID, DEFAULT_TENANT_NAME, Directory,
-    GRAPH_APP_ID, GRAPH_RESOURCE, MSA_TENANT_ID, Tenant, User,
+    AppCertificate, AppRegistration, ClientSecret, DEFAULT_TENANT_DOMAIN, DEFAULT_TENANT_ID,
+    DEFAULT_TENANT_NAME, Directory, GRAPH_APP_ID, GRAPH_RESOURCE, MSA_TENANT_ID, Tenant, User,
 };
+pub use held_certificates::CertificateFiles;
 pub use state::{Endpoint, Fault, RequestCounts};
 
+use crate::held_certificates::HeldCertificate;
 use crate::keys::TokenSigningKey;
 use crate::routes::Scheme;
 use crate::server::ServerHandle;
@@ -109,6 +116,7 @@ pub struct EmulatorBuilder {
     state_dir: Option<PathBuf>,
     directory: Option<Directory>,
     token_lifetime: Duration,
+    reject_replayed_assertions: bool,
 }
 
 impl Default for EmulatorBuilder {
@@ -119,6 +127,7 @@ impl Default for EmulatorBuilder {
             state_dir: None,
             directory: None,
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
+            reject_replayed_assertions: false,
         }
     }
 }
@@ -136,9 +145,10 @@ impl EmulatorBuilder {
         self
     }
 
-    /// Keep the CA (certificate and key), the token-signing key and the directory (with its generated
-    /// secrets and passwords) in `dir`, and reload them on the next start. Without a state directory a
-    /// fresh temporary directory holds the CA certificate and is removed when the emulator stops.
+    /// Keep the CA (certificate and key), the token-signing key, the directory (with its generated
+    /// secrets and passwords) and the seeded apps' certificates (key, certificate, PFX and its password) in
+    /// `dir`, and reload them on the next start. Without a state directory a fresh temporary directory holds
+    /// the CA certificate and the certificate files and is removed when the emulator stops.
     pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.state_dir = Some(dir.into());
         self
@@ -154,6 +164,14 @@ impl EmulatorBuilder {
     /// `expires_in` of issued access tokens (default 3599 s).
     pub fn token_lifetime(mut self, d: Duration) -> Self {
         self.token_lifetime = d;
+        self
+    }
+
+    /// Whether a client assertion may be used only once (its `jti` is remembered until it expires); default
+    /// `false`, like the real service, which accepts the reuse MSAL (and identity-core) practise for several
+    /// minutes. Turn it on to test that a client signs a fresh assertion per request.
+    pub fn reject_replayed_assertions(mut self, reject: bool) -> Self {
+        self.reject_replayed_assertions = reject;
         self
     }
 
@@ -175,6 +193,7 @@ impl EmulatorBuilder {
                 http_url: r.http_url,
                 ca_pem: r.ca_pem,
                 ca_path: r.ca_path,
+                held: r.held,
                 store,
             }),
             Err(e) => {
@@ -238,29 +257,53 @@ async fn signing_key(store: &Store) -> Result<TokenSigningKey, EmulatorError> {
     }
 }
 
-fn load_directory(store: &Store, given: Option<Directory>) -> Result<Directory, EmulatorError> {
+/// The directory to serve (given, persisted or seeded) and whether it must be saved.
+fn load_directory(store: &Store, given: Option<Directory>) -> Result<(Directory, bool), EmulatorError> {
     let (directory, save) = match given {
         Some(d) => (d, true),
         None => match store
             .read(store::DIRECTORY)
             .map_err(|e| state_io(store, store::DIRECTORY, e))?
         {
-            Some(json) => (
-                serde_json::from_str(&json).map_err(|e| corrupt(store, store::DIRECTORY, e))?,
-                false,
-            ),
+            Some(json) => {
+                let mut directory: Directory =
+                    serde_json::from_str(&json).map_err(|e| corrupt(store, store::DIRECTORY, e))?;
+                // A seeded directory saved by an earlier version lacks the apps added since.
+                let migrated = directory.add_missing_seeded_apps();
+                if migrated {
+                    tracing::info!("added the seeded app daemon-certificate to the persisted directory");
+                }
+                (directory, migrated)
+            }
             None => (Directory::seeded(), true),
         },
     };
     directory.validate().map_err(EmulatorError::InvalidDirectory)?;
-    if save && store.is_persistent() {
-        let json =
-            serde_json::to_string_pretty(&directory).map_err(|e| corrupt(store, store::DIRECTORY, e))?;
-        store
-            .write_private(store::DIRECTORY, &json)
-            .map_err(|e| state_io(store, store::DIRECTORY, e))?;
+    Ok((directory, save))
+}
+
+fn save_directory(store: &Store, directory: &Directory) -> Result<(), EmulatorError> {
+    let json = serde_json::to_string_pretty(directory).map_err(|e| corrupt(store, store::DIRECTORY, e))?;
+    store
+        .write_private(store::DIRECTORY, &json)
+        .map_err(|e| state_io(store, store::DIRECTORY, e))
+}
+
+/// Registers each held certificate with its app unless it already is. Returns whether anything changed.
+fn attach_held_certificates(
+    directory: &mut Directory,
+    held: &[HeldCertificate],
+) -> Result<bool, EmulatorError> {
+    let mut changed = false;
+    for h in held {
+        if let Some(app) = directory.app_mut(&h.app)
+            && !app.certificates.iter().any(|c| c.cert_der == h.cert_der)
+        {
+            app.certificates.push(AppCertificate::from_der(&h.cert_der)?);
+            changed = true;
+        }
     }
-    Ok(directory)
+    Ok(changed)
 }
 
 /// `https://127.0.0.1:PORT` for a bound address (unspecified addresses advertise loopback).
@@ -284,12 +327,11 @@ struct Running {
     http_url: Option<String>,
     ca_pem: String,
     ca_path: PathBuf,
+    held: Vec<HeldCertificate>,
 }
 
 async fn start_with_store(builder: EmulatorBuilder, store: &Store) -> Result<Running, EmulatorError> {
-    // Generate the RSA key (slow) while the rest is set up.
-    let key_task = signing_key(store);
-    let directory = load_directory(store, builder.directory)?;
+    let (mut directory, mut save) = load_directory(store, builder.directory)?;
 
     let https_listener = server::bind(builder.bind)
         .await
@@ -322,7 +364,21 @@ async fn start_with_store(builder: EmulatorBuilder, store: &Store) -> Result<Run
         .filter(|ip| !ip.is_unspecified() && !ip.is_loopback())
         .collect();
     let tls = tls::load_or_create(store, &extra_ips).map_err(EmulatorError::Tls)?;
-    let signing_key = key_task.await?;
+    // The RSA keys missing from the state (token signing, seeded apps' certificates) are generated in
+    // parallel on the blocking pool.
+    let held_apps: Vec<String> = held_certificates::HELD_CERTIFICATE_APPS
+        .iter()
+        .filter(|name| directory.tenants.iter().any(|t| t.app(name).is_some()))
+        .map(|name| (*name).to_owned())
+        .collect();
+    let (signing_key, held) = tokio::try_join!(
+        signing_key(store),
+        held_certificates::load_or_create(store, &held_apps)
+    )?;
+    save |= attach_held_certificates(&mut directory, &held)?;
+    if save && store.is_persistent() {
+        save_directory(store, &directory)?;
+    }
 
     let https_url = base_url("https", https_addr);
     let http_url = http_listener.as_ref().map(|(_, a)| base_url("http", *a));
@@ -332,6 +388,8 @@ async fn start_with_store(builder: EmulatorBuilder, store: &Store) -> Result<Run
         token_lifetime: builder.token_lifetime,
         counters: Counters::default(),
         faults: Mutex::new(Default::default()),
+        reject_replayed_assertions: builder.reject_replayed_assertions,
+        seen_assertions: Mutex::new(Default::default()),
     });
 
     let router = server::router(state.clone());
@@ -362,6 +420,7 @@ async fn start_with_store(builder: EmulatorBuilder, store: &Store) -> Result<Run
         http_url,
         ca_pem: tls.ca_pem,
         ca_path: store.path(store::CA_CERT),
+        held,
     })
 }
 
@@ -374,6 +433,7 @@ pub struct Emulator {
     http_url: Option<String>,
     ca_pem: String,
     ca_path: PathBuf,
+    held: Vec<HeldCertificate>,
     store: Store,
 }
 
@@ -446,17 +506,58 @@ impl Emulator {
         self.state.directory().clone()
     }
 
-    /// An app registration by short name (`daemon`, `expired-secret`, `no-permissions`, …), looked up in
-    /// the default tenant first, then in the others.
+    /// An app registration by short name (`daemon`, `expired-secret`, `no-permissions`,
+    /// `daemon-certificate`, …), looked up in the default tenant first, then in the others.
     pub fn app(&self, name: &str) -> Option<AppRegistration> {
         let directory = self.state.directory();
         directory.tenants.iter().find_map(|t| t.app(name)).cloned()
     }
 
-    /// The self-description (includes secrets and passwords).
+    /// The files (private key, certificate, PFX and its password) of the certificate the emulator created
+    /// for a seeded app (`daemon-certificate`); `None` for other apps.
+    pub fn certificate_files(&self, app: &str) -> Option<CertificateFiles> {
+        self.held.iter().find(|h| h.app == app).map(|h| h.files.clone())
+    }
+
+    /// Uploads a public certificate (DER) to an app registration at run time, as "Certificates & secrets →
+    /// Upload certificate" does: client assertions signed with its key authenticate the app from the next
+    /// request on (its validity comes from the certificate, so an expired one gets AADSTS700027). With a state
+    /// directory the directory is saved. Returns false if there is no such app (or the DER is not a
+    /// certificate).
+    pub fn upload_certificate(&self, app: &str, cert_der: &[u8]) -> bool {
+        let certificate = match AppCertificate::from_der(cert_der) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(app, "not uploading a certificate: {e}");
+                return false;
+            }
+        };
+        let snapshot = {
+            let mut directory = self
+                .state
+                .directory
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let Some(registration) = directory.app_mut(app) else {
+                return false;
+            };
+            tracing::info!(app, thumbprint = %certificate.thumbprint_sha1, "certificate uploaded");
+            registration.certificates.push(certificate);
+            directory.clone()
+        };
+        if self.store.is_persistent()
+            && let Err(e) = save_directory(&self.store, &snapshot)
+        {
+            tracing::warn!("cannot save the directory after a certificate upload: {e}");
+        }
+        true
+    }
+
+    /// The self-description (includes secrets, passwords and the PFX passwords of held certificates).
     pub fn description(&self) -> Description {
         describe::describe(
             &self.state.directory(),
+            &self.held,
             &self.https_url,
             self.http_url.as_deref(),
             &self.ca_path,

@@ -1,7 +1,8 @@
 //! `cargo run -p entra-emulator -- [--port N] [--http-port N] [--host H] [--state DIR] [--describe FILE]`
 //!
 //! Starts the emulator, optionally writes its self-description, prints a summary (authority, Graph base,
-//! CA file, client ids and secrets, how to point MSAL Python and curl at it) and runs until Ctrl-C.
+//! CA file, client ids, secrets and certificate files, how to point MSAL Python and curl at it) and runs
+//! until Ctrl-C.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,12 +24,17 @@ struct Args {
     /// Address or host name to listen on.
     #[arg(long, env = "ENTRA_EMULATOR_HOST", default_value = "127.0.0.1")]
     host: String,
-    /// Keep the CA, the token-signing key and the directory (with its secrets) here across restarts.
+    /// Keep the CA, the token-signing key, the directory (with its secrets) and the seeded certificates here
+    /// across restarts.
     #[arg(long, env = "ENTRA_EMULATOR_STATE")]
     state: Option<PathBuf>,
     /// Write the machine-readable self-description (JSON, mode 0600) to this file.
     #[arg(long, env = "ENTRA_EMULATOR_DESCRIBE")]
     describe: Option<PathBuf>,
+    /// Refuse a client assertion used a second time (its `jti`). Off by default, like the real service, which
+    /// accepts the reuse MSAL practises for several minutes.
+    #[arg(long, env = "ENTRA_EMULATOR_REJECT_ASSERTION_REPLAY")]
+    reject_assertion_replay: bool,
 }
 
 async fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
@@ -63,11 +69,21 @@ fn summary(emulator: &Emulator) -> String {
             t.display_name
         ));
         for a in &t.apps {
-            let secret = a.client_secret.as_deref().unwrap_or("(no valid secret)");
+            let credential = match (&a.client_secret, a.certificates.first()) {
+                (Some(secret), _) => format!("secret {secret}"),
+                (None, Some(cert)) => format!("certificate {}", cert.thumbprint_sha1),
+                (None, None) => "(no valid secret)".to_owned(),
+            };
             line(format!(
-                "    app {:<16} client id {}  secret {}",
-                a.name, a.client_id, secret
+                "    app {:<18} client id {}  {credential}",
+                a.name, a.client_id
             ));
+            for files in a.certificates.iter().filter_map(|c| c.files.as_ref()) {
+                line(format!(
+                    "      key + certificate {}  PFX {} (password {})",
+                    files.pem, files.pfx, files.pfx_password
+                ));
+            }
         }
         line(format!(
             "    {} users, e.g. {}",
@@ -103,6 +119,23 @@ fn summary(emulator: &Emulator) -> String {
             d.ca_file, d.graph_base_url
         ));
     }
+    let held = d.tenants.first().and_then(|t| {
+        t.apps.iter().find_map(|a| {
+            a.certificates
+                .iter()
+                .find_map(|c| c.files.as_ref())
+                .map(|files| (a, files))
+        })
+    });
+    if let Some((app, files)) = held {
+        line(String::new());
+        line("MSAL Python, certificate (PFX, PS256):".to_owned());
+        line(format!(
+            "  REQUESTS_CA_BUNDLE={} INSTANCE_DISCOVERY=false AUTHORITY={} CLIENT_ID={} CERT_PFX_PATH={} \
+             CERT_PASSPHRASE='{}' ENDPOINT={}/users python confidential_client_certificate_sample.py",
+            d.ca_file, d.authority, app.client_id, files.pfx, files.pfx_password, d.graph_base_url
+        ));
+    }
     out
 }
 
@@ -114,6 +147,7 @@ async fn run(args: Args) -> Result<(), String> {
     if let Some(dir) = &args.state {
         builder = builder.state_dir(dir.clone());
     }
+    builder = builder.reject_replayed_assertions(args.reject_assertion_replay);
     let emulator = builder.start().await.map_err(|e| e.to_string())?;
     if let Some(path) = &args.describe {
         emulator

@@ -1,6 +1,6 @@
 //! Shared server state: the directory, the token-signing key, request counters and injected faults.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
@@ -175,6 +175,10 @@ pub(crate) struct AppState {
     pub token_lifetime: Duration,
     pub counters: Counters,
     pub faults: Mutex<VecDeque<Fault>>,
+    /// Whether a client assertion's `jti` may be used only once.
+    pub reject_replayed_assertions: bool,
+    /// `(client id, jti)` of accepted client assertions → until when to remember them (unix seconds).
+    pub seen_assertions: Mutex<HashMap<(String, String), i64>>,
 }
 
 impl AppState {
@@ -192,6 +196,22 @@ impl AppState {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push_back(fault);
+    }
+
+    /// Records the `jti` of an accepted client assertion of `client_id`, remembered until `until` (unix
+    /// seconds). Returns false if it was already recorded (a replay). Forgets expired entries.
+    pub fn record_assertion(&self, client_id: &str, jti: &str, now: i64, until: i64) -> bool {
+        let mut seen = self
+            .seen_assertions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        seen.retain(|_, until| *until >= now);
+        let key = (client_id.to_ascii_lowercase(), jti.to_owned());
+        if seen.contains_key(&key) {
+            return false;
+        }
+        seen.insert(key, until);
+        true
     }
 
     /// Takes one use of the first pending fault for `endpoint`.

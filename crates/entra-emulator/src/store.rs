@@ -11,6 +11,8 @@ pub(crate) const CA_KEY: &str = "ca-key.pem";
 pub(crate) const SIGNING_KEY: &str = "token-signing-key.pem";
 pub(crate) const SIGNING_CERT: &str = "token-signing-cert.pem";
 pub(crate) const DIRECTORY: &str = "directory.json";
+/// PFX passwords and thumbprints of the certificates whose private keys the emulator holds.
+pub(crate) const HELD_CERTIFICATES: &str = "certificates.json";
 
 #[derive(Debug)]
 pub(crate) struct Store {
@@ -71,6 +73,11 @@ impl Store {
     /// Writes a file readable by the owner only.
     pub fn write_private(&self, name: &str, contents: &str) -> io::Result<()> {
         write_atomic(&self.path(name), contents.as_bytes(), true)
+    }
+
+    /// Writes a binary file readable by the owner only.
+    pub fn write_private_bytes(&self, name: &str, contents: &[u8]) -> io::Result<()> {
+        write_atomic(&self.path(name), contents, true)
     }
 
     /// Writes a file readable by everyone (the CA certificate).

@@ -49,6 +49,36 @@ pub(crate) fn b64std(data: &[u8]) -> String {
     STANDARD.encode(data)
 }
 
+/// Upper-case hexadecimal, the form of certificate thumbprints in the portal and in AADSTS texts.
+pub(crate) fn hex_upper(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02X}");
+            s
+        })
+}
+
+/// `yyyy-MM-ddTHH:mm:ss.fffffffZ` (seven fractional digits), the .NET round-trip format the STS uses for
+/// instants inside AADSTS700024 texts.
+pub(crate) fn dotnet_roundtrip(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:7]Z"
+        ))
+        .unwrap_or_default()
+}
+
+/// `MM/dd/yyyy HH:mm:ss`, how AADSTS700027 texts show a key's validity (`Found key 'Start=…, End=…'`).
+pub(crate) fn us_datetime(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(format_description!(
+            "[month]/[day]/[year] [hour]:[minute]:[second]"
+        ))
+        .unwrap_or_default()
+}
+
 /// `yyyy-MM-dd HH:mm:ssZ`, the format of the identity platform's error timestamps.
 pub(crate) fn aad_timestamp(t: OffsetDateTime) -> String {
     t.format(format_description!(
@@ -194,6 +224,15 @@ mod tests {
         assert_eq!(percent_decode("a%2"), "a%2");
         assert_eq!(percent_decode("%zz"), "%zz");
         assert_eq!(percent_decode("a+b"), "a+b");
+    }
+
+    #[test]
+    fn formats() {
+        let t = OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("t")
+            + time::Duration::nanoseconds(123_456_789);
+        assert_eq!(dotnet_roundtrip(t), "2023-11-14T22:13:20.1234567Z");
+        assert_eq!(us_datetime(t), "11/14/2023 22:13:20");
+        assert_eq!(hex_upper(&[0x0a, 0xff]), "0AFF");
     }
 
     #[test]

@@ -269,7 +269,7 @@ async fn applications_by_object_id_and_app_id_never_show_secrets() {
     }
     let resp = get(&http, &format!("{}/applications", emu.graph_base()), &tok).await;
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["value"].as_array().unwrap().len(), 3);
+    assert_eq!(body["value"].as_array().unwrap().len(), 4);
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
-//! Fidelity with the reference client: MSAL Python 1.39.0 runs its unchanged confidential-client sample
-//! against the emulator, pointed at it only through the authority URL, the CA bundle and
-//! `INSTANCE_DISCOVERY=false`.
+//! Fidelity with the reference client: MSAL Python 1.39.0 runs its unchanged confidential-client samples
+//! (client secret; certificate from a PFX, from a PEM key with a SHA-1 thumbprint, with `x5c`) against the
+//! emulator, pointed at it only through the authority URL, the CA bundle and `INSTANCE_DISCOVERY=false`.
 //!
 //! Python comes from `$MSAL_PYTHON` if set, else `<workspace>/target/msal-venv/bin/python`, which is
 //! created on first use (`python3 -m venv` + `pip install msal==1.39.0`). The samples come from
@@ -134,10 +134,11 @@ fn python() -> PathBuf {
     }
 }
 
-/// Runs the unchanged MSAL Python sample against the emulator (off the async runtime, which keeps
-/// serving).
-async fn run_sample(emu: &Emulator, authority: &str, client_id: &str, secret: &str) -> Output {
-    let script = peers_dir().join("confidential_client_secret_sample.py");
+/// Runs an unchanged MSAL Python sample against the emulator (off the async runtime, which keeps
+/// serving), with `AUTHORITY`, `ENDPOINT` (Graph `/users`), `INSTANCE_DISCOVERY=false`, the CA bundle and
+/// `vars`.
+async fn run_script(emu: &Emulator, script: &str, authority: &str, vars: &[(&str, String)]) -> Output {
+    let script = peers_dir().join(script);
     assert!(
         script.exists(),
         "{} not found; set MSAL_PEERS_DIR",
@@ -147,23 +148,31 @@ async fn run_sample(emu: &Emulator, authority: &str, client_id: &str, secret: &s
     cmd.arg(&script)
         .current_dir(peers_dir())
         .env("AUTHORITY", authority)
-        .env("CLIENT_ID", client_id)
-        .env("CLIENT_SECRET", secret)
         .env("ENDPOINT", format!("{}/users", emu.graph_base()))
         .env("INSTANCE_DISCOVERY", "false")
         .env("REQUESTS_CA_BUNDLE", emu.ca_path())
         .env("NO_PROXY", "127.0.0.1,localhost")
         .env_remove("SCOPE")
         .env_remove("TIMING");
-    for proxy in [
+    for name in [
         "HTTPS_PROXY",
         "https_proxy",
         "HTTP_PROXY",
         "http_proxy",
         "ALL_PROXY",
         "all_proxy",
+        "CLIENT_SECRET",
+        "CERT_PFX_PATH",
+        "CERT_PASSPHRASE",
+        "CERT_SEND_X5C",
+        "CERT_PRIVATE_KEY_PATH",
+        "CERT_THUMBPRINT",
+        "CERT_PUBLIC_PATH",
     ] {
-        cmd.env_remove(proxy);
+        cmd.env_remove(name);
+    }
+    for (name, value) in vars {
+        cmd.env(name, value);
     }
     let run = tokio::task::spawn_blocking(move || cmd.output());
     tokio::time::timeout(Duration::from_secs(120), run)
@@ -171,6 +180,34 @@ async fn run_sample(emu: &Emulator, authority: &str, client_id: &str, secret: &s
         .expect("MSAL Python finishes")
         .expect("join")
         .expect("python starts")
+}
+
+/// Runs the unchanged client-secret sample.
+async fn run_sample(emu: &Emulator, authority: &str, client_id: &str, secret: &str) -> Output {
+    run_script(
+        emu,
+        "confidential_client_secret_sample.py",
+        authority,
+        &[
+            ("CLIENT_ID", client_id.to_owned()),
+            ("CLIENT_SECRET", secret.to_owned()),
+        ],
+    )
+    .await
+}
+
+/// Runs the unchanged certificate sample for the seeded `daemon-certificate` app with `vars`.
+async fn run_certificate_sample(emu: &Emulator, vars: &[(&str, String)]) -> Output {
+    let app = emu.app("daemon-certificate").expect("seeded certificate app");
+    let mut all = vec![("CLIENT_ID", app.app_id)];
+    all.extend(vars.iter().cloned());
+    run_script(
+        emu,
+        "confidential_client_certificate_sample.py",
+        &emu.authority(),
+        &all,
+    )
+    .await
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -247,4 +284,97 @@ async fn msal_python_reports_an_expired_secret() {
     let stdout = text(&out.stdout);
     assert!(!out.status.success());
     assert!(stdout.starts_with("invalid_client\nAADSTS7000222: "), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msal_python_certificate_sample_with_a_pfx_uses_ps256() {
+    let emu = start().await;
+    let files = emu.certificate_files("daemon-certificate").expect("files");
+    let out = run_certificate_sample(
+        &emu,
+        &[
+            ("CERT_PFX_PATH", files.pfx_path.display().to_string()),
+            ("CERT_PASSPHRASE", files.pfx_password.clone()),
+        ],
+    )
+    .await;
+    assert_graph_result(&out, &emu);
+    let counts = emu.request_counts();
+    assert_eq!(counts.get(Endpoint::Token), 1);
+    assert_eq!(counts.get(Endpoint::Graph), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msal_python_certificate_sample_with_a_pem_key_and_sha1_thumbprint_uses_rs256() {
+    let emu = start().await;
+    let files = emu.certificate_files("daemon-certificate").expect("files");
+    let out = run_certificate_sample(
+        &emu,
+        &[
+            ("CERT_PRIVATE_KEY_PATH", files.key_path.display().to_string()),
+            ("CERT_THUMBPRINT", files.thumbprint_sha1.clone()),
+        ],
+    )
+    .await;
+    assert_graph_result(&out, &emu);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msal_python_certificate_sample_with_a_pfx_sends_x5c() {
+    let emu = start().await;
+    let files = emu.certificate_files("daemon-certificate").expect("files");
+    let out = run_certificate_sample(
+        &emu,
+        &[
+            ("CERT_PFX_PATH", files.pfx_path.display().to_string()),
+            ("CERT_PASSPHRASE", files.pfx_password.clone()),
+            ("CERT_SEND_X5C", "1".to_owned()),
+        ],
+    )
+    .await;
+    assert_graph_result(&out, &emu);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msal_python_certificate_sample_with_a_pem_key_and_public_certificate_uses_ps256_and_x5c() {
+    let emu = start().await;
+    let files = emu.certificate_files("daemon-certificate").expect("files");
+    let out = run_certificate_sample(
+        &emu,
+        &[
+            ("CERT_PRIVATE_KEY_PATH", files.key_path.display().to_string()),
+            ("CERT_PUBLIC_PATH", files.cert_path.display().to_string()),
+        ],
+    )
+    .await;
+    assert_graph_result(&out, &emu);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msal_python_reports_an_unregistered_certificate_like_the_real_service() {
+    let emu = start().await;
+    let files = emu.certificate_files("daemon-certificate").expect("files");
+    // The right key, but a thumbprint of no registered certificate.
+    let out = run_certificate_sample(
+        &emu,
+        &[
+            ("CERT_PRIVATE_KEY_PATH", files.key_path.display().to_string()),
+            (
+                "CERT_THUMBPRINT",
+                "84E05C1D98BCE3A5421D225B140B36E86A3D5534".to_owned(),
+            ),
+        ],
+    )
+    .await;
+    let stdout = text(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.starts_with(
+            "invalid_client\nAADSTS700027: The certificate with identifier used to sign the client assertion is \
+             not registered on application. [Reason - The key was not found., Thumbprint of key used by client: \
+             '84E05C1D98BCE3A5421D225B140B36E86A3D5534', "
+        ),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
 }

@@ -348,3 +348,42 @@ fn debug_output_never_shows_key_material() {
     assert!(shown.contains(&f.cert.thumbprint_sha1()), "{shown}");
     assert!(!shown.contains("MII"), "{shown}");
 }
+
+/// Over the wire: two token requests within the assertion's lifetime carry the same assertion. The emulator's
+/// strict mode, which refuses a second use of a `jti`, makes that visible.
+#[tokio::test]
+async fn the_assertion_is_reused_on_the_wire_and_tokens_are_issued() {
+    use identity_core::{Authority, ConfidentialClient, Error, HttpClient, HttpConfig, TokenSource};
+    for strict in [false, true] {
+        let emu = entra_emulator::Emulator::builder()
+            .reject_replayed_assertions(strict)
+            .start()
+            .await
+            .unwrap();
+        let files = emu.certificate_files("daemon-certificate").unwrap();
+        let app = ConfidentialClient::builder(
+            emu.app("daemon-certificate").unwrap().app_id,
+            Authority::parse(&emu.authority()).unwrap(),
+        )
+        .credential(CertificateCredential::from_file(&files.pfx_path, Some(&files.pfx_password)).unwrap())
+        .http_client(HttpClient::new(HttpConfig::default().with_extra_ca_pem(emu.ca_pem())).unwrap())
+        .build()
+        .unwrap();
+        let first = app
+            .acquire_token_for_client(&["https://graph.microsoft.com/.default"])
+            .await
+            .unwrap();
+        assert_eq!(first.source, TokenSource::IdentityProvider);
+        // Another scope form of the same resource: a second token request, inside the assertion's lifetime.
+        let second = app
+            .acquire_token_for_client(&["00000003-0000-0000-c000-000000000000/.default"])
+            .await;
+        match (strict, second) {
+            (false, Ok(token)) => assert_eq!(token.source, TokenSource::IdentityProvider),
+            (true, Err(Error::Service(e))) => {
+                assert_eq!(e.code(), Some(50013), "the same jti was sent again: {e}")
+            }
+            (strict, other) => panic!("strict={strict}: unexpected {other:?}"),
+        }
+    }
+}

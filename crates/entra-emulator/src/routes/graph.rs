@@ -507,6 +507,7 @@ fn application_json(tenant: &Tenant, app: &AppRegistration) -> Ordered {
         .secrets
         .iter()
         .map(|s| s.start_date_time)
+        .chain(app.certificates.iter().map(|c| c.start_date_time))
         .min()
         .map(graph_datetime)
         .unwrap_or_else(|| "2024-01-01T00:00:00Z".to_owned());
@@ -522,6 +523,23 @@ fn application_json(tenant: &Tenant, app: &AppRegistration) -> Ordered {
                 "keyId": s.key_id,
                 "secretText": null,
                 "startDateTime": graph_datetime(s.start_date_time),
+            })
+        })
+        .collect();
+    // `key` (the certificate) is only returned when `$select`ed on the real service; null here.
+    let key_credentials: Vec<Value> = app
+        .certificates
+        .iter()
+        .map(|c| {
+            json!({
+                "customKeyIdentifier": c.thumbprint_sha1,
+                "displayName": c.display_name,
+                "endDateTime": graph_datetime(c.end_date_time),
+                "key": null,
+                "keyId": c.key_id,
+                "startDateTime": graph_datetime(c.start_date_time),
+                "type": "AsymmetricX509Cert",
+                "usage": "Verify",
             })
         })
         .collect();
@@ -574,7 +592,7 @@ fn application_json(tenant: &Tenant, app: &AppRegistration) -> Ordered {
             "supportUrl": null,
             "termsOfServiceUrl": null,
         }))
-        .with("keyCredentials", json!([]))
+        .with("keyCredentials", key_credentials)
         .with("parentalControlSettings", json!({ "countriesBlockedForMinors": [], "legalAgeGroupRule": "Allow" }))
         .with("passwordCredentials", password_credentials)
         .with("publicClient", json!({ "redirectUris": [] }))

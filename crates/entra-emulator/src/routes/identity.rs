@@ -13,10 +13,10 @@ use serde_json::{Value, json};
 
 use crate::directory::{AppRegistration, GRAPH_APP_ID, GRAPH_RESOURCE, MSA_TENANT_ID, Tenant};
 use crate::errors::{AadError, sts_headers};
-use crate::jwt;
 use crate::routes::{Ctx, TenantSegment};
 use crate::state::AppState;
-use crate::util::{Ordered, b64url, b64url_decode, guid_eq, percent_decode, secret_eq};
+use crate::util::{Ordered, b64url, guid_eq, percent_decode, secret_eq};
+use crate::{assertion, jwt};
 
 type Shared = State<Arc<AppState>>;
 
@@ -620,22 +620,6 @@ fn resolve_resource(_tenant: &Tenant, resource: &str) -> Option<&'static str> {
     }
 }
 
-/// Hex SHA-1/SHA-256 thumbprint named by a client assertion's header (for the AADSTS700027 text).
-fn assertion_thumbprint(assertion: &str) -> String {
-    let header = assertion
-        .split('.')
-        .next()
-        .and_then(b64url_decode)
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
-    let x5t = header
-        .as_ref()
-        .and_then(|h| h.get("x5t#S256").or_else(|| h.get("x5t")))
-        .and_then(Value::as_str);
-    x5t.and_then(b64url_decode)
-        .map(|b| b.iter().map(|x| format!("{x:02X}")).collect())
-        .unwrap_or_default()
-}
-
 fn client_credentials(
     state: &AppState,
     ctx: &Ctx,
@@ -651,44 +635,75 @@ fn client_credentials(
         .get("scope")
         .ok_or_else(|| AadError::missing_parameter("scope"))?;
     let resource = client_credentials_resource(scope)?;
-    authenticate_client(ctx, app, secret, form)?;
+    let auth = authenticate_client(state, ctx, tenant, app, secret, form)?;
     let audience = resolve_resource(tenant, &resource)
         .ok_or_else(|| AadError::resource_not_found(&resource, &tenant.display_name))?;
-    issue_app_token(state, ctx, tenant, app, audience)
+    issue_app_token(state, ctx, tenant, app, audience, auth)
 }
 
-/// Checks the client's credential (for now: a client secret; certificate assertions come later).
+/// How a confidential client authenticated; becomes the token's `appidacr`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClientAuth {
+    Secret,
+    Certificate,
+}
+
+impl ClientAuth {
+    fn appidacr(self) -> &'static str {
+        match self {
+            ClientAuth::Secret => "1",
+            ClientAuth::Certificate => "2",
+        }
+    }
+}
+
+/// Checks the client's credential: a client secret (body or Basic) or a client assertion signed with the
+/// key of one of the app's certificates.
 fn authenticate_client(
-    _ctx: &Ctx,
+    state: &AppState,
+    ctx: &Ctx,
+    tenant: &Tenant,
     app: &AppRegistration,
     secret: Option<&str>,
     form: &Form,
-) -> Result<(), AadError> {
+) -> Result<ClientAuth, AadError> {
+    let assertion = form.get("client_assertion");
+    let assertion_type = form.get("client_assertion_type");
+    if secret.is_some() && assertion.is_some() {
+        return Err(AadError::conflicting_client_credentials());
+    }
     if let Some(secret) = secret {
-        let now = time::OffsetDateTime::now_utc();
+        let now = ctx.now;
         return match app.secrets.iter().find(|s| secret_eq(&s.value, secret)) {
-            Some(s) if s.is_valid_at(now) => Ok(()),
+            Some(s) if s.is_valid_at(now) => Ok(ClientAuth::Secret),
             Some(s) if s.is_expired_at(now) => Err(AadError::client_secret_expired(&app.app_id)),
             _ => Err(AadError::invalid_client_secret(&app.app_id)),
         };
     }
-    if let Some(assertion) = form.get("client_assertion") {
-        // The app has no certificate credential the emulator could check the assertion against.
-        return Err(AadError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            700027,
-            format!(
-                "Client assertion contains an invalid signature. [Reason - The key was not found., Thumbprint of \
-                 key used by client: '{}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph \
-                 to see configured keys for app Id '{}'. Review the documentation at \
-                 https://docs.microsoft.com/en-us/graph/deployments if you are not using the global cloud.]",
-                assertion_thumbprint(assertion),
-                app.app_id
-            ),
-        ));
+    if assertion_type.is_some_and(|t| t != assertion::JWT_BEARER) {
+        return Err(AadError::unexpected_assertion_type());
     }
-    Err(AadError::credential_required("client_credentials"))
+    let assertion = match (assertion, assertion_type) {
+        (Some(a), Some(_)) => a,
+        (Some(_), None) => return Err(AadError::missing_parameter("client_assertion_type")),
+        (None, _) => return Err(AadError::credential_required("client_credentials")),
+    };
+    let expected = assertion::Expected {
+        app,
+        tenant,
+        base: &ctx.base,
+        now: ctx.now,
+    };
+    let verified = assertion::verify(&expected, assertion)?;
+    if state.reject_replayed_assertions
+        && let Some(jti) = &verified.jti
+    {
+        let until = verified.exp.saturating_add(assertion::CLOCK_SKEW_SECS);
+        if !state.record_assertion(&app.app_id, jti, ctx.now.unix_timestamp(), until) {
+            return Err(AadError::assertion_replayed());
+        }
+    }
+    Ok(ClientAuth::Certificate)
 }
 
 fn random_b64url(len: usize) -> String {
@@ -704,6 +719,7 @@ fn issue_app_token(
     tenant: &Tenant,
     app: &AppRegistration,
     audience: &str,
+    auth: ClientAuth,
 ) -> Result<Response, AadError> {
     let now = ctx.now.unix_timestamp();
     let lifetime = state.token_lifetime.as_secs();
@@ -717,7 +733,7 @@ fn issue_app_token(
         aio: random_b64url(48),
         app_displayname: &app.display_name,
         appid: &app.app_id,
-        appidacr: "1",
+        appidacr: auth.appidacr(),
         idp: format!("https://sts.windows.net/{}/", tenant.id),
         idtyp: "app",
         oid: &app.service_principal_id,
@@ -738,7 +754,13 @@ fn issue_app_token(
             "A transient error has occurred. Please try again.",
         )
     })?;
-    tracing::info!(client_id = %app.app_id, tenant = %tenant.id, audience, "issued app-only access token");
+    tracing::info!(
+        client_id = %app.app_id,
+        tenant = %tenant.id,
+        audience,
+        appidacr = auth.appidacr(),
+        "issued app-only access token"
+    );
     let body = TokenResponse {
         token_type: "Bearer",
         expires_in: lifetime,

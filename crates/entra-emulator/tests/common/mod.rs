@@ -140,3 +140,105 @@ pub async fn assert_graph_error(
     );
     (body, headers)
 }
+
+// ---- client assertions (certificate credentials) ----
+
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+pub fn now_secs() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// base64url without padding (what the emulator's `DevCertificate::x5t` returns).
+pub fn b64url(data: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(data)
+}
+
+/// base64url with padding, as MSAL Python writes `x5t` / `x5t#S256`.
+pub fn b64url_padded(data: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE.encode(data)
+}
+
+pub fn sha1(data: &[u8]) -> Vec<u8> {
+    use sha1::Digest as _;
+    sha1::Sha1::digest(data).to_vec()
+}
+
+pub fn sha256(data: &[u8]) -> Vec<u8> {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(data).to_vec()
+}
+
+/// Signs `header` (whose `alg` decides the algorithm: RS256, RS384, RS512, PS256; anything else gets a
+/// junk signature) and `claims` into a compact JWS.
+pub fn sign_jwt(key: &rsa::RsaPrivateKey, header: &Value, claims: &Value) -> String {
+    sign_jwt_with_pss_salt(key, header, claims, 32)
+}
+
+/// Like [`sign_jwt`], with an explicit PSS salt length for PS256.
+pub fn sign_jwt_with_pss_salt(
+    key: &rsa::RsaPrivateKey,
+    header: &Value,
+    claims: &Value,
+    salt: usize,
+) -> String {
+    use rsa::signature::{RandomizedSigner as _, SignatureEncoding as _, Signer as _};
+    use rsa::{pkcs1v15, pss};
+    let input = format!(
+        "{}.{}",
+        b64url(&serde_json::to_vec(header).unwrap()),
+        b64url(&serde_json::to_vec(claims).unwrap())
+    );
+    let msg = input.as_bytes();
+    let signature = match header["alg"].as_str().unwrap_or_default() {
+        "RS256" => pkcs1v15::SigningKey::<sha2::Sha256>::new(key.clone())
+            .sign(msg)
+            .to_vec(),
+        "RS384" => pkcs1v15::SigningKey::<sha2::Sha384>::new(key.clone())
+            .sign(msg)
+            .to_vec(),
+        "RS512" => pkcs1v15::SigningKey::<sha2::Sha512>::new(key.clone())
+            .sign(msg)
+            .to_vec(),
+        "PS256" => pss::SigningKey::<sha2::Sha256>::new_with_salt_len(key.clone(), salt)
+            .sign_with_rng(&mut rand::rngs::OsRng, msg)
+            .to_vec(),
+        "none" => Vec::new(),
+        _ => vec![7u8; 64],
+    };
+    format!("{input}.{}", b64url(&signature))
+}
+
+/// The claims MSAL Python sends (floats, no `nbf`), with a fresh `jti`.
+pub fn msal_python_claims(client_id: &str, aud: &str) -> Value {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9;
+    serde_json::json!({
+        "aud": aud,
+        "iss": client_id,
+        "sub": client_id,
+        "exp": now + 600.0,
+        "iat": now,
+        "jti": uuid::Uuid::new_v4().to_string(),
+    })
+}
+
+/// A client-credentials request with a client assertion, in MSAL Python's field order.
+pub async fn assertion_request(
+    http: &reqwest::Client,
+    url: &str,
+    client_id: &str,
+    assertion: &str,
+) -> reqwest::Response {
+    http.post(url)
+        .form(&[
+            ("client_id", client_id),
+            ("grant_type", "client_credentials"),
+            ("client_assertion", assertion),
+            ("client_info", "1"),
+            ("client_assertion_type", JWT_BEARER),
+            ("scope", GRAPH_DEFAULT),
+        ])
+        .send()
+        .await
+        .expect("token request")
+}
