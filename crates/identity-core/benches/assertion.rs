@@ -1,6 +1,8 @@
 //! Client assertions: signing a fresh one (PS256, RS256) and handing out the cached one.
 //! Run with `cargo bench -p identity-core --bench assertion`.
 
+#![allow(clippy::expect_used, reason = "a benchmark stops at the first failure")]
+
 use std::hint::black_box;
 use std::time::Duration;
 

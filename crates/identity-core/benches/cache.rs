@@ -2,6 +2,8 @@
 //! and the raw store reads. No request is sent: the cache is consulted before discovery.
 //! Run with `cargo bench -p identity-core --bench cache`.
 
+#![allow(clippy::expect_used, reason = "a benchmark stops at the first failure")]
+
 use std::hint::black_box;
 use std::sync::Arc;
 

@@ -1,5 +1,11 @@
 //! Loading certificate credentials in every supported form, refusing bad ones clearly, and the shape and
 //! signature of the client assertions they sign.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests stop at the first failure"
+)]
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,4 +1,10 @@
 //! Client credentials with a secret, over real HTTPS against the emulator.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests stop at the first failure"
+)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -293,6 +299,9 @@ async fn wrong_secret_is_7000215_with_every_field_and_the_fix() {
     );
 }
 
+/// A case: name, authority, client id, secret, scope, expected AADSTS code, OAuth error, HTTP status.
+type ErrorCase<'a> = (&'a str, String, String, ClientSecret, &'a str, i64, &'a str, u16);
+
 /// Each case: how the request is made wrong, and the code, OAuth error and HTTP status the service answers.
 #[tokio::test]
 async fn every_emulated_service_error_reaches_the_caller_typed_with_its_fix() {
@@ -301,7 +310,7 @@ async fn every_emulated_service_error_reaches_the_caller_typed_with_its_fix() {
     let (expired_id, expired_secret) = secret_of(&emu, "expired-secret");
     let host = emu.https_url();
     let unknown_tenant = format!("{host}/{}", uuid::Uuid::new_v4());
-    let cases: Vec<(&str, String, String, ClientSecret, &str, i64, &str, u16)> = vec![
+    let cases: Vec<ErrorCase<'_>> = vec![
         (
             "unknown tenant",
             unknown_tenant,

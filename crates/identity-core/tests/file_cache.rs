@@ -1,4 +1,10 @@
 //! The file store on its own: permissions, corruption, concurrent writers, and a writer killed mid-write.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests stop at the first failure"
+)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,10 @@
 //! Microsoft Graph calls with app-only tokens, over real HTTPS against the emulator.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests stop at the first failure"
+)]
 
 use entra_emulator::Emulator;
 use identity_core::{

@@ -34,7 +34,7 @@ pub async fn open_cache(
 pub fn file_path(args: &CommonArgs) -> Result<PathBuf, SetupError> {
     match &args.cache_path {
         Some(path) if !path.as_os_str().is_empty() => Ok(path.clone()),
-        _ => FileCache::default_path().ok_or_else(|| SetupError::Invalid {
+        _ => FileCache::default_path().ok_or(SetupError::Invalid {
             setting: "IDENTITY_CACHE_PATH",
             source: ConfigError::Empty {
                 setting: "the user's cache directory (HOME is not set); IDENTITY_CACHE_PATH",

@@ -402,10 +402,10 @@ impl CommonArgs {
             .unwrap_or(defaults.graph_endpoint)
             .trim()
             .to_string();
-        if let Some(base) = emulator_url {
-            if let Some(path) = endpoint.strip_prefix("https://graph.microsoft.com/") {
-                endpoint = format!("{base}/{path}");
-            }
+        if let Some(base) = emulator_url
+            && let Some(path) = endpoint.strip_prefix("https://graph.microsoft.com/")
+        {
+            endpoint = format!("{base}/{path}");
         }
         let invalid = |source| SetupError::Invalid {
             setting: "GRAPH_ENDPOINT",

@@ -1,4 +1,10 @@
 //! `token-cache list | clear` on a real cache file.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests stop at the first failure"
+)]
 
 use std::process::Command;
 

@@ -1,4 +1,10 @@
 //! The daemon-certificate binary and the certificate helper, run as a user would.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests stop at the first failure"
+)]
 
 #[path = "../../tests-common/mod.rs"]
 mod common;
@@ -64,6 +70,9 @@ impl External {
     }
 }
 
+/// Environment settings of one run.
+type Settings = Vec<(&'static str, String)>;
+
 fn path(p: &Path) -> String {
     p.display().to_string()
 }
@@ -103,7 +112,7 @@ async fn with_nothing_configured_it_runs_against_the_embedded_emulator() {
 async fn every_certificate_form_gets_a_token_and_a_graph_answer() {
     let ext = External::start().await;
     let f = &ext.files;
-    let forms: Vec<(&str, Vec<(&'static str, String)>, Vec<&str>)> = vec![
+    let forms: Vec<(&str, Settings, Vec<&str>)> = vec![
         (
             "PEM key + certificate",
             vec![("AZURE_CLIENT_CERTIFICATE_PATH", path(&f.pem_path))],

@@ -1,4 +1,10 @@
 //! The file token cache across runs and processes, counted at the emulator.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests stop at the first failure"
+)]
 
 #[path = "../../tests-common/mod.rs"]
 mod common;

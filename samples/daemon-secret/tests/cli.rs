@@ -1,4 +1,10 @@
 //! The daemon-secret binary, run as a user would: configured by environment, `.env` or flags, or not at all.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests stop at the first failure"
+)]
 
 use entra_emulator::Emulator;
 
