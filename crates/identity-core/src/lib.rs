@@ -58,6 +58,8 @@ pub mod secret;
 pub mod token;
 
 pub use authority::{Authority, Cloud, Metadata, TenantKind};
+#[cfg(feature = "redis")]
+pub use cache::RedisCache;
 pub use cache::{
     AccessTokenKey, CacheEntry, CacheError, CacheKey, CachedAccessToken, FileCache, MemoryCache, TokenCache,
 };

@@ -18,7 +18,9 @@ pub async fn open_cache(
     match choice {
         "" | "file" => Ok(Arc::new(FileCache::new(file_path(args)?))),
         "memory" => Ok(Arc::new(MemoryCache::new())),
-        url if url.starts_with("redis://") => open_redis(url, client_id, tenant).await,
+        url if url.starts_with("redis://") || url.starts_with("rediss://") => {
+            open_redis(url, client_id, tenant).await
+        }
         _ => Err(invalid(format!(
             "'{}' is not a token cache: use file, memory or redis://host:port",
             if choice.contains('@') {
@@ -56,20 +58,13 @@ fn invalid(reason: String) -> SetupError {
 
 #[cfg(feature = "redis")]
 async fn open_redis(url: &str, client_id: &str, tenant: &str) -> Result<Arc<dyn TokenCache>, SetupError> {
-    let prefix = format!(
-        "identity-core:{}:{}",
-        client_id.to_ascii_lowercase(),
-        tenant.to_ascii_lowercase()
-    );
-    match identity_core::cache::RedisCache::connect(url, prefix).await {
-        Ok(redis) => Ok(Arc::new(redis)),
-        Err(e) => {
-            // A daemon must still run when Redis is down: it asks the identity provider instead.
-            tracing::warn!(error = %e, "Redis token cache unavailable; using an in-memory cache for this run");
-            eprintln!("warning: {e}; using an in-memory token cache for this run");
-            Ok(Arc::new(MemoryCache::new()))
-        }
-    }
+    use identity_core::cache::RedisCache;
+    // Connecting sends nothing, so an error here is a bad URL; a server that is down is handled per call (the
+    // client then asks the identity provider).
+    let redis = RedisCache::connect(url, RedisCache::app_prefix(client_id, tenant))
+        .await
+        .map_err(|e| invalid(e.to_string()))?;
+    Ok(Arc::new(redis))
 }
 
 #[cfg(not(feature = "redis"))]
