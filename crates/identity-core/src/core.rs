@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
@@ -27,6 +28,8 @@ pub(crate) struct ClientCore {
     pub cache: Arc<dyn TokenCache>,
     metadata: OnceCell<Arc<Metadata>>,
     in_flight: Mutex<HashMap<AccessTokenKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// A store that is down would otherwise warn on every call; once per client is enough.
+    store_warned: AtomicBool,
 }
 
 impl ClientCore {
@@ -43,6 +46,7 @@ impl ClientCore {
             cache,
             metadata: OnceCell::new(),
             in_flight: Mutex::new(HashMap::new()),
+            store_warned: AtomicBool::new(false),
         }
     }
 
@@ -80,7 +84,7 @@ impl ClientCore {
         match self.cache.get(key).await {
             Ok(entry) => entry,
             Err(e) => {
-                tracing::warn!(error = %e, "token cache unavailable; asking the identity provider");
+                self.store_failed(&e, "token cache unavailable; asking the identity provider");
                 None
             }
         }
@@ -89,7 +93,7 @@ impl ClientCore {
     /// A cache write; a failing store is logged, the token is still returned.
     pub async fn put(&self, key: &CacheKey, entry: &CacheEntry) {
         if let Err(e) = self.cache.put(key, entry).await {
-            tracing::warn!(error = %e, "could not store in the token cache");
+            self.store_failed(&e, "could not store in the token cache");
         }
     }
 
@@ -122,7 +126,7 @@ impl ClientCore {
             let _shared = match self.cache.lock(&store_key).await {
                 Ok(lock) => lock,
                 Err(e) => {
-                    tracing::warn!(error = %e, "no cross-process lock on the token cache; asking anyway");
+                    self.store_failed(&e, "no cross-process lock on the token cache; asking anyway");
                     None
                 }
             };
@@ -156,6 +160,15 @@ impl ClientCore {
         };
         self.release_gate(key, gate);
         result
+    }
+
+    /// Warns about a failing store the first time, then only at debug level.
+    fn store_failed(&self, error: &crate::cache::CacheError, what: &str) {
+        if self.store_warned.swap(true, Ordering::Relaxed) {
+            tracing::debug!(error = %error, "{what}");
+        } else {
+            tracing::warn!(error = %error, "{what}");
+        }
     }
 
     fn gate(&self, key: &AccessTokenKey) -> Arc<tokio::sync::Mutex<()>> {
