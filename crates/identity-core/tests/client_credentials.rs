@@ -114,42 +114,55 @@ async fn a_hundred_concurrent_callers_on_a_cold_cache_make_one_token_request() {
     assert!(tokens.iter().all(|t| t.access_token == tokens[0].access_token));
 }
 
+/// A client using `cache`, in which `token` is already stored under the client's Graph key.
+async fn client_with_cached(
+    emu: &Emulator,
+    client_id: &str,
+    secret: ClientSecret,
+    cache: &Arc<MemoryCache>,
+    token: CachedAccessToken,
+) -> (ConfidentialClient, CacheKey) {
+    let authority = Authority::parse(&emu.authority()).unwrap();
+    let key = CacheKey::AccessToken(AccessTokenKey::new(
+        None,
+        &authority.environment(),
+        client_id,
+        authority.tenant(),
+        &[GRAPH_DEFAULT],
+    ));
+    cache.put(&key, &CacheEntry::AccessToken(token)).await.unwrap();
+    let app = ConfidentialClient::builder(client_id, authority)
+        .client_secret(secret)
+        .http_client(http(emu))
+        .cache(cache.clone())
+        .build()
+        .unwrap();
+    (app, key)
+}
+
 #[tokio::test]
 async fn a_token_with_less_than_five_minutes_left_is_replaced() {
     let emu = emulator().await;
     let (id, secret) = secret_of(&emu, "daemon");
     let cache = Arc::new(MemoryCache::new());
-    let authority = Authority::parse(&emu.authority()).unwrap();
-    let app = ConfidentialClient::builder(id.clone(), authority.clone())
-        .client_secret(secret)
-        .http_client(http(&emu))
-        .cache(cache.clone())
-        .build()
-        .unwrap();
-    let key = AccessTokenKey::new(
-        None,
-        &authority.environment(),
-        &id,
-        authority.tenant(),
-        &[GRAPH_DEFAULT],
-    );
-    let now = now_secs();
     let old = identity_core::AccessToken::new("old-token");
-    let nearly_expired =
-        CachedAccessToken::new(old.clone(), "Bearer".into(), vec![], now - 3300, 3599, None, None);
-    cache
-        .put(
-            &CacheKey::AccessToken(key.clone()),
-            &CacheEntry::AccessToken(nearly_expired),
-        )
-        .await
-        .unwrap();
+    // Issued 55 minutes ago, valid for an hour: under five minutes left.
+    let nearly_expired = CachedAccessToken::new(
+        old.clone(),
+        "Bearer".into(),
+        vec![],
+        now_secs() - 3300,
+        3599,
+        None,
+        None,
+    );
+    let (app, key) = client_with_cached(&emu, &id, secret, &cache, nearly_expired).await;
 
     let token = app.acquire_token_for_client(&[GRAPH_DEFAULT]).await.unwrap();
     assert_eq!(token.source, TokenSource::IdentityProvider);
     assert_ne!(token.access_token, old);
     assert_eq!(emu.request_counts().get(Endpoint::Token), 1);
-    let Some(CacheEntry::AccessToken(stored)) = cache.get(&CacheKey::AccessToken(key)).await.unwrap() else {
+    let Some(CacheEntry::AccessToken(stored)) = cache.get(&key).await.unwrap() else {
         panic!("stored")
     };
     assert_eq!(
@@ -163,20 +176,6 @@ async fn refresh_in_is_honoured_and_a_failed_early_refresh_keeps_the_valid_token
     let emu = emulator().await;
     let (id, secret) = secret_of(&emu, "daemon");
     let cache = Arc::new(MemoryCache::new());
-    let authority = Authority::parse(&emu.authority()).unwrap();
-    let app = ConfidentialClient::builder(id.clone(), authority.clone())
-        .client_secret(ClientSecret::new("wrong secret so the refresh fails"))
-        .http_client(http(&emu))
-        .cache(cache.clone())
-        .build()
-        .unwrap();
-    let key = AccessTokenKey::new(
-        None,
-        &authority.environment(),
-        &id,
-        authority.tenant(),
-        &[GRAPH_DEFAULT],
-    );
     let valid = identity_core::AccessToken::new("still-valid");
     // Issued 40 minutes ago, valid for an hour, refresh asked for after 30 minutes.
     let aging = CachedAccessToken::new(
@@ -188,13 +187,8 @@ async fn refresh_in_is_honoured_and_a_failed_early_refresh_keeps_the_valid_token
         None,
         Some(1800),
     );
-    cache
-        .put(
-            &CacheKey::AccessToken(key.clone()),
-            &CacheEntry::AccessToken(aging),
-        )
-        .await
-        .unwrap();
+    let wrong = ClientSecret::new("wrong secret so the refresh fails");
+    let (app, _) = client_with_cached(&emu, &id, wrong, &cache, aging).await;
 
     let token = app.acquire_token_for_client(&[GRAPH_DEFAULT]).await.unwrap();
     assert_eq!(
@@ -206,7 +200,7 @@ async fn refresh_in_is_honoured_and_a_failed_early_refresh_keeps_the_valid_token
     assert_eq!(token.access_token, valid);
 
     // With the right secret, the early refresh replaces the token.
-    let good = ConfidentialClient::builder(id, authority)
+    let good = ConfidentialClient::builder(id, Authority::parse(&emu.authority()).unwrap())
         .client_secret(secret)
         .http_client(http(&emu))
         .cache(cache)

@@ -46,14 +46,7 @@ pub fn file_path(args: &CommonArgs) -> Result<PathBuf, SetupError> {
 }
 
 fn invalid(reason: String) -> SetupError {
-    SetupError::Invalid {
-        setting: "IDENTITY_CACHE",
-        source: ConfigError::InvalidUrl {
-            setting: "IDENTITY_CACHE",
-            value: String::new(),
-            reason,
-        },
-    }
+    SetupError::Cache(reason)
 }
 
 #[cfg(feature = "redis")]

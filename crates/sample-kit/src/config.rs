@@ -53,6 +53,9 @@ pub enum SetupError {
         #[source]
         source: ConfigError,
     },
+    /// `IDENTITY_CACHE` names no usable store (the value is never quoted when it holds a password).
+    #[error("IDENTITY_CACHE: {0}")]
+    Cache(String),
     /// The embedded emulator did not start.
     #[error("could not start the embedded emulator: {0}")]
     Emulator(String),
@@ -69,6 +72,9 @@ impl SetupError {
                 "Set the variables above in the environment or in a .env file (see .env.example), or unset them all to use the embedded emulator.",
             ),
             SetupError::Invalid { source, .. } => source.fix(),
+            SetupError::Cache(_) => {
+                Some("Set IDENTITY_CACHE to file (the default), memory, or redis://[:password@]host:port/db.")
+            }
             SetupError::Emulator(_) => None,
         }
     }
