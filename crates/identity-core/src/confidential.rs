@@ -9,15 +9,14 @@ use crate::credential::ClientCredential;
 use crate::error::{ConfigError, Error, HttpError, Result};
 use crate::http::{HttpClient, HttpConfig, RequestContext};
 use crate::secret::{AccessToken, ClientSecret};
-use crate::token::{EntraTokenResponse, TokenResult};
+use crate::token::{
+    DEFAULT_EXPIRES_IN, EntraTokenResponse, TokenResult, normalise_scopes, validate_token_response,
+};
 use oauth2::basic::{BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse};
 use oauth2::{AuthType, RequestTokenError, StandardRevocableToken, TokenUrl};
 
 /// `client_assertion_type` of a JWT client assertion (RFC 7523).
 const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
-/// Lifetime assumed when the service omits `expires_in` (as MSAL does).
-const DEFAULT_EXPIRES_IN: u64 = 600;
 
 type OAuthClient<HasTokenUrl> = oauth2::Client<
     BasicErrorResponse,
@@ -224,43 +223,6 @@ impl ConfidentialClient {
     }
 }
 
-/// Trims scopes, drops empties and duplicates, and sorts them (as MSAL does) so equal requests look equal.
-fn normalise_scopes(scopes: &[impl AsRef<str>]) -> Result<Vec<String>, ConfigError> {
-    let mut out: Vec<String> = scopes
-        .iter()
-        .flat_map(|s| {
-            s.as_ref()
-                .split_whitespace()
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    out.sort();
-    out.dedup();
-    if out.is_empty() {
-        Err(ConfigError::NoScopes)
-    } else {
-        Ok(out)
-    }
-}
-
-fn validate_token_response(response: &EntraTokenResponse, url: &str) -> Result<(), HttpError> {
-    let invalid = |reason: &str| HttpError::InvalidResponse {
-        url: url.to_string(),
-        reason: reason.to_string(),
-    };
-    if response.access_token.secret().is_empty() {
-        return Err(invalid("the access_token is empty"));
-    }
-    if !response.token_type.0.eq_ignore_ascii_case("bearer") {
-        return Err(invalid(&format!(
-            "token_type is '{}', expected Bearer",
-            response.token_type.0
-        )));
-    }
-    Ok(())
-}
-
 /// Unwraps `oauth2`'s error: our adapter already produced typed errors for every non-success answer.
 fn token_request_error(e: RequestTokenError<Error, BasicErrorResponse>, url: &str) -> Error {
     let invalid = |reason: String| {
@@ -287,16 +249,6 @@ fn token_request_error(e: RequestTokenError<Error, BasicErrorResponse>, url: &st
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn scopes_are_normalised() {
-        assert_eq!(normalise_scopes(&["b a", " a", "c"]).unwrap(), ["a", "b", "c"]);
-        assert!(matches!(normalise_scopes(&[" "]), Err(ConfigError::NoScopes)));
-        assert!(matches!(
-            normalise_scopes(&[] as &[&str]),
-            Err(ConfigError::NoScopes)
-        ));
-    }
 
     #[test]
     fn build_refuses_empty_values() {

@@ -21,6 +21,10 @@ pub enum Error {
     /// The request did not complete: network, TLS, timeout, or a response that is not what the protocol says.
     #[error(transparent)]
     Http(#[from] HttpError),
+    /// A user sign-in could not go ahead for a reason found on this side (device code timed out, federated or
+    /// unknown account for the username/password flow, ...).
+    #[error(transparent)]
+    SignIn(#[from] SignInError),
 }
 
 impl Error {
@@ -31,6 +35,68 @@ impl Error {
             Error::Service(e) => e.fix(),
             Error::Graph(e) => e.fix(),
             Error::Http(e) => e.fix(),
+            Error::SignIn(e) => Some(e.fix()),
+        }
+    }
+}
+
+/// Why a user sign-in stopped on this side, without (or before) an error from the service.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignInError {
+    /// The user did not complete the device-code sign-in before the code expired (this client's own clock).
+    #[error("the device code expired after {} s before the sign-in was completed", .after.as_secs())]
+    DeviceCodeExpired {
+        /// The code's lifetime.
+        after: Duration,
+    },
+    /// The authority's discovery document names no device authorization endpoint.
+    #[error(
+        "the authority offers no device-code flow (its discovery document has no device_authorization_endpoint)"
+    )]
+    NoDeviceCodeEndpoint,
+    /// The username belongs to a federated domain: its password is checked by another identity provider.
+    #[error(
+        "the account's domain '{domain}' is federated: its password is checked by the organisation's own identity provider, which the username/password flow cannot use"
+    )]
+    FederatedAccount {
+        /// The username's domain.
+        domain: String,
+    },
+    /// The username's domain is not known to Microsoft Entra ID (or is a personal Microsoft account).
+    #[error(
+        "the account's domain '{domain}' is not a Microsoft Entra ID work or school domain (user realm: {account_type})"
+    )]
+    UnknownAccount {
+        /// The username's domain.
+        domain: String,
+        /// What user realm discovery said.
+        account_type: String,
+    },
+    /// The service's answer does not identify the user (no `client_info` and no usable ID token).
+    #[error("the token response does not identify the signed-in user: {0}")]
+    NoAccount(String),
+}
+
+impl SignInError {
+    /// A one-line fix.
+    pub fn fix(&self) -> &'static str {
+        match self {
+            SignInError::DeviceCodeExpired { .. } => {
+                "Run again and finish signing in (open the page, enter the code, accept) before the code expires."
+            }
+            SignInError::NoDeviceCodeEndpoint => {
+                "Check AUTHORITY: use https://login.microsoftonline.com/<tenant ID> (or organizations/common)."
+            }
+            SignInError::FederatedAccount { .. } => {
+                "Use the device-code flow (cargo run -p device-code), which signs in through the organisation's own page."
+            }
+            SignInError::UnknownAccount { .. } => {
+                "Check the username: it must be a work or school account (user@contoso.onmicrosoft.com); personal Microsoft accounts cannot use this flow."
+            }
+            SignInError::NoAccount(_) => {
+                "Ask for the openid and profile scopes (this library adds them) and report the correlation id."
+            }
         }
     }
 }
@@ -91,6 +157,11 @@ pub enum ConfigError {
         /// Which setting.
         setting: &'static str,
     },
+    /// The username is not a user principal name.
+    #[error(
+        "the username must be a work or school account's sign-in name, such as user@contoso.onmicrosoft.com"
+    )]
+    InvalidUsername,
     /// No scope was asked for.
     #[error("no scope given: ask for at least one scope, for example https://graph.microsoft.com/.default")]
     NoScopes,
@@ -123,6 +194,9 @@ impl ConfigError {
             }
             ConfigError::CaCertificates { .. } => {
                 "Point the setting at a readable PEM file holding one or more -----BEGIN CERTIFICATE----- blocks."
+            }
+            ConfigError::InvalidUsername => {
+                "Set AZURE_USERNAME to the user principal name (UPN), as shown on the user's profile in the Entra admin center."
             }
             ConfigError::NoScopes => "Set SCOPE, for example https://graph.microsoft.com/.default.",
             ConfigError::Certificate(e) => return e.fix(),
@@ -196,8 +270,21 @@ impl ServiceError {
         }
         match self.error.as_str() {
             "temporarily_unavailable" => Some("The service is busy or down; try again in a few minutes."),
+            "authorization_declined" => {
+                Some("The sign-in was declined on the consent page: run again and choose Accept.")
+            }
+            "bad_verification_code" => Some("The device code was not recognised: start the sign-in again."),
+            "expired_token" => {
+                Some("The device code expired: start the flow again and sign in within the time shown.")
+            }
             _ => None,
         }
+    }
+
+    /// The cached sign-in is no longer accepted (`invalid_grant`, `interaction_required`): the user has to sign
+    /// in again.
+    pub fn requires_sign_in(&self) -> bool {
+        matches!(self.error.as_str(), "invalid_grant" | "interaction_required")
     }
 }
 

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use http::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::StatusCode;
 
 use crate::error::{ConfigError, Error, GraphError, HttpError, Result, ServiceError};
@@ -286,6 +286,30 @@ impl HttpClient {
     pub(crate) async fn get_identity_json(&self, url: &str, ctx: &RequestContext) -> Result<Vec<u8>> {
         let resp = self
             .execute(url, || self.identity_request(reqwest::Method::GET, url, ctx))
+            .await?;
+        if resp.status.is_success() {
+            Ok(resp.body)
+        } else {
+            Err(identity_error(resp))
+        }
+    }
+
+    /// POST a form to an identity endpoint (device code, token); an error answer becomes a [`ServiceError`].
+    pub(crate) async fn post_identity_form(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+        ctx: &RequestContext,
+    ) -> Result<Vec<u8>> {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let resp = self
+            .execute(url, || {
+                self.identity_request(reqwest::Method::POST, url, ctx)
+                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(body.clone())
+            })
             .await?;
         if resp.status.is_success() {
             Ok(resp.body)

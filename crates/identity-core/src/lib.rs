@@ -5,6 +5,8 @@
 //! - [`Authority`] parses and validates `https://<host>/<tenant>` and knows the Microsoft clouds;
 //!   [`Metadata`] is what OIDC discovery says about a tenant's endpoints.
 //! - [`ConfidentialClient`] gets app-only tokens with the client credentials grant, cache first.
+//! - [`PublicClient`] signs users in (device code; username/password, legacy) and stays silent afterwards with
+//!   the cached [`Account`]'s refresh token.
 //! - [`TokenCache`] is the cache trait; [`MemoryCache`] the in-process store.
 //! - [`HttpClient`] is the one HTTP client (rustls, timeouts, no redirects, size cap, retries where safe).
 //! - [`GraphClient`] makes authenticated Graph GETs and follows paging.
@@ -45,6 +47,7 @@
 //! # }
 //! ```
 
+pub mod account;
 pub mod authority;
 pub mod cache;
 pub mod certificate;
@@ -54,9 +57,11 @@ pub mod credential;
 pub mod error;
 pub mod graph;
 pub mod http;
+pub mod public;
 pub mod secret;
 pub mod token;
 
+pub use account::Account;
 pub use authority::{Authority, Cloud, Metadata, TenantKind};
 #[cfg(feature = "redis")]
 pub use cache::RedisCache;
@@ -65,8 +70,9 @@ pub use cache::{
 };
 pub use confidential::{ConfidentialClient, ConfidentialClientBuilder};
 pub use credential::ClientCredential;
-pub use error::{ConfigError, Error, GraphError, HttpError, Result, ServiceError, aadsts_fix};
+pub use error::{ConfigError, Error, GraphError, HttpError, Result, ServiceError, SignInError, aadsts_fix};
 pub use graph::{GRAPH_V1, GraphClient};
 pub use http::{EXTRA_CA_CERTS_VAR, HttpClient, HttpConfig, RequestContext};
-pub use secret::{AccessToken, ClientSecret};
+pub use public::{DeviceFlow, PublicClient, PublicClientBuilder};
+pub use secret::{AccessToken, ClientSecret, Password};
 pub use token::{TokenResult, TokenSource};

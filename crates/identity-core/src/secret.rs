@@ -28,6 +28,28 @@ impl fmt::Debug for ClientSecret {
     }
 }
 
+/// A user's password (username/password flow only). Zeroed on drop; never shown by `Debug`.
+#[derive(Clone)]
+pub struct Password(SecretString);
+
+impl Password {
+    /// Wraps a password.
+    pub fn new(value: impl Into<String>) -> Self {
+        Password(SecretString::from(value.into()))
+    }
+
+    /// The password, for the one place that sends it.
+    pub fn secret(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password([redacted])")
+    }
+}
+
 /// A bearer access token (also used for refresh and ID tokens). Cheap to clone (shared), never shown by
 /// `Debug`. It serializes as the plain string, for cache stores only.
 #[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

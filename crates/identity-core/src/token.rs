@@ -4,7 +4,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::account::Account;
 use crate::cache::CachedAccessToken;
+use crate::error::{ConfigError, HttpError};
 use crate::secret::AccessToken;
 
 /// Where a token came from.
@@ -34,6 +36,8 @@ pub struct TokenResult {
     pub source: TokenSource,
     /// The `client-request-id` of the request that fetched it (`None` when served from the cache).
     pub correlation_id: Option<String>,
+    /// The signed-in account (user flows); `None` for app-only tokens.
+    pub account: Option<Account>,
 }
 
 impl TokenResult {
@@ -51,7 +55,13 @@ impl TokenResult {
             scopes: entry.scopes,
             source,
             correlation_id,
+            account: None,
         }
+    }
+
+    pub(crate) fn with_account(mut self, account: Account) -> Self {
+        self.account = Some(account);
+        self
     }
 
     /// Time left before the token expires (zero if it already has).
@@ -85,6 +95,12 @@ pub(crate) struct EntraTokenResponse {
     pub refresh_token: Option<oauth2::RefreshToken>,
     #[serde(default, deserialize_with = "space_separated")]
     pub scope: Option<Vec<oauth2::Scope>>,
+    /// User flows with `openid`: who signed in.
+    #[serde(default)]
+    pub id_token: Option<AccessToken>,
+    /// User flows with `client_info=1`: base64url `{"uid","utid"}`.
+    #[serde(default)]
+    pub client_info: Option<String>,
 }
 
 impl oauth2::TokenResponse for EntraTokenResponse {
@@ -105,6 +121,46 @@ impl oauth2::TokenResponse for EntraTokenResponse {
     fn scopes(&self) -> Option<&Vec<oauth2::Scope>> {
         self.scope.as_ref()
     }
+}
+
+/// Lifetime assumed when the service omits `expires_in` (as MSAL does).
+pub(crate) const DEFAULT_EXPIRES_IN: u64 = 600;
+
+/// Trims scopes, drops empties and duplicates, and sorts them (as MSAL does) so equal requests look equal.
+pub(crate) fn normalise_scopes(scopes: &[impl AsRef<str>]) -> Result<Vec<String>, ConfigError> {
+    let mut out: Vec<String> = scopes
+        .iter()
+        .flat_map(|s| {
+            s.as_ref()
+                .split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    if out.is_empty() {
+        Err(ConfigError::NoScopes)
+    } else {
+        Ok(out)
+    }
+}
+
+pub(crate) fn validate_token_response(response: &EntraTokenResponse, url: &str) -> Result<(), HttpError> {
+    let invalid = |reason: &str| HttpError::InvalidResponse {
+        url: url.to_string(),
+        reason: reason.to_string(),
+    };
+    if response.access_token.secret().is_empty() {
+        return Err(invalid("the access_token is empty"));
+    }
+    if !response.token_type.0.eq_ignore_ascii_case("bearer") {
+        return Err(invalid(&format!(
+            "token_type is '{}', expected Bearer",
+            response.token_type.0
+        )));
+    }
+    Ok(())
 }
 
 fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
@@ -135,6 +191,16 @@ fn space_separated<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<oauth2:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scopes_are_normalised() {
+        assert_eq!(normalise_scopes(&["b a", " a", "c"]).unwrap(), ["a", "b", "c"]);
+        assert!(matches!(normalise_scopes(&[" "]), Err(ConfigError::NoScopes)));
+        assert!(matches!(
+            normalise_scopes(&[] as &[&str]),
+            Err(ConfigError::NoScopes)
+        ));
+    }
 
     #[test]
     fn accepts_numbers_and_numeric_strings() {

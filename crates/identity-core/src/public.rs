@@ -1,0 +1,686 @@
+//! Public clients (apps that hold no secret, run by a user): the device-code flow, the username/password flow
+//! (legacy), and silent acquisition from the cache with the account's refresh token.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::account::Account;
+use crate::authority::{Authority, Metadata, ensure_secure};
+use crate::cache::{
+    AccessTokenKey, AccountKey, CacheEntry, CacheKey, CachedAccessToken, CachedIdToken, CachedRefreshToken,
+    MemoryCache, TokenCache, now_secs,
+};
+use crate::core::ClientCore;
+use crate::error::{ConfigError, Error, HttpError, Result, SignInError};
+use crate::http::{HttpClient, HttpConfig, RequestContext};
+use crate::secret::{AccessToken, Password};
+use crate::token::{
+    DEFAULT_EXPIRES_IN, EntraTokenResponse, TokenResult, TokenSource, normalise_scopes,
+    validate_token_response,
+};
+
+/// Scopes every user sign-in asks for besides the caller's: an ID token (`openid`, `profile`) and a refresh
+/// token (`offline_access`), so later runs are silent.
+const OIDC_SCOPES: [&str; 3] = ["openid", "profile", "offline_access"];
+
+const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// RFC 8628 §3.5: on `slow_down`, poll 5 seconds less often from then on.
+const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
+
+/// A public client application: a tool or app run by a user, which holds no secret.
+///
+/// Cheap to clone; clones share the cache, the discovered metadata and the HTTP client.
+#[derive(Clone, Debug)]
+pub struct PublicClient {
+    core: Arc<ClientCore>,
+}
+
+/// Builds a [`PublicClient`].
+#[derive(Debug)]
+pub struct PublicClientBuilder {
+    client_id: String,
+    authority: Authority,
+    http: Option<HttpClient>,
+    cache: Option<Arc<dyn TokenCache>>,
+}
+
+impl PublicClientBuilder {
+    /// Uses this HTTP client (default: one built from [`HttpConfig::from_env`]).
+    pub fn http_client(mut self, http: HttpClient) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// Uses this token cache (default: a fresh [`MemoryCache`], so nothing outlives the process).
+    pub fn cache(mut self, cache: Arc<dyn TokenCache>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// Validates the settings and builds the client. No request is sent until a token is asked for.
+    pub fn build(self) -> Result<PublicClient, ConfigError> {
+        let client_id = self.client_id.trim().to_string();
+        if client_id.is_empty() {
+            return Err(ConfigError::Empty { setting: "client id" });
+        }
+        let http = match self.http {
+            Some(http) => http,
+            None => HttpClient::new(HttpConfig::from_env()?)?,
+        };
+        let cache = self.cache.unwrap_or_else(|| Arc::new(MemoryCache::new()));
+        Ok(PublicClient {
+            core: Arc::new(ClientCore::new(client_id, self.authority, http, cache)),
+        })
+    }
+}
+
+/// A device-code sign-in in progress: show [`DeviceFlow::message`] (or the code and URI) to the user, then
+/// pass it to [`PublicClient::acquire_token_by_device_flow`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DeviceFlow {
+    /// The code the user types on the verification page.
+    pub user_code: String,
+    /// The page where the user signs in (`https://microsoft.com/devicelogin` for the real service).
+    pub verification_uri: String,
+    /// The service's own instructions, localized, ready to print.
+    pub message: String,
+    /// How long the code is valid for, from when it was issued.
+    pub expires_in: Duration,
+    /// How often to ask whether the user is done.
+    pub interval: Duration,
+    device_code: AccessToken,
+    scopes: Vec<String>,
+    issued_at: Instant,
+    context: RequestContext,
+}
+
+impl DeviceFlow {
+    /// When the code stops working, on this machine's monotonic clock.
+    pub fn expires_at(&self) -> Instant {
+        self.issued_at + self.expires_in
+    }
+
+    /// The `client-request-id` sent with the device code request and every poll.
+    pub fn correlation_id(&self) -> &str {
+        self.context.correlation_id()
+    }
+}
+
+/// The device authorization response (RFC 8628 §3.2). The v1 endpoint spelt `verification_url`.
+#[derive(Deserialize)]
+struct DeviceCodeResponse {
+    user_code: String,
+    device_code: AccessToken,
+    #[serde(alias = "verification_url")]
+    verification_uri: String,
+    #[serde(default)]
+    expires_in: Option<serde_json::Value>,
+    #[serde(default)]
+    interval: Option<serde_json::Value>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// What user realm discovery says about a username's domain.
+#[derive(Deserialize)]
+struct UserRealm {
+    #[serde(default)]
+    account_type: String,
+}
+
+impl PublicClient {
+    /// Starts building a client for an application (client) id and an authority. For user sign-ins the
+    /// authority may be a tenant, `organizations`, `common` or `consumers`, as the app registration allows.
+    pub fn builder(client_id: impl Into<String>, authority: Authority) -> PublicClientBuilder {
+        PublicClientBuilder {
+            client_id: client_id.into(),
+            authority,
+            http: None,
+            cache: None,
+        }
+    }
+
+    /// The application (client) id.
+    pub fn client_id(&self) -> &str {
+        &self.core.client_id
+    }
+
+    /// The authority.
+    pub fn authority(&self) -> &Authority {
+        &self.core.authority
+    }
+
+    /// The HTTP client, to share with a [`crate::GraphClient`].
+    pub fn http_client(&self) -> &HttpClient {
+        &self.core.http
+    }
+
+    /// The tenant's endpoints (memory, then cache, then OIDC discovery).
+    pub async fn metadata(&self) -> Result<Arc<Metadata>> {
+        self.core.metadata().await
+    }
+
+    /// The accounts signed in to this app at this authority's host, from the cache.
+    pub async fn accounts(&self) -> Result<Vec<Account>> {
+        let environment = self.core.authority.environment();
+        let entries = self.core.cache.entries().await.map_err(|e| {
+            tracing::warn!(error = %e, "token cache unavailable; no signed-in accounts known");
+            e
+        });
+        let mut accounts: Vec<Account> = entries
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(key, entry)| match (key, entry) {
+                (CacheKey::Account(k), CacheEntry::Account(a))
+                    if k.client_id == self.core.client_id.to_ascii_lowercase()
+                        && k.environment == environment =>
+                {
+                    Some(Account::from_cached(&environment, a))
+                }
+                _ => None,
+            })
+            .collect();
+        accounts.sort_by(|a, b| a.username.cmp(&b.username));
+        Ok(accounts)
+    }
+
+    /// The cached account with this username (case-insensitive), if any.
+    pub async fn account(&self, username: &str) -> Result<Option<Account>> {
+        let username = username.trim();
+        Ok(self
+            .accounts()
+            .await?
+            .into_iter()
+            .find(|a| a.username.eq_ignore_ascii_case(username)))
+    }
+
+    /// Forgets an account: its refresh token, ID token, account record and access tokens.
+    pub async fn remove_account(&self, account: &Account) -> Result<()> {
+        let account_key = self.account_key(account);
+        let cache = &self.core.cache;
+        let unavailable = |e: crate::cache::CacheError| HttpError::InvalidResponse {
+            url: "token cache".into(),
+            reason: e.to_string(),
+        };
+        for (key, _) in cache.entries().await.map_err(unavailable)? {
+            if let CacheKey::AccessToken(k) = &key
+                && k.home_account_id.as_deref() == Some(account_key.home_account_id.as_str())
+                && k.client_id == account_key.client_id
+            {
+                cache.remove(&key).await.map_err(unavailable)?;
+            }
+        }
+        for key in [
+            CacheKey::RefreshToken(account_key.clone()),
+            CacheKey::IdToken(account_key.clone()),
+            CacheKey::Account(account_key),
+        ] {
+            cache.remove(&key).await.map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    /// A token for `account` without user interaction: the cached access token while it has more than five
+    /// minutes left (and `refresh_in` has not passed), else a new one bought with the account's refresh token.
+    ///
+    /// `Ok(None)` means there is nothing to be silent with (no usable access token and no refresh token): sign
+    /// the user in. An `Err` whose [`crate::ServiceError::requires_sign_in`] is true means the refresh token was
+    /// refused (expired, revoked, password changed, new consent needed): sign the user in again.
+    pub async fn acquire_token_silent(
+        &self,
+        account: &Account,
+        scopes: &[impl AsRef<str>],
+    ) -> Result<Option<TokenResult>> {
+        let scopes = user_scopes(scopes)?;
+        let key = self.access_token_key(account, &scopes);
+        let now = now_secs();
+        let cached = self.core.cached_access_token(&key).await;
+        if let Some(hit) = cached.clone().filter(|t| t.is_fresh(now)) {
+            return Ok(Some(self.result(hit, TokenSource::Cache, None, account.clone())));
+        }
+        if self.refresh_token(account).await.is_none() {
+            return Ok(cached
+                .filter(|t| t.is_usable(now))
+                .map(|t| self.result(t, TokenSource::Cache, None, account.clone())));
+        }
+        let result = self
+            .core
+            .acquire(&key, |ctx| async move {
+                // Read again: another task or process may have rotated it while we waited for the lock.
+                let refresh_token = self.refresh_token(account).await.ok_or_else(|| {
+                    SignInError::NoAccount("the refresh token disappeared from the cache".into())
+                })?;
+                let response = self
+                    .redeem(
+                        &ctx,
+                        &[
+                            ("grant_type", "refresh_token"),
+                            ("refresh_token", refresh_token.secret()),
+                        ],
+                        &scopes,
+                    )
+                    .await?;
+                let (_, entry) = self.store(response, &scopes, Some(&account.username)).await?;
+                Ok(entry)
+            })
+            .await?;
+        Ok(Some(result.with_account(account.clone())))
+    }
+
+    /// Starts the device-code flow: asks the service for a code for `scopes` (plus `openid profile
+    /// offline_access`). Show the returned [`DeviceFlow::message`] to the user, then call
+    /// [`PublicClient::acquire_token_by_device_flow`].
+    pub async fn initiate_device_flow(&self, scopes: &[impl AsRef<str>]) -> Result<DeviceFlow> {
+        let scopes = user_scopes(scopes)?;
+        let metadata = self.metadata().await?;
+        let endpoint = metadata
+            .device_authorization_endpoint
+            .clone()
+            .ok_or(SignInError::NoDeviceCodeEndpoint)?;
+        let context = RequestContext::new();
+        let scope = with_oidc_scopes(&scopes);
+        let body = self
+            .core
+            .http
+            .post_identity_form(
+                endpoint.as_str(),
+                &[("client_id", &self.core.client_id), ("scope", &scope)],
+                &context,
+            )
+            .await?;
+        let issued_at = Instant::now();
+        let invalid = |reason: String| HttpError::InvalidResponse {
+            url: endpoint.to_string(),
+            reason,
+        };
+        let response: DeviceCodeResponse = serde_json::from_slice(&body)
+            .map_err(|e| invalid(format!("not a device authorization response: {e}")))?;
+        if response.user_code.trim().is_empty() || response.device_code.secret().is_empty() {
+            return Err(invalid("the user_code or device_code is empty".into()).into());
+        }
+        let page = Url::parse(&response.verification_uri)
+            .map_err(|e| invalid(format!("verification_uri is not a URL: {e}")))?;
+        ensure_secure(&page).map_err(|e| invalid(format!("verification_uri: {e}")))?;
+        // RFC 8628 defaults: 5 s between polls. The lifetime default is the service's documented 15 minutes.
+        let interval = seconds_field(response.interval.as_ref()).unwrap_or(5).max(1);
+        let expires_in = seconds_field(response.expires_in.as_ref()).unwrap_or(900);
+        let message = response.message.filter(|m| !m.trim().is_empty()).unwrap_or_else(|| {
+            format!(
+                "To sign in, use a web browser to open the page {} and enter the code {} to authenticate.",
+                response.verification_uri, response.user_code
+            )
+        });
+        Ok(DeviceFlow {
+            user_code: response.user_code,
+            verification_uri: response.verification_uri,
+            message,
+            expires_in: Duration::from_secs(expires_in),
+            interval: Duration::from_secs(interval),
+            device_code: response.device_code,
+            scopes,
+            issued_at,
+            context,
+        })
+    }
+
+    /// Waits for the user to finish the device-code sign-in, polling every `interval` (5 s longer after each
+    /// `slow_down`), and caches the account, refresh token and access token.
+    ///
+    /// Stops with the service's error on `authorization_declined`, `bad_verification_code`, `expired_token` or
+    /// anything but `authorization_pending`/`slow_down`, and with [`SignInError::DeviceCodeExpired`] once the
+    /// code's lifetime has passed on this machine's clock. Dropping the future (Ctrl-C) stops polling; the cache
+    /// is written only once a token has arrived, account and refresh token first, so it is never left
+    /// half-written.
+    pub async fn acquire_token_by_device_flow(&self, flow: &DeviceFlow) -> Result<TokenResult> {
+        let metadata = self.metadata().await?;
+        let token_url = metadata.token_endpoint.as_str();
+        let deadline = flow.expires_at();
+        let mut interval = flow.interval;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(SignInError::DeviceCodeExpired {
+                    after: flow.expires_in,
+                }
+                .into());
+            }
+            tokio::time::sleep(interval.min(deadline - now)).await;
+            if Instant::now() >= deadline {
+                continue;
+            }
+            let form = [
+                ("grant_type", DEVICE_CODE_GRANT),
+                ("client_id", self.core.client_id.as_str()),
+                ("device_code", flow.device_code.secret()),
+                ("client_info", "1"),
+            ];
+            match self
+                .core
+                .http
+                .post_identity_form(token_url, &form, &flow.context)
+                .await
+            {
+                Ok(body) => {
+                    let response = parse_token_response(&body, token_url)?;
+                    let (account, entry) = self.store(response, &flow.scopes, None).await?;
+                    return Ok(self.result(
+                        entry,
+                        TokenSource::IdentityProvider,
+                        Some(flow.correlation_id().to_string()),
+                        account,
+                    ));
+                }
+                Err(Error::Service(e)) if e.error == "authorization_pending" => {
+                    tracing::debug!("device code: waiting for the user");
+                }
+                Err(Error::Service(e)) if e.error == "slow_down" => {
+                    interval += SLOW_DOWN_STEP;
+                    tracing::debug!(
+                        interval_s = interval.as_secs(),
+                        "device code: slow_down, polling less often"
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The username/password flow (ROPC). **Legacy**: it cannot do MFA, Conditional Access, federated or
+    /// personal accounts, and it hands the password to this program. Prefer the device-code flow.
+    ///
+    /// Asks user realm discovery first: a `Managed` account goes ahead with the password grant, a `Federated`
+    /// one stops with [`SignInError::FederatedAccount`], anything else with [`SignInError::UnknownAccount`]. The
+    /// account, refresh token and access token are cached, so later runs are silent.
+    pub async fn acquire_token_by_username_password(
+        &self,
+        username: &str,
+        password: &Password,
+        scopes: &[impl AsRef<str>],
+    ) -> Result<TokenResult> {
+        let scopes = user_scopes(scopes)?;
+        let username = username.trim();
+        let Some((_, domain)) = username
+            .rsplit_once('@')
+            .filter(|(user, domain)| !user.is_empty() && !domain.is_empty())
+        else {
+            return Err(ConfigError::InvalidUsername.into());
+        };
+        if password.secret().is_empty() {
+            return Err(ConfigError::Empty { setting: "password" }.into());
+        }
+        if password.secret().trim() != password.secret() {
+            tracing::warn!(
+                "the password starts or ends with spaces, which the username/password flow does not support"
+            );
+        }
+        let context = RequestContext::new();
+        self.check_user_realm(username, domain, &context).await?;
+        let response = self
+            .redeem(
+                &context,
+                &[
+                    ("grant_type", "password"),
+                    ("username", username),
+                    ("password", password.secret()),
+                ],
+                &scopes,
+            )
+            .await?;
+        let (account, entry) = self.store(response, &scopes, Some(username)).await?;
+        Ok(self.result(
+            entry,
+            TokenSource::IdentityProvider,
+            Some(context.correlation_id().to_string()),
+            account,
+        ))
+    }
+
+    /// The URL an administrator opens to grant consent for this app in the tenant (for AADSTS65001).
+    pub fn admin_consent_url(&self) -> String {
+        let authority = &self.core.authority;
+        let mut url = format!("{}/{}/adminconsent", authority.host_url(), authority.tenant());
+        url.push_str("?client_id=");
+        url.push_str(
+            &url::form_urlencoded::byte_serialize(self.core.client_id.as_bytes()).collect::<String>(),
+        );
+        url
+    }
+
+    /// `GET https://<host>/common/userrealm/<username>`: is the account managed by Entra ID, federated, or
+    /// unknown? A host without the endpoint (404) is treated as managed, as MSAL does.
+    async fn check_user_realm(&self, username: &str, domain: &str, context: &RequestContext) -> Result<()> {
+        let encoded: String = url::form_urlencoded::byte_serialize(username.as_bytes()).collect();
+        let url = format!(
+            "{}/common/userrealm/{encoded}?api-version=1.0",
+            self.core.authority.host_url()
+        );
+        let body = match self.core.http.get_identity_json(&url, context).await {
+            Ok(body) => body,
+            Err(Error::Http(HttpError::UnexpectedStatus { status: 404, .. })) => {
+                tracing::debug!("no user realm endpoint at this host; trying the password grant directly");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let realm: UserRealm = serde_json::from_slice(&body).map_err(|e| HttpError::InvalidResponse {
+            url: url.clone(),
+            reason: format!("not a user realm answer: {e}"),
+        })?;
+        match realm.account_type.as_str() {
+            "Managed" => Ok(()),
+            "Federated" => Err(SignInError::FederatedAccount {
+                domain: domain.to_string(),
+            }
+            .into()),
+            other => Err(SignInError::UnknownAccount {
+                domain: domain.to_string(),
+                account_type: if other.is_empty() {
+                    "none".into()
+                } else {
+                    other.to_string()
+                },
+            }
+            .into()),
+        }
+    }
+
+    /// Posts a user-token grant (`grant` holds the grant type and its credential) to the token endpoint.
+    async fn redeem(
+        &self,
+        context: &RequestContext,
+        grant: &[(&str, &str)],
+        scopes: &[String],
+    ) -> Result<EntraTokenResponse> {
+        let metadata = self.metadata().await?;
+        let token_url = metadata.token_endpoint.as_str();
+        let scope = with_oidc_scopes(scopes);
+        let mut form: Vec<(&str, &str)> = grant.to_vec();
+        form.extend([
+            ("client_id", self.core.client_id.as_str()),
+            ("scope", scope.as_str()),
+            ("client_info", "1"),
+        ]);
+        let body = self
+            .core
+            .http
+            .post_identity_form(token_url, &form, context)
+            .await?;
+        parse_token_response(&body, token_url)
+    }
+
+    /// Caches a user-token response: account, ID token and refresh token first, then (by the caller or here) the
+    /// access token, so an interrupted run leaves at worst an account without a token, which the next run
+    /// simply signs in again.
+    async fn store(
+        &self,
+        response: EntraTokenResponse,
+        scopes: &[String],
+        fallback_username: Option<&str>,
+    ) -> Result<(Account, CachedAccessToken)> {
+        let environment = self.core.authority.environment();
+        let account = Account::from_response(
+            &environment,
+            response.client_info.as_deref(),
+            response.id_token.as_ref().map(AccessToken::secret),
+            fallback_username,
+        )
+        .map_err(SignInError::NoAccount)?;
+        let account_key = self.account_key(&account);
+        let now = now_secs();
+        self.core
+            .put(
+                &CacheKey::Account(account_key.clone()),
+                &CacheEntry::Account(account.to_cached()),
+            )
+            .await;
+        if let Some(id_token) = response.id_token {
+            self.core
+                .put(
+                    &CacheKey::IdToken(account_key.clone()),
+                    &CacheEntry::IdToken(CachedIdToken { id_token }),
+                )
+                .await;
+        }
+        if let Some(refresh_token) = response.refresh_token {
+            let entry = CachedRefreshToken {
+                refresh_token: AccessToken::new(refresh_token.into_secret()),
+                last_modified: now,
+            };
+            self.core
+                .put(
+                    &CacheKey::RefreshToken(account_key),
+                    &CacheEntry::RefreshToken(entry),
+                )
+                .await;
+        }
+        let granted = response
+            .scope
+            .map(|s| s.into_iter().map(|s| s.to_string()).collect())
+            .unwrap_or_else(|| scopes.to_vec());
+        let entry = CachedAccessToken::new(
+            AccessToken::new(response.access_token.into_secret()),
+            response.token_type.0,
+            granted,
+            now,
+            response.expires_in.unwrap_or(DEFAULT_EXPIRES_IN),
+            response.ext_expires_in,
+            response.refresh_in,
+        );
+        Ok((account, entry))
+    }
+
+    fn result(
+        &self,
+        entry: CachedAccessToken,
+        source: TokenSource,
+        correlation_id: Option<String>,
+        account: Account,
+    ) -> TokenResult {
+        TokenResult::from_cached(entry, source, correlation_id).with_account(account)
+    }
+
+    async fn refresh_token(&self, account: &Account) -> Option<AccessToken> {
+        match self
+            .core
+            .get(&CacheKey::RefreshToken(self.account_key(account)))
+            .await
+        {
+            Some(CacheEntry::RefreshToken(rt)) => Some(rt.refresh_token),
+            _ => None,
+        }
+    }
+
+    fn account_key(&self, account: &Account) -> AccountKey {
+        AccountKey::new(
+            &account.home_account_id,
+            &self.core.authority.environment(),
+            &self.core.client_id,
+        )
+    }
+
+    /// Access tokens of user flows are keyed by the scopes asked for (without the OIDC ones), in the account's
+    /// tenant.
+    fn access_token_key(&self, account: &Account, scopes: &[String]) -> AccessTokenKey {
+        AccessTokenKey::new(
+            Some(&account.home_account_id),
+            &self.core.authority.environment(),
+            &self.core.client_id,
+            &account.realm,
+            scopes,
+        )
+    }
+}
+
+/// The caller's scopes, normalised, without the OIDC scopes (always added on the wire).
+fn user_scopes(scopes: &[impl AsRef<str>]) -> Result<Vec<String>, ConfigError> {
+    let scopes: Vec<String> = normalise_scopes(scopes)?
+        .into_iter()
+        .filter(|s| !OIDC_SCOPES.iter().any(|o| o.eq_ignore_ascii_case(s)))
+        .collect();
+    if scopes.is_empty() {
+        // Only OIDC scopes: ask for the user's basic profile, as the service does by default.
+        return Ok(vec!["User.Read".to_string()]);
+    }
+    Ok(scopes)
+}
+
+fn with_oidc_scopes(scopes: &[String]) -> String {
+    let mut all: Vec<&str> = scopes.iter().map(String::as_str).collect();
+    all.extend(OIDC_SCOPES);
+    all.join(" ")
+}
+
+fn parse_token_response(body: &[u8], url: &str) -> Result<EntraTokenResponse> {
+    let response: EntraTokenResponse =
+        serde_json::from_slice(body).map_err(|e| HttpError::InvalidResponse {
+            url: url.to_string(),
+            // Only the position: a parse message could otherwise echo a token.
+            reason: format!(
+                "the token response does not parse (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        })?;
+    validate_token_response(&response, url)?;
+    Ok(response)
+}
+
+/// `expires_in`/`interval` as numbers or numeric strings (the v1 endpoint sent strings).
+fn seconds_field(value: Option<&serde_json::Value>) -> Option<u64> {
+    match value? {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oidc_scopes_are_added_on_the_wire_not_in_the_key() {
+        let scopes = user_scopes(&["User.Read openid", "offline_access"]).unwrap();
+        assert_eq!(scopes, ["User.Read"]);
+        assert_eq!(
+            with_oidc_scopes(&scopes),
+            "User.Read openid profile offline_access"
+        );
+        assert_eq!(user_scopes(&["openid"]).unwrap(), ["User.Read"]);
+        assert!(matches!(user_scopes(&[" "]), Err(ConfigError::NoScopes)));
+    }
+
+    #[test]
+    fn lifetimes_may_be_strings() {
+        let v = serde_json::json!("900");
+        assert_eq!(seconds_field(Some(&v)), Some(900));
+        assert_eq!(seconds_field(Some(&serde_json::json!(5))), Some(5));
+        assert_eq!(seconds_field(Some(&serde_json::json!(-1))), None);
+        assert_eq!(seconds_field(None), None);
+    }
+}
