@@ -1,6 +1,7 @@
 //! Silent acquisition (a cache hit through `acquire_token_for_client`) from memory and from the file store,
 //! and the raw store reads. No request is sent: the cache is consulted before discovery.
-//! Run with `cargo bench -p identity-core --bench cache`.
+//! Run with `cargo bench -p identity-core --bench cache`; add `--features encrypted-file-cache` to measure the
+//! encrypted file store too (Linux: its key goes into the kernel keyring and is removed at the end).
 
 #![allow(clippy::expect_used, reason = "a benchmark stops at the first failure")]
 
@@ -51,10 +52,21 @@ fn silent(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let path = std::env::temp_dir().join(format!("idcore-bench-cache-{}.json", std::process::id()));
-    let stores: [(&str, Arc<dyn TokenCache>); 2] = [
+    #[allow(unused_mut, reason = "one more store with the encryption feature")]
+    let mut stores: Vec<(&str, Arc<dyn TokenCache>)> = vec![
         ("memory", Arc::new(MemoryCache::new())),
         ("file", Arc::new(FileCache::new(&path))),
     ];
+    #[cfg(all(feature = "encrypted-file-cache", target_os = "linux"))]
+    let (encrypted_path, key_name) = (
+        path.with_extension("encrypted.json"),
+        format!("identity-core:bench:{}", std::process::id()),
+    );
+    #[cfg(all(feature = "encrypted-file-cache", target_os = "linux"))]
+    stores.push((
+        "encrypted file",
+        Arc::new(FileCache::new(&encrypted_path).key_name(&key_name)),
+    ));
     for (name, store) in stores {
         let app = client(store, &runtime);
         c.bench_function(&format!("acquire_token_for_client, cache hit ({name})"), |b| {
@@ -68,6 +80,15 @@ fn silent(c: &mut Criterion) {
         });
     }
     let _ = std::fs::remove_file(&path);
+    #[cfg(all(feature = "encrypted-file-cache", target_os = "linux"))]
+    {
+        let _ = std::fs::remove_file(&encrypted_path);
+        use linux_keyutils::{KeyRing, KeyRingIdentifier};
+        if let Ok(key) = KeyRing::get_persistent(KeyRingIdentifier::Process).and_then(|r| r.search(&key_name))
+        {
+            let _ = key.invalidate();
+        }
+    }
 }
 
 criterion_group!(benches, silent);

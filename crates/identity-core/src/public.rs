@@ -367,7 +367,7 @@ impl PublicClient {
             {
                 Ok(body) => {
                     let response = parse_token_response(&body, token_url)?;
-                    let (account, entry) = self.store(response, &flow.scopes, None).await?;
+                    let (account, entry) = self.store_with_access_token(response, &flow.scopes, None).await?;
                     return Ok(self.result(
                         entry,
                         TokenSource::IdentityProvider,
@@ -431,7 +431,9 @@ impl PublicClient {
                 &scopes,
             )
             .await?;
-        let (account, entry) = self.store(response, &scopes, Some(username)).await?;
+        let (account, entry) = self
+            .store_with_access_token(response, &scopes, Some(username))
+            .await?;
         Ok(self.result(
             entry,
             TokenSource::IdentityProvider,
@@ -513,9 +515,9 @@ impl PublicClient {
         parse_token_response(&body, token_url)
     }
 
-    /// Caches a user-token response: account, ID token and refresh token first, then (by the caller or here) the
-    /// access token, so an interrupted run leaves at worst an account without a token, which the next run
-    /// simply signs in again.
+    /// Caches the account records of a user-token response (account, ID token, refresh token) and returns the
+    /// access token for the caller to store last: an interrupted run leaves at worst an account without tokens,
+    /// which the next run simply signs in again.
     async fn store(
         &self,
         response: EntraTokenResponse,
@@ -571,6 +573,19 @@ impl PublicClient {
             response.ext_expires_in,
             response.refresh_in,
         );
+        Ok((account, entry))
+    }
+
+    /// [`Self::store`], then the access token (silent acquisition leaves that to the single-flight gate).
+    async fn store_with_access_token(
+        &self,
+        response: EntraTokenResponse,
+        scopes: &[String],
+        fallback_username: Option<&str>,
+    ) -> Result<(Account, CachedAccessToken)> {
+        let (account, entry) = self.store(response, scopes, fallback_username).await?;
+        let key = CacheKey::AccessToken(self.access_token_key(&account, scopes));
+        self.core.put(&key, &CacheEntry::AccessToken(entry.clone())).await;
         Ok((account, entry))
     }
 

@@ -56,6 +56,9 @@ pub enum SetupError {
     /// `IDENTITY_CACHE` names no usable store (the value is never quoted when it holds a password).
     #[error("IDENTITY_CACHE: {0}")]
     Cache(String),
+    /// A value could not be read from the terminal.
+    #[error("{0}")]
+    Prompt(String),
     /// The embedded emulator did not start.
     #[error("could not start the embedded emulator: {0}")]
     Emulator(String),
@@ -75,6 +78,7 @@ impl SetupError {
             SetupError::Cache(_) => {
                 Some("Set IDENTITY_CACHE to file (the default), memory, or redis://[:password@]host:port/db.")
             }
+            SetupError::Prompt(_) => Some("Set AZURE_PASSWORD in the environment or in .env instead."),
             SetupError::Emulator(_) => None,
         }
     }
@@ -102,6 +106,16 @@ pub trait CredentialArgs {
     /// The credential of the emulator's demo app for this scenario, and that app's client id.
     #[cfg(feature = "embedded-emulator")]
     fn from_emulator(emulator: &entra_emulator::Emulator) -> Result<(String, Self::Credential), SetupError>;
+    /// Scenario-specific emulator settings (for example approving device codes on the user's behalf).
+    #[cfg(feature = "embedded-emulator")]
+    fn emulator_builder(&self, builder: entra_emulator::EmulatorBuilder) -> entra_emulator::EmulatorBuilder {
+        builder
+    }
+    /// What the user should know about the emulator in this scenario (printed after the emulator notice).
+    #[cfg(feature = "embedded-emulator")]
+    fn emulator_notice(&self) -> String {
+        String::new()
+    }
 }
 
 impl CredentialArgs for SecretArgs {
@@ -313,15 +327,19 @@ impl CommonArgs {
     #[cfg(feature = "embedded-emulator")]
     async fn configure_emulator<A: CredentialArgs>(
         self,
-        _: A,
+        args: A,
         defaults: &Defaults,
     ) -> Result<Config<A::Credential>, SetupError> {
-        let emulator = start_embedded_emulator().await?;
+        let emulator = start_embedded_emulator(|b| args.emulator_builder(b)).await?;
         println!(
             "No configuration found, so running against the embedded Entra emulator at {} (see docs/emulator.md); \
              set AZURE_CLIENT_ID and friends, or write a .env file, to use your own tenant.",
             emulator.https_url()
         );
+        let notice = args.emulator_notice();
+        if !notice.is_empty() {
+            println!("{notice}");
+        }
         let (client_id, credential) = A::from_emulator(&emulator)?;
         let authority = Authority::parse(&emulator.authority())
             .map_err(|source| SetupError::Emulator(format!("its authority is unusable: {source}")))?;
@@ -436,8 +454,10 @@ const EMBEDDED_EMULATOR_PORT: u16 = 47443;
 /// Starts the embedded emulator with its state (keys, secrets, certificates) kept in the user's cache directory,
 /// so tokens cached by one run are still accepted by the next; on the preferred port if it is free.
 #[cfg(feature = "embedded-emulator")]
-async fn start_embedded_emulator() -> Result<entra_emulator::Emulator, SetupError> {
-    let mut builder = entra_emulator::Emulator::builder();
+async fn start_embedded_emulator(
+    customize: impl FnOnce(entra_emulator::EmulatorBuilder) -> entra_emulator::EmulatorBuilder,
+) -> Result<entra_emulator::Emulator, SetupError> {
+    let mut builder = customize(entra_emulator::Emulator::builder());
     if let Some(dir) = dirs::cache_dir() {
         builder = builder.state_dir(dir.join("identity-core").join("emulator"));
     }

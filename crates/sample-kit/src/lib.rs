@@ -12,8 +12,12 @@ pub mod cache_tool;
 #[cfg(feature = "embedded-emulator")]
 pub mod certificate_helper;
 mod config;
+mod prompt;
 mod report;
+mod user;
 
 pub use args::{CertificateArgs, CommonArgs, SecretArgs, parse};
 pub use config::{Config, CredentialArgs, Defaults, Missing, SetupError};
+pub use prompt::wait_for_sign_in;
 pub use report::{ExitCode, main, say_token_source};
+pub use user::{DeviceCodeArgs, UserCredential, UserPasswordArgs, silent};

@@ -23,6 +23,8 @@ pub enum ExitCode {
     Graph = 4,
     /// The network: unreachable host, TLS, timeout, or an answer that is not what the protocol says.
     Network = 5,
+    /// The user pressed Ctrl-C (128 + SIGINT, as shells report it).
+    Cancelled = 130,
 }
 
 /// Runs a sample; on error prints it to stderr and returns the matching exit code.
@@ -50,9 +52,12 @@ fn exit_code(error: &anyhow::Error) -> ExitCode {
     if error.downcast_ref::<SetupError>().is_some() {
         return ExitCode::Config;
     }
+    if error.downcast_ref::<crate::prompt::Cancelled>().is_some() {
+        return ExitCode::Cancelled;
+    }
     match error.downcast_ref::<Error>() {
         Some(Error::Config(_)) => ExitCode::Config,
-        Some(Error::Service(_)) => ExitCode::Service,
+        Some(Error::Service(_) | Error::SignIn(_)) => ExitCode::Service,
         Some(Error::Graph(_)) => ExitCode::Graph,
         Some(Error::Http(_)) => ExitCode::Network,
         _ => ExitCode::Failure,

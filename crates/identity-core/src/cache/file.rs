@@ -8,12 +8,14 @@
 //!   processes writing at once lose nothing. [`TokenCache::lock`] offers a second lock, held while a token is
 //!   fetched, so processes that start together ask the identity provider once.
 //! - Forgiving: a corrupt, truncated or newer-format file is reported and treated as empty, never a crash.
+//! - Optionally encrypted at rest (cargo feature `encrypted-file-cache`, Linux): see [`FileCache::open_encrypted`].
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -21,7 +23,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{CacheEntry, CacheError, CacheKey, CacheLock, TokenCache, now_secs};
 
-/// Version of the file format this crate writes.
+mod encryption;
+
+use encryption::{Encryption, OpenError};
+
+/// Version of the file format this crate writes (plain and encrypted).
 const FORMAT_VERSION: u32 = 1;
 /// How long a process waits for another one's token request before asking itself.
 const FETCH_LOCK_WAIT: Duration = Duration::from_secs(45);
@@ -29,11 +35,20 @@ const FETCH_LOCK_WAIT: Duration = Duration::from_secs(45);
 /// A token cache in a JSON file.
 pub struct FileCache {
     path: PathBuf,
+    /// `None`: a plain owner-only file.
+    encryption: Option<Arc<Encryption>>,
 }
 
 impl fmt::Debug for FileCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FileCache").field("path", &self.path).finish()
+        // The key name is not secret; the key itself is never held here.
+        let mut d = f.debug_struct("FileCache");
+        d.field("path", &self.path)
+            .field("encrypted", &self.is_encrypted());
+        if let Some(name) = self.encryption.as_ref().and_then(|e| e.explicit_name()) {
+            d.field("key_name", &name);
+        }
+        d.finish()
     }
 }
 
@@ -41,6 +56,27 @@ impl fmt::Debug for FileCache {
 struct Contents {
     version: u32,
     records: BTreeMap<String, Record>,
+}
+
+/// Either form of the file: plain (`records`) or encrypted (`encryption`, `nonce`, `ciphertext`).
+#[derive(Deserialize)]
+struct Stored {
+    version: u32,
+    #[serde(default)]
+    records: Option<BTreeMap<String, Record>>,
+    #[serde(default)]
+    encryption: Option<encryption::Header>,
+    #[serde(default)]
+    nonce: Option<String>,
+    #[serde(default)]
+    ciphertext: Option<String>,
+}
+
+/// What a read found.
+struct Loaded {
+    contents: Contents,
+    /// A plain file with records in it, while this cache encrypts: to be rewritten encrypted.
+    needs_encrypting: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -61,7 +97,61 @@ impl Default for Contents {
 impl FileCache {
     /// A cache in `path` (created on first write, with its directory).
     pub fn new(path: impl Into<PathBuf>) -> FileCache {
-        FileCache { path: path.into() }
+        FileCache {
+            path: path.into(),
+            encryption: None,
+        }
+    }
+
+    /// A cache in `path`, encrypted at rest: AES-256-GCM with a random key kept in the OS key store, never on
+    /// disk. Same as `FileCache::new(path).encrypt(true)`.
+    ///
+    /// On Linux the key lives in the kernel key retention service (the user's persistent keyring), where every
+    /// process of the user finds it. Kernel keys do not survive a reboot: a file whose key is gone is reported
+    /// once and the cache starts empty (the tokens are fetched again). A plain file found here is rewritten
+    /// encrypted on first use. The key store must be usable (containers often block the `keyctl` system call);
+    /// if it is not, the cache's operations fail with an error saying so, and no plain file is written.
+    ///
+    /// On other platforms there is no key store backend yet (Keychain on macOS and DPAPI on Windows would be
+    /// the candidates): the file stays a plain owner-only file and a warning says so; see
+    /// [`is_encrypted`](Self::is_encrypted).
+    #[cfg(feature = "encrypted-file-cache")]
+    pub fn open_encrypted(path: impl Into<PathBuf>) -> FileCache {
+        FileCache::new(path).encrypt(true)
+    }
+
+    /// Switches encryption at rest on or off; see [`open_encrypted`](Self::open_encrypted). A cache without
+    /// encryption refuses (with an error saying so) to read or overwrite an encrypted file.
+    #[cfg(feature = "encrypted-file-cache")]
+    pub fn encrypt(mut self, on: bool) -> FileCache {
+        if !on {
+            self.encryption = None;
+            return self;
+        }
+        #[cfg(target_os = "linux")]
+        if self.encryption.is_none() {
+            self.encryption = Some(Arc::new(Encryption::new(None)));
+        }
+        #[cfg(not(target_os = "linux"))]
+        tracing::warn!(path = %self.path.display(), "token cache encryption is implemented on Linux only; on this platform the cache file is a plain file protected by its owner-only permissions");
+        self
+    }
+
+    /// Names the key in the key store (its description in the kernel keyring) and switches encryption on. By
+    /// default each file has its own key, named `identity-core:token-cache:<hash of the file's canonical path>`.
+    /// Give each cache file its own name: two files sharing one key name could replace each other's key.
+    #[cfg(feature = "encrypted-file-cache")]
+    pub fn key_name(self, name: impl Into<String>) -> FileCache {
+        let mut cache = self.encrypt(true);
+        if cache.encryption.is_some() {
+            cache.encryption = Some(Arc::new(Encryption::new(Some(name.into()))));
+        }
+        cache
+    }
+
+    /// Whether the file is written encrypted (false without encryption, and on platforms without a key store).
+    pub fn is_encrypted(&self) -> bool {
+        self.encryption.is_some()
     }
 
     /// The default file of this user: `<platform cache dir>/identity-core/token-cache.json` (on Linux
@@ -75,52 +165,72 @@ impl FileCache {
         &self.path
     }
 
-    fn lock_path(&self, suffix: &str) -> PathBuf {
-        let mut name = self
-            .path
-            .file_name()
-            .map(|n| n.to_os_string())
-            .unwrap_or_default();
-        name.push(suffix);
-        self.path.with_file_name(name)
-    }
-
     async fn blocking<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&Path) -> Result<T, CacheError> + Send + 'static,
+        work: impl FnOnce(&Path, Option<&Encryption>) -> Result<T, CacheError> + Send + 'static,
     ) -> Result<T, CacheError> {
         let path = self.path.clone();
-        tokio::task::spawn_blocking(move || work(&path))
+        let encryption = self.encryption.clone();
+        tokio::task::spawn_blocking(move || work(&path, encryption.as_deref()))
             .await
             .map_err(|e| CacheError::Unavailable(format!("cache task failed: {e}")))?
     }
 
     /// Applies `change` to the file's contents under the write lock and replaces the file atomically.
     async fn update(&self, change: impl FnOnce(&mut Contents) + Send + 'static) -> Result<(), CacheError> {
-        let lock_path = self.lock_path(".lock");
-        self.blocking(move |path| {
-            ensure_dir(path)?;
-            let _lock = lock_exclusive(&lock_path, None)?;
-            let mut contents = read_contents(path)?;
-            let now = now_secs();
-            contents
-                .records
-                .retain(|_, r| r.entry.expires_on().is_none_or(|e| e > now));
-            change(&mut contents);
-            write_atomically(path, &contents)?;
-            sweep_stale_temporaries(path);
-            Ok(())
-        })
-        .await
+        self.blocking(move |path, encryption| update(path, encryption, change))
+            .await
     }
+}
+
+fn lock_path(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+/// Applies `change` under the write lock: re-read, prune, change, replace atomically (encrypted if configured).
+fn update(
+    path: &Path,
+    encryption: Option<&Encryption>,
+    change: impl FnOnce(&mut Contents),
+) -> Result<(), CacheError> {
+    ensure_dir(path)?;
+    // Also serialises creating the encryption key, so processes starting together end with one key.
+    let _lock = lock_exclusive(&lock_path(path, ".lock"), None)?;
+    let mut contents = read_contents(path, encryption)?.contents;
+    let now = now_secs();
+    contents
+        .records
+        .retain(|_, r| r.entry.expires_on().is_none_or(|e| e > now));
+    change(&mut contents);
+    write_atomically(path, &encode(path, encryption, &contents)?)?;
+    sweep_stale_temporaries(path);
+    Ok(())
+}
+
+/// Reads the file; a plain file found by a cache that encrypts is rewritten encrypted at once, not at the next
+/// token write (which may be an hour away).
+fn read_and_migrate(path: &Path, encryption: Option<&Encryption>) -> Result<Contents, CacheError> {
+    let loaded = read_contents(path, encryption)?;
+    if loaded.needs_encrypting {
+        update(path, encryption, |_| {})?;
+        tracing::info!(path = %path.display(), "token cache file was plain text; rewritten encrypted");
+    }
+    Ok(loaded.contents)
 }
 
 #[async_trait]
 impl TokenCache for FileCache {
     async fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, CacheError> {
         let storage_key = key.storage_key();
-        self.blocking(move |path| Ok(read_contents(path)?.records.remove(&storage_key).map(|r| r.entry)))
-            .await
+        self.blocking(move |path, encryption| {
+            Ok(read_and_migrate(path, encryption)?
+                .records
+                .remove(&storage_key)
+                .map(|r| r.entry))
+        })
+        .await
     }
 
     async fn put(&self, key: &CacheKey, entry: &CacheEntry) -> Result<(), CacheError> {
@@ -143,8 +253,8 @@ impl TokenCache for FileCache {
     }
 
     async fn entries(&self) -> Result<Vec<(CacheKey, CacheEntry)>, CacheError> {
-        self.blocking(|path| {
-            Ok(read_contents(path)?
+        self.blocking(|path, encryption| {
+            Ok(read_and_migrate(path, encryption)?
                 .records
                 .into_values()
                 .map(|r| (r.key, r.entry))
@@ -158,11 +268,10 @@ impl TokenCache for FileCache {
     }
 
     async fn lock(&self, _key: &CacheKey) -> Result<Option<Box<dyn CacheLock>>, CacheError> {
-        let lock_path = self.lock_path(".fetch.lock");
         let lock = self
-            .blocking(move |path| {
+            .blocking(move |path, _| {
                 ensure_dir(path)?;
-                lock_exclusive(&lock_path, Some(FETCH_LOCK_WAIT))
+                lock_exclusive(&lock_path(path, ".fetch.lock"), Some(FETCH_LOCK_WAIT))
             })
             .await?;
         Ok(Some(Box::new(lock)))
@@ -293,10 +402,14 @@ fn current_uid(path: &Path) -> Result<u32, CacheError> {
         .map_err(|e| unavailable(dir, "cannot inspect", e))
 }
 
-fn read_contents(path: &Path) -> Result<Contents, CacheError> {
+fn read_contents(path: &Path, encryption: Option<&Encryption>) -> Result<Loaded, CacheError> {
+    let empty = || Loaded {
+        contents: Contents::default(),
+        needs_encrypting: false,
+    };
     let mut file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Contents::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(empty()),
         Err(e) => return Err(unavailable(path, "cannot open", e)),
     };
     check_permissions(path, &file)?;
@@ -304,18 +417,86 @@ fn read_contents(path: &Path) -> Result<Contents, CacheError> {
     file.read_to_end(&mut text)
         .map_err(|e| unavailable(path, "cannot read", e))?;
     if text.is_empty() {
-        return Ok(Contents::default());
+        return Ok(empty());
     }
-    match serde_json::from_slice::<Contents>(&text) {
-        Ok(c) if c.version == FORMAT_VERSION => Ok(c),
+    let corrupt = |e: &dyn fmt::Display| {
+        tracing::warn!(path = %path.display(), error = %e, "token cache file is corrupt or truncated; starting with an empty cache");
+        Ok(empty())
+    };
+    let stored = match serde_json::from_slice::<Stored>(&text) {
+        Ok(s) if s.version == FORMAT_VERSION => s,
+        Ok(s) => {
+            tracing::warn!(path = %path.display(), version = s.version, "token cache file has an unknown format version; starting with an empty cache");
+            return Ok(empty());
+        }
+        Err(e) => return corrupt(&e),
+    };
+    let Some(header) = stored.encryption else {
+        let Some(records) = stored.records else {
+            return corrupt(&"no records");
+        };
+        return Ok(Loaded {
+            needs_encrypting: encryption.is_some() && !records.is_empty(),
+            contents: Contents {
+                version: FORMAT_VERSION,
+                records,
+            },
+        });
+    };
+    let Some(encryption) = encryption else {
+        // Refused rather than overwritten: a process without encryption must not replace an encrypted cache
+        // with a plain one.
+        return Err(CacheError::Refused(format!(
+            "{} is encrypted (its key is in the kernel keyring) but this cache does not encrypt; open it with \
+             FileCache::open_encrypted (cargo feature `encrypted-file-cache` of identity-core), or use another \
+             cache file",
+            path.display()
+        )));
+    };
+    let (Some(nonce), Some(ciphertext)) = (stored.nonce, stored.ciphertext) else {
+        return corrupt(&"encrypted file without nonce or ciphertext");
+    };
+    let plain = match encryption.open(path, &header, &nonce, &ciphertext) {
+        Ok(plain) => plain,
+        Err(OpenError::KeyMissing) => {
+            encryption.report_key_missing(path);
+            return Ok(empty());
+        }
+        Err(OpenError::OtherKey(key_id)) => {
+            tracing::warn!(path = %path.display(), key_id, "token cache file was encrypted with another key than this cache's; starting with an empty cache");
+            return Ok(empty());
+        }
+        Err(OpenError::UnknownAlgorithm(alg)) => {
+            tracing::warn!(path = %path.display(), alg, "token cache file is encrypted with an unknown algorithm; starting with an empty cache");
+            return Ok(empty());
+        }
+        Err(OpenError::Undecryptable) => {
+            tracing::warn!(path = %path.display(), "token cache file cannot be decrypted (tampered with, truncated, or sealed with a replaced key); starting with an empty cache");
+            return Ok(empty());
+        }
+        Err(OpenError::KeyStore(e)) => return Err(unavailable(path, "cannot decrypt", e)),
+    };
+    match serde_json::from_slice::<Contents>(&plain) {
+        Ok(contents) if contents.version == FORMAT_VERSION => Ok(Loaded {
+            contents,
+            needs_encrypting: false,
+        }),
         Ok(c) => {
-            tracing::warn!(path = %path.display(), version = c.version, "token cache file has an unknown format version; starting with an empty cache");
-            Ok(Contents::default())
+            tracing::warn!(path = %path.display(), version = c.version, "token cache file has an unknown format version inside its encryption; starting with an empty cache");
+            Ok(empty())
         }
-        Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "token cache file is corrupt or truncated; starting with an empty cache");
-            Ok(Contents::default())
-        }
+        Err(e) => corrupt(&e),
+    }
+}
+
+/// The bytes to write: the JSON, sealed when the cache encrypts.
+fn encode(path: &Path, encryption: Option<&Encryption>, contents: &Contents) -> Result<Vec<u8>, CacheError> {
+    let json = serde_json::to_vec(contents).map_err(|e| unavailable(path, "cannot encode", e))?;
+    match encryption {
+        None => Ok(json),
+        Some(encryption) => encryption
+            .seal(path, json)
+            .map_err(|e| unavailable(path, "cannot encrypt", e)),
     }
 }
 
@@ -344,8 +525,7 @@ fn sweep_stale_temporaries(path: &Path) {
     }
 }
 
-fn write_atomically(path: &Path, contents: &Contents) -> Result<(), CacheError> {
-    let json = serde_json::to_vec(contents).map_err(|e| unavailable(path, "cannot encode", e))?;
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
     let tmp = path.with_extension(format!(
         "tmp-{}-{}",
         std::process::id(),
@@ -353,7 +533,7 @@ fn write_atomically(path: &Path, contents: &Contents) -> Result<(), CacheError> 
     ));
     let result = (|| {
         let mut file = private_options().write(true).create_new(true).open(&tmp)?;
-        file.write_all(&json)?;
+        file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -366,4 +546,31 @@ fn write_atomically(path: &Path, contents: &Contents) -> Result<(), CacheError> 
         let _ = std::fs::remove_file(&tmp);
         unavailable(path, "cannot write", e)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    /// In every build, with or without the encryption feature: an encrypted file is refused, not clobbered.
+    #[tokio::test]
+    async fn a_plain_cache_refuses_an_encrypted_file_and_leaves_it_alone() {
+        let dir = std::env::temp_dir().join(format!("idcore-file-unit-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("cache.json");
+        ensure_dir(&path).unwrap();
+        let sealed = br#"{"version":1,"encryption":{"alg":"A256GCM","key_id":"k"},"nonce":"AAAA","ciphertext":"AAAA"}"#;
+        std::fs::write(&path, sealed).unwrap();
+        let cache = FileCache::new(&path);
+        let key = CacheKey::Metadata { url: "u".into() };
+        let err = cache.get(&key).await.unwrap_err();
+        assert!(
+            matches!(err, CacheError::Refused(ref m) if m.contains("is encrypted")),
+            "{err}"
+        );
+        assert!(cache.clear().await.is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), sealed);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
