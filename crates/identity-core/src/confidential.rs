@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use crate::authority::{Authority, Metadata};
-use crate::cache::{AccessTokenKey, CachedAccessToken, MemoryCache, TokenCache, now_secs};
+use crate::cache::{AccessTokenKey, CachedAccessToken, TokenCache, now_secs};
 use crate::core::ClientCore;
 use crate::credential::ClientCredential;
 use crate::error::{ConfigError, Error, HttpError, Result};
-use crate::http::{HttpClient, HttpConfig, RequestContext};
+use crate::http::{HttpClient, RequestContext};
 use crate::secret::{AccessToken, ClientSecret};
 use crate::token::{
     DEFAULT_EXPIRES_IN, EntraTokenResponse, TokenResult, normalise_scopes, validate_token_response,
@@ -82,10 +82,6 @@ impl ConfidentialClientBuilder {
 
     /// Validates the settings and builds the client. No request is sent until a token is asked for.
     pub fn build(self) -> Result<ConfidentialClient, ConfigError> {
-        let client_id = self.client_id.trim().to_string();
-        if client_id.is_empty() {
-            return Err(ConfigError::Empty { setting: "client id" });
-        }
         let credential = self.credential.ok_or(ConfigError::Empty {
             setting: "client credential",
         })?;
@@ -96,22 +92,15 @@ impl ConfidentialClientBuilder {
                 setting: "client secret",
             });
         }
-        let http = match self.http {
-            Some(http) => http,
-            None => HttpClient::new(HttpConfig::from_env()?)?,
-        };
         if !self.authority.tenant_kind().is_specific() {
             tracing::warn!(
                 authority = %self.authority,
                 "app-only tokens need a tenant-specific authority; the service will likely refuse common/organizations/consumers"
             );
         }
-        let cache = self.cache.unwrap_or_else(|| Arc::new(MemoryCache::new()));
+        let core = ClientCore::build(&self.client_id, self.authority, self.http, self.cache)?;
         Ok(ConfidentialClient {
-            inner: Arc::new(Inner {
-                core: ClientCore::new(client_id, self.authority, http, cache),
-                credential,
-            }),
+            inner: Arc::new(Inner { core, credential }),
         })
     }
 }

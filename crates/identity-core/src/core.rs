@@ -11,10 +11,11 @@ use tokio::sync::OnceCell;
 
 use crate::authority::{Authority, Metadata};
 use crate::cache::{
-    AccessTokenKey, CacheEntry, CacheKey, CachedAccessToken, CachedMetadata, TokenCache, now_secs,
+    AccessTokenKey, CacheEntry, CacheKey, CachedAccessToken, CachedMetadata, MemoryCache, TokenCache,
+    now_secs,
 };
-use crate::error::Result;
-use crate::http::{HttpClient, RequestContext};
+use crate::error::{ConfigError, Result};
+use crate::http::{HttpClient, HttpConfig, RequestContext};
 use crate::token::{TokenResult, TokenSource};
 
 /// How long discovery metadata is kept (the service says `Cache-Control: max-age=86400`).
@@ -33,12 +34,27 @@ pub(crate) struct ClientCore {
 }
 
 impl ClientCore {
-    pub fn new(
-        client_id: String,
+    /// What every client builder does: checks the client id, and defaults to an HTTP client configured from the
+    /// environment and an in-memory cache.
+    pub fn build(
+        client_id: &str,
         authority: Authority,
-        http: HttpClient,
-        cache: Arc<dyn TokenCache>,
-    ) -> Self {
+        http: Option<HttpClient>,
+        cache: Option<Arc<dyn TokenCache>>,
+    ) -> Result<Self, ConfigError> {
+        let client_id = client_id.trim().to_string();
+        if client_id.is_empty() {
+            return Err(ConfigError::Empty { setting: "client id" });
+        }
+        let http = match http {
+            Some(http) => http,
+            None => HttpClient::new(HttpConfig::from_env()?)?,
+        };
+        let cache = cache.unwrap_or_else(|| Arc::new(MemoryCache::new()));
+        Ok(ClientCore::new(client_id, authority, http, cache))
+    }
+
+    fn new(client_id: String, authority: Authority, http: HttpClient, cache: Arc<dyn TokenCache>) -> Self {
         ClientCore {
             client_id,
             authority,

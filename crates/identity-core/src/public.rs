@@ -11,11 +11,11 @@ use crate::account::Account;
 use crate::authority::{Authority, Metadata, ensure_secure};
 use crate::cache::{
     AccessTokenKey, AccountKey, CacheEntry, CacheKey, CachedAccessToken, CachedIdToken, CachedRefreshToken,
-    MemoryCache, TokenCache, now_secs,
+    TokenCache, now_secs,
 };
 use crate::core::ClientCore;
 use crate::error::{ConfigError, Error, HttpError, Result, SignInError};
-use crate::http::{HttpClient, HttpConfig, RequestContext};
+use crate::http::{HttpClient, RequestContext};
 use crate::secret::{AccessToken, Password};
 use crate::token::{
     DEFAULT_EXPIRES_IN, EntraTokenResponse, TokenResult, TokenSource, normalise_scopes,
@@ -63,18 +63,8 @@ impl PublicClientBuilder {
 
     /// Validates the settings and builds the client. No request is sent until a token is asked for.
     pub fn build(self) -> Result<PublicClient, ConfigError> {
-        let client_id = self.client_id.trim().to_string();
-        if client_id.is_empty() {
-            return Err(ConfigError::Empty { setting: "client id" });
-        }
-        let http = match self.http {
-            Some(http) => http,
-            None => HttpClient::new(HttpConfig::from_env()?)?,
-        };
-        let cache = self.cache.unwrap_or_else(|| Arc::new(MemoryCache::new()));
-        Ok(PublicClient {
-            core: Arc::new(ClientCore::new(client_id, self.authority, http, cache)),
-        })
+        let core = ClientCore::build(&self.client_id, self.authority, self.http, self.cache)?;
+        Ok(PublicClient { core: Arc::new(core) })
     }
 }
 

@@ -40,6 +40,25 @@ async fn fast_emulator(configure: impl FnOnce(EmulatorBuilder) -> EmulatorBuilde
     )
 }
 
+/// The demo user signs in with the password flow.
+async fn sign_in(app: &PublicClient) -> identity_core::TokenResult {
+    app.acquire_token_by_username_password(DEMO_USERNAME, &Password::new(DEMO_PASSWORD), &[USER_READ])
+        .await
+        .unwrap()
+}
+
+/// The username-password app (memory cache), with the demo user signed in.
+async fn signed_in(emu: &Emulator) -> (PublicClient, identity_core::TokenResult) {
+    let app = client(
+        emu,
+        "username-password",
+        &emu.authority(),
+        Arc::new(MemoryCache::new()),
+    );
+    let token = sign_in(&app).await;
+    (app, token)
+}
+
 fn service_error(err: Error) -> Box<ServiceError> {
     match err {
         Error::Service(e) => e,
@@ -162,16 +181,7 @@ async fn device_flow_signs_in_caches_the_account_and_later_calls_are_silent() {
 async fn expired_access_token_is_refreshed_with_one_token_request_and_no_discovery() {
     // Tokens shorter than the five-minute margin count as expired at once.
     let emu = fast_emulator(|b| b.token_lifetime(Duration::from_secs(120))).await;
-    let app = client(
-        &emu,
-        "username-password",
-        &emu.authority(),
-        Arc::new(MemoryCache::new()),
-    );
-    let first = app
-        .acquire_token_by_username_password(DEMO_USERNAME, &Password::new(DEMO_PASSWORD), &[USER_READ])
-        .await
-        .unwrap();
+    let (app, first) = signed_in(&emu).await;
     let account = first.account.clone().unwrap();
     emu.reset_request_counts();
     let refreshed = app
@@ -190,18 +200,8 @@ async fn expired_access_token_is_refreshed_with_one_token_request_and_no_discove
 #[tokio::test]
 async fn concurrent_silent_calls_share_one_refresh() {
     let emu = fast_emulator(|b| b).await;
-    let app = client(
-        &emu,
-        "username-password",
-        &emu.authority(),
-        Arc::new(MemoryCache::new()),
-    );
-    let account = app
-        .acquire_token_by_username_password(DEMO_USERNAME, &Password::new(DEMO_PASSWORD), &[USER_READ])
-        .await
-        .unwrap()
-        .account
-        .unwrap();
+    let (app, first) = signed_in(&emu).await;
+    let account = first.account.unwrap();
     // No token for this scope yet: every caller needs the refresh token, and they share one request.
     emu.reset_request_counts();
     let callers: Vec<_> = (0..50)
@@ -592,18 +592,8 @@ async fn federated_and_unknown_accounts_stop_before_the_password_is_sent() {
 #[tokio::test]
 async fn a_revoked_or_expired_refresh_token_asks_for_a_new_sign_in() {
     let emu = fast_emulator(|b| b.token_lifetime(Duration::from_secs(120))).await;
-    let app = client(
-        &emu,
-        "username-password",
-        &emu.authority(),
-        Arc::new(MemoryCache::new()),
-    );
-    let account = app
-        .acquire_token_by_username_password(DEMO_USERNAME, &Password::new(DEMO_PASSWORD), &[USER_READ])
-        .await
-        .unwrap()
-        .account
-        .unwrap();
+    let (app, first) = signed_in(&emu).await;
+    let account = first.account.unwrap();
     emu.revoke_refresh_tokens(DEMO_USERNAME);
     let err = service_error(
         app.acquire_token_silent(&account, &[USER_READ])
@@ -613,12 +603,7 @@ async fn a_revoked_or_expired_refresh_token_asks_for_a_new_sign_in() {
     assert_eq!(err.code(), Some(50173));
     assert!(err.requires_sign_in());
 
-    let account = app
-        .acquire_token_by_username_password(DEMO_USERNAME, &Password::new(DEMO_PASSWORD), &[USER_READ])
-        .await
-        .unwrap()
-        .account
-        .unwrap();
+    let account = sign_in(&app).await.account.unwrap();
     emu.expire_refresh_tokens();
     let err = service_error(
         app.acquire_token_silent(&account, &[USER_READ])

@@ -40,8 +40,8 @@ pub struct CommonArgs {
     #[arg(long, env = identity_core::EXTRA_CA_CERTS_VAR, value_name = "FILE", help_heading = "Network")]
     pub extra_ca_certs: Option<PathBuf>,
 
-    /// Token cache: `file` (default; survives runs), `memory`, or a Redis URL (redis://[:password@]host:port/db)
-    /// shared by many daemons.
+    /// Token cache: `file` (default; survives runs), `encrypted-file` (the same, encrypted with a key in the
+    /// kernel keyring; Linux), `memory`, or a Redis URL (redis://[:password@]host:port/db) shared by many daemons.
     #[arg(
         long,
         env = "IDENTITY_CACHE",

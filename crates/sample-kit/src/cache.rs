@@ -1,4 +1,5 @@
-//! Which token cache a sample uses: `IDENTITY_CACHE` = `file` (default), `memory`, or a Redis URL.
+//! Which token cache a sample uses: `IDENTITY_CACHE` = `file` (default), `encrypted-file`, `memory`, or a Redis
+//! URL.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,12 +18,13 @@ pub async fn open_cache(
     let choice = args.cache.trim();
     match choice {
         "" | "file" => Ok(Arc::new(FileCache::new(file_path(args)?))),
+        "encrypted-file" => open_encrypted(file_path(args)?),
         "memory" => Ok(Arc::new(MemoryCache::new())),
         url if url.starts_with("redis://") || url.starts_with("rediss://") => {
             open_redis(url, client_id, tenant).await
         }
         _ => Err(invalid(format!(
-            "'{}' is not a token cache: use file, memory or redis://host:port",
+            "'{}' is not a token cache: use file, encrypted-file, memory or redis://host:port",
             if choice.contains('@') {
                 "[a URL with a password]"
             } else {
@@ -64,5 +66,22 @@ async fn open_redis(url: &str, client_id: &str, tenant: &str) -> Result<Arc<dyn 
 async fn open_redis(_: &str, _: &str, _: &str) -> Result<Arc<dyn TokenCache>, SetupError> {
     Err(invalid(
         "this build has no Redis support: build sample-kit with the 'redis' feature".into(),
+    ))
+}
+
+#[cfg(feature = "encrypted-file-cache")]
+fn open_encrypted(path: PathBuf) -> Result<Arc<dyn TokenCache>, SetupError> {
+    let cache = FileCache::open_encrypted(path);
+    if !cache.is_encrypted() {
+        tracing::warn!("this platform has no supported key store: the cache file is a plain owner-only file");
+    }
+    Ok(Arc::new(cache))
+}
+
+#[cfg(not(feature = "encrypted-file-cache"))]
+fn open_encrypted(_: PathBuf) -> Result<Arc<dyn TokenCache>, SetupError> {
+    Err(invalid(
+        "this build cannot encrypt the cache file: build sample-kit with the 'encrypted-file-cache' feature"
+            .into(),
     ))
 }

@@ -33,6 +33,10 @@ pub async fn run(args: CacheToolArgs) -> anyhow::Result<()> {
     let cache = crate::cache::open_cache(&args.common, &client_id, &tenant).await?;
     let store = match args.common.cache.as_str() {
         "" | "file" => format!("file {}", crate::cache::file_path(&args.common)?.display()),
+        "encrypted-file" => format!(
+            "encrypted file {}",
+            crate::cache::file_path(&args.common)?.display()
+        ),
         "memory" => "memory (nothing persists)".to_string(),
         _ => "redis".to_string(),
     };

@@ -75,9 +75,9 @@ impl SetupError {
                 "Set the variables above in the environment or in a .env file (see .env.example), or unset them all to use the embedded emulator.",
             ),
             SetupError::Invalid { source, .. } => source.fix(),
-            SetupError::Cache(_) => {
-                Some("Set IDENTITY_CACHE to file (the default), memory, or redis://[:password@]host:port/db.")
-            }
+            SetupError::Cache(_) => Some(
+                "Set IDENTITY_CACHE to file (the default), encrypted-file, memory, or redis://[:password@]host:port/db.",
+            ),
             SetupError::Prompt(_) => Some("Set AZURE_PASSWORD in the environment or in .env instead."),
             SetupError::Emulator(_) => None,
         }

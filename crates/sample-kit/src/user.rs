@@ -168,7 +168,10 @@ impl CredentialArgs for UserPasswordArgs {
 
     #[cfg(feature = "embedded-emulator")]
     fn emulator_notice(&self) -> String {
-        format!("Signing in as the emulator's demo user {}.", entra_emulator::DEMO_USERNAME)
+        format!(
+            "Signing in as the emulator's demo user {}.",
+            entra_emulator::DEMO_USERNAME
+        )
     }
 }
 
@@ -186,7 +189,10 @@ pub fn silent(result: Result<Option<TokenResult>, Error>) -> Result<Option<Token
     match result {
         Err(Error::Service(e)) if e.requires_sign_in() => {
             let code = e.code().map(|c| format!("AADSTS{c}: ")).unwrap_or_default();
-            println!("The cached sign-in is no longer accepted ({code}{}); signing in again.", e.summary());
+            println!(
+                "The cached sign-in is no longer accepted ({code}{}); signing in again.",
+                e.summary()
+            );
             Ok(None)
         }
         other => other,

@@ -211,3 +211,19 @@ async fn a_memory_cache_asks_every_run_and_a_bad_cache_setting_is_refused() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_encrypted_file_cache_is_silent_on_the_second_run_and_opaque_on_disk() {
+    let s = Setup::new(None).await;
+    let mut env = s.env("daemon");
+    env.push(("IDENTITY_CACHE", "encrypted-file".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    ok(&common::run(BIN, &s.dir, &env, &[]).await);
+    let second = ok(&common::run(BIN, &s.dir, &env, &[]).await);
+    assert!(second.starts_with("Found a cached token"), "{second}");
+    assert_eq!(s.counts(), (1, 1, 2));
+    let raw = std::fs::read_to_string(s.cache_file()).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(json["encryption"]["alg"], "A256GCM", "{raw}");
+    assert!(!raw.contains("access_token") && !raw.contains("eyJ"), "{raw}");
+}
