@@ -8,7 +8,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::directory::{AppCertificate, ClientSecret, Directory};
+use crate::directory::{AppCertificate, ClientSecret, DEMO_USERNAME, Directory};
 use crate::held_certificates::HeldCertificate;
 
 /// Current schema version of [`Description`].
@@ -31,8 +31,32 @@ pub struct Description {
     pub graph_base_url: String,
     /// PEM file of the CA certificate clients must trust.
     pub ca_file: String,
+    /// The device-code sign-in page: `https://127.0.0.1:PORT/devicelogin`.
+    #[serde(default)]
+    pub verification_uri: String,
+    /// The user the samples sign in as (documented password), when the directory has it.
+    #[serde(default)]
+    pub demo_user: Option<DemoUserDescription>,
     /// All tenants; the first is the default one.
     pub tenants: Vec<TenantDescription>,
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The sample user in the [`Description`].
+pub struct DemoUserDescription {
+    /// User principal name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+impl fmt::Debug for DemoUserDescription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DemoUserDescription")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +66,9 @@ pub struct TenantDescription {
     pub id: String,
     /// Verified domains.
     pub domains: Vec<String>,
+    /// Federated domains (user realm `Federated`).
+    #[serde(default)]
+    pub federated_domains: Vec<String>,
     /// Organization name.
     pub display_name: String,
     /// Authority for this tenant.
@@ -76,6 +103,12 @@ pub struct AppDescription {
     pub roles: Vec<String>,
     /// "Allow public client flows".
     pub is_fallback_public_client: bool,
+    /// `AzureADMyOrg`, `AzureADMultipleOrgs`, `AzureADandPersonalMicrosoftAccount` or `PersonalMicrosoftAccount`.
+    #[serde(default)]
+    pub sign_in_audience: String,
+    /// Admin-consented delegated Graph permissions.
+    #[serde(default)]
+    pub delegated_permissions: Vec<String>,
 }
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,6 +199,9 @@ pub struct UserDescription {
     pub display_name: String,
     /// Password.
     pub password: String,
+    /// Flags that change how sign-ins end (`mfa_required`, `locked`, …; see `User`).
+    #[serde(default)]
+    pub flags: Vec<String>,
 }
 
 impl fmt::Debug for Description {
@@ -177,6 +213,8 @@ impl fmt::Debug for Description {
             .field("authority", &self.authority)
             .field("graph_base_url", &self.graph_base_url)
             .field("ca_file", &self.ca_file)
+            .field("verification_uri", &self.verification_uri)
+            .field("demo_user", &self.demo_user)
             .field("tenants", &self.tenants)
             .finish_non_exhaustive()
     }
@@ -215,6 +253,7 @@ impl fmt::Debug for UserDescription {
             .field("id", &self.id)
             .field("user_principal_name", &self.user_principal_name)
             .field("password", &"<redacted>")
+            .field("flags", &self.flags)
             .finish_non_exhaustive()
     }
 }
@@ -275,6 +314,7 @@ pub(crate) fn describe(
         .map(|t| TenantDescription {
             id: t.id.clone(),
             domains: t.domains.clone(),
+            federated_domains: t.federated_domains.clone(),
             display_name: t.display_name.clone(),
             authority: format!("{https_url}/{}", t.id),
             apps: t
@@ -295,6 +335,8 @@ pub(crate) fn describe(
                         .collect(),
                     roles: a.app_roles.clone(),
                     is_fallback_public_client: a.is_fallback_public_client,
+                    sign_in_audience: a.sign_in_audience.clone(),
+                    delegated_permissions: a.delegated_permissions.clone(),
                 })
                 .collect(),
             users: t
@@ -305,6 +347,7 @@ pub(crate) fn describe(
                     user_principal_name: u.user_principal_name.clone(),
                     display_name: u.display_name.clone(),
                     password: u.password.clone(),
+                    flags: u.flags().into_iter().map(str::to_owned).collect(),
                 })
                 .collect(),
         })
@@ -320,6 +363,15 @@ pub(crate) fn describe(
         authority_host: https_url.to_owned(),
         graph_base_url: format!("{https_url}/v1.0"),
         ca_file: ca_file.display().to_string(),
+        verification_uri: format!("{https_url}/devicelogin"),
+        demo_user: directory
+            .tenants
+            .iter()
+            .find_map(|t| t.user(DEMO_USERNAME))
+            .map(|u| DemoUserDescription {
+                username: u.user_principal_name.clone(),
+                password: u.password.clone(),
+            }),
         tenants,
     }
 }

@@ -45,6 +45,11 @@ pub struct Tenant {
     pub apps: Vec<AppRegistration>,
     /// User accounts.
     pub users: Vec<User>,
+    /// Verified domains whose users sign in at a federation server (AD FS): user realm discovery answers
+    /// `Federated` for them. The emulator has no WS-Trust server, so their password grant fails (AADSTS50126).
+    /// Users of these domains belong to this tenant (`Tenant::has_domain` is true for them).
+    #[serde(default)]
+    pub federated_domains: Vec<String>,
 }
 
 /// An app registration together with its service principal in the same tenant.
@@ -70,8 +75,14 @@ pub struct AppRegistration {
     pub certificates: Vec<AppCertificate>,
     /// Granted (admin-consented) application permissions on Microsoft Graph, e.g. `User.Read.All`.
     pub app_roles: Vec<String>,
-    /// "Allow public client flows".
+    /// "Allow public client flows": device code and username/password without a client credential. Such an
+    /// app must not send one (AADSTS700025); without the flag a request without one gets AADSTS7000218.
     pub is_fallback_public_client: bool,
+    /// Admin-consented delegated permissions on Microsoft Graph (`User.Read`, `User.ReadBasic.All`, …).
+    /// `openid`, `profile`, `email` and `offline_access` are always allowed. A user flow asking for a Graph
+    /// scope outside this list (and not consented by the user on the sign-in page) gets AADSTS65001.
+    #[serde(default)]
+    pub delegated_permissions: Vec<String>,
 }
 
 /// A client secret (password credential) of an app registration.
@@ -228,6 +239,29 @@ pub struct User {
     pub mobile_phone: Option<String>,
     /// The user's password. Never printed by `Debug`.
     pub password: String,
+    /// Multi-factor authentication required: username/password gets AADSTS50076; the sign-in page asks for
+    /// an (emulated) second factor.
+    #[serde(default)]
+    pub mfa_required: bool,
+    /// Must register for MFA first: username/password gets AADSTS50079.
+    #[serde(default)]
+    pub mfa_registration_required: bool,
+    /// Locked after too many attempts: AADSTS50053.
+    #[serde(default)]
+    pub locked: bool,
+    /// Disabled account: AADSTS50057.
+    #[serde(default)]
+    pub disabled: bool,
+    /// Expired password: AADSTS50055 (suberror `user_password_expired`).
+    #[serde(default)]
+    pub password_expired: bool,
+    /// Blocked by a Conditional Access policy: AADSTS53003.
+    #[serde(default)]
+    pub blocked_by_conditional_access: bool,
+    /// Never consented to anything, and not covered by admin consent: user flows get AADSTS65001 until the
+    /// user consents on the sign-in page.
+    #[serde(default)]
+    pub consent_missing: bool,
 }
 
 impl fmt::Debug for ClientSecret {
@@ -253,6 +287,7 @@ impl fmt::Debug for User {
             .field("job_title", &self.job_title)
             .field("office_location", &self.office_location)
             .field("password", &"<redacted>")
+            .field("flags", &self.flags())
             .finish_non_exhaustive()
     }
 }
@@ -315,7 +350,20 @@ impl AppRegistration {
             certificates: Vec::new(),
             app_roles: Vec::new(),
             is_fallback_public_client: false,
+            delegated_permissions: Vec::new(),
         }
+    }
+
+    /// The sign-in audience, parsed. Unknown values count as `AzureADMyOrg` (the most restrictive).
+    pub fn audience(&self) -> SignInAudience {
+        SignInAudience::parse(&self.sign_in_audience)
+    }
+
+    /// Whether the app holds the admin-consented delegated permission `scope` (case-insensitive).
+    pub fn has_delegated_permission(&self, scope: &str) -> bool {
+        self.delegated_permissions
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(scope))
     }
 
     /// The first secret that is valid now (what the self-description calls `client_secret`).
@@ -347,6 +395,72 @@ impl User {
             business_phones: Vec::new(),
             mobile_phone: None,
             password: generate_password(),
+            mfa_required: false,
+            mfa_registration_required: false,
+            locked: false,
+            disabled: false,
+            password_expired: false,
+            blocked_by_conditional_access: false,
+            consent_missing: false,
+        }
+    }
+
+    /// The names of the flags that are set (`mfa_required`, `locked`, …), in declaration order.
+    pub fn flags(&self) -> Vec<&'static str> {
+        [
+            (self.mfa_required, "mfa_required"),
+            (self.mfa_registration_required, "mfa_registration_required"),
+            (self.locked, "locked"),
+            (self.disabled, "disabled"),
+            (self.password_expired, "password_expired"),
+            (
+                self.blocked_by_conditional_access,
+                "blocked_by_conditional_access",
+            ),
+            (self.consent_missing, "consent_missing"),
+        ]
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name))
+        .collect()
+    }
+
+    /// Whether a second factor is needed (MFA, or MFA registration).
+    pub fn needs_mfa(&self) -> bool {
+        self.mfa_required || self.mfa_registration_required
+    }
+}
+
+/// Who may sign in to an app (`signInAudience`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignInAudience {
+    /// `AzureADMyOrg`: accounts of the app's own tenant only (single tenant).
+    MyOrg,
+    /// `AzureADMultipleOrgs`: work and school accounts of any tenant.
+    MultipleOrgs,
+    /// `AzureADandPersonalMicrosoftAccount`: work, school and personal Microsoft accounts.
+    OrgsAndPersonal,
+    /// `PersonalMicrosoftAccount`: personal Microsoft accounts only.
+    PersonalOnly,
+}
+
+impl SignInAudience {
+    /// Parses the Graph `signInAudience` value (case-insensitive); unknown values are `MyOrg`.
+    pub fn parse(value: &str) -> Self {
+        match value.to_ascii_lowercase().as_str() {
+            "azureadmultipleorgs" => Self::MultipleOrgs,
+            "azureadandpersonalmicrosoftaccount" => Self::OrgsAndPersonal,
+            "personalmicrosoftaccount" => Self::PersonalOnly,
+            _ => Self::MyOrg,
+        }
+    }
+
+    /// The Graph spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MyOrg => "AzureADMyOrg",
+            Self::MultipleOrgs => "AzureADMultipleOrgs",
+            Self::OrgsAndPersonal => "AzureADandPersonalMicrosoftAccount",
+            Self::PersonalOnly => "PersonalMicrosoftAccount",
         }
     }
 }
@@ -390,21 +504,42 @@ impl Tenant {
         self.domains.first().map(String::as_str).unwrap_or(&self.id)
     }
 
-    /// Whether `domain` is one of the tenant's domains (case-insensitive).
+    /// Whether `domain` is one of the tenant's domains, managed or federated (case-insensitive).
     pub fn has_domain(&self, domain: &str) -> bool {
-        self.domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
+        self.domains
+            .iter()
+            .chain(&self.federated_domains)
+            .any(|d| d.eq_ignore_ascii_case(domain))
+    }
+
+    /// Whether `domain` is one of the tenant's federated domains (case-insensitive).
+    pub fn is_federated_domain(&self, domain: &str) -> bool {
+        self.federated_domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(domain))
+    }
+
+    /// Whether the user signs in at a federation server (the domain of the UPN is federated).
+    pub fn is_federated_user(&self, user: &User) -> bool {
+        user.user_principal_name
+            .rsplit_once('@')
+            .is_some_and(|(_, domain)| self.is_federated_domain(domain))
     }
 }
 
 impl Directory {
-    /// The seeded default directory: tenant `contoso.onmicrosoft.com` with the apps `daemon`,
-    /// `expired-secret`, `no-permissions` and `daemon-certificate` and sixteen demo users. Ids are fixed;
-    /// secret values and passwords are generated. `daemon-certificate` has no certificate here: the emulator
-    /// attaches the one whose private key it holds when it starts (key generation is too slow for this
-    /// constructor).
+    /// The seeded default directory: tenant `contoso.onmicrosoft.com` (with the federated domain
+    /// `fabrikam.com`), the confidential apps `daemon`, `expired-secret`, `no-permissions` and
+    /// `daemon-certificate`, the public-client apps `device-code`, `username-password`,
+    /// `public-flows-disabled`, `single-tenant` and `personal-only`, sixteen demo users, the sample user
+    /// [`DEMO_USERNAME`] (password [`DEMO_PASSWORD`]), one user per [`User`] flag (`mfa.user@…`,
+    /// `mfa.register@…`, `locked.user@…`, `disabled.user@…`, `expired.password@…`, `ca.blocked@…`,
+    /// `no.consent@…`) and the federated `federated.user@fabrikam.com`. Ids are fixed; secret values and the
+    /// other passwords are generated. `daemon-certificate` has no certificate here: the emulator attaches the
+    /// one whose private key it holds when it starts (key generation is too slow for this constructor).
     pub fn seeded() -> Self {
         let now = OffsetDateTime::now_utc();
-        let apps = vec![
+        let mut apps = vec![
             seeded_app(
                 "daemon",
                 "Contoso daemon (client secret)",
@@ -429,26 +564,35 @@ impl Directory {
             ),
             seeded_certificate_app(),
         ];
-        let users = DEMO_USERS
+        apps.extend(PUBLIC_APPS.iter().map(seeded_public_app));
+        let mut users: Vec<User> = DEMO_USERS
             .iter()
             .map(|d| {
                 let upn = format!("{}@{DEFAULT_TENANT_DOMAIN}", d.alias);
                 User {
-                    id: stable_guid("user", d.alias),
-                    display_name: format!("{} {}", d.given, d.surname),
-                    given_name: Some(d.given.to_owned()),
-                    surname: Some(d.surname.to_owned()),
-                    mail: Some(upn.clone()),
-                    user_principal_name: upn,
                     job_title: d.job_title.map(str::to_owned),
                     office_location: d.office.map(str::to_owned),
-                    preferred_language: Some("en-US".to_owned()),
                     business_phones: d.phone.iter().map(|p| (*p).to_owned()).collect(),
-                    mobile_phone: None,
-                    password: generate_password(),
+                    ..seeded_user(d.given, d.surname, d.alias, &upn)
                 }
             })
             .collect();
+        users.push(User {
+            job_title: Some("Sample user".to_owned()),
+            password: DEMO_PASSWORD.to_owned(),
+            ..seeded_user("Debra", "Berger", "DebraB", DEMO_USERNAME)
+        });
+        users.extend(FLAGGED_USERS.iter().map(|(alias, given, surname, flag)| {
+            let mut user = seeded_user(given, surname, alias, &format!("{alias}@{DEFAULT_TENANT_DOMAIN}"));
+            flag(&mut user);
+            user
+        }));
+        users.push(seeded_user(
+            "Federated",
+            "User",
+            "federated.user",
+            &format!("federated.user@{FEDERATED_DOMAIN}"),
+        ));
         Self {
             tenants: vec![Tenant {
                 id: DEFAULT_TENANT_ID.to_owned(),
@@ -456,26 +600,57 @@ impl Directory {
                 display_name: DEFAULT_TENANT_NAME.to_owned(),
                 apps,
                 users,
+                federated_domains: vec![FEDERATED_DOMAIN.to_owned()],
             }],
         }
     }
 
-    /// Adds apps that later versions of the seeded directory have (`daemon-certificate`) to a directory that
-    /// was seeded by an earlier version and persisted: one whose default tenant is the seeded tenant and
-    /// still holds the seeded `daemon` app. Returns whether it changed anything.
-    pub(crate) fn add_missing_seeded_apps(&mut self) -> bool {
+    /// Adds what later versions of the seeded directory have to a directory that was seeded by an earlier
+    /// version and persisted (one whose default tenant is the seeded tenant and still holds the seeded `daemon`
+    /// app): the `daemon-certificate` app if missing, and — if the directory predates the user flows (none of
+    /// the public apps, the sample user or the federated domain is there) — the public apps, the sample,
+    /// flagged and federated users and the federated domain. A directory that already has some of them was
+    /// edited on purpose and is left alone. Nothing already there is changed. Returns what was added.
+    pub(crate) fn add_missing_seeded_entries(&mut self) -> Vec<String> {
         let Some(tenant) = self.tenants.first_mut() else {
-            return false;
+            return Vec::new();
         };
         let seeded_origin = tenant.id == DEFAULT_TENANT_ID
             && tenant
                 .app("daemon")
                 .is_some_and(|a| a.app_id == stable_guid("app", "daemon"));
-        if !seeded_origin || tenant.app(DAEMON_CERTIFICATE_APP).is_some() {
-            return false;
+        let Some(seeded) = seeded_origin
+            .then(|| Self::seeded().tenants.into_iter().next())
+            .flatten()
+        else {
+            return Vec::new();
+        };
+        let mut added = Vec::new();
+        let predates_user_flows = PUBLIC_APPS.iter().all(|(name, ..)| tenant.app(name).is_none())
+            && tenant.user(DEMO_USERNAME).is_none()
+            && tenant.federated_domains.is_empty();
+        let demo_users = DEMO_USERS.len();
+        for app in seeded.apps {
+            let wanted = app.name == DAEMON_CERTIFICATE_APP
+                || (predates_user_flows && PUBLIC_APPS.iter().any(|(name, ..)| *name == app.name));
+            if wanted && tenant.app(&app.name).is_none() {
+                added.push(format!("app {}", app.name));
+                tenant.apps.push(app);
+            }
         }
-        tenant.apps.push(seeded_certificate_app());
-        true
+        if predates_user_flows {
+            for user in seeded.users.into_iter().skip(demo_users) {
+                if tenant.user(&user.user_principal_name).is_none() {
+                    added.push(format!("user {}", user.user_principal_name));
+                    tenant.users.push(user);
+                }
+            }
+            for domain in seeded.federated_domains {
+                added.push(format!("federated domain {domain}"));
+                tenant.federated_domains.push(domain);
+            }
+        }
+        added
     }
 
     /// The first app with this short name (default tenant first), mutable.
@@ -547,8 +722,93 @@ fn seeded_app(name: &str, display: &str, roles: &[&str], secret: Option<ClientSe
         certificates: Vec::new(),
         app_roles: roles.iter().map(|r| (*r).to_owned()).collect(),
         is_fallback_public_client: false,
+        delegated_permissions: Vec::new(),
     }
 }
+
+/// User name of the seeded sample user, whose password is [`DEMO_PASSWORD`] (a fake directory: the password
+/// is documented so that the samples can be run by hand).
+pub const DEMO_USERNAME: &str = "DebraB@contoso.onmicrosoft.com";
+/// Password of [`DEMO_USERNAME`].
+pub const DEMO_PASSWORD: &str = "Emulator-Demo-2024!";
+/// The seeded tenant's federated domain (user realm `Federated`).
+pub const FEDERATED_DOMAIN: &str = "fabrikam.com";
+
+/// Delegated Graph permissions the seeded public clients hold (admin-consented).
+const PUBLIC_APP_PERMISSIONS: [&str; 2] = ["User.Read", "User.ReadBasic.All"];
+
+/// Seeded public-client apps: short name, display name, sign-in audience, "Allow public client flows".
+const PUBLIC_APPS: [(&str, &str, SignInAudience, bool); 5] = [
+    (
+        "device-code",
+        "Contoso device code sample",
+        SignInAudience::MultipleOrgs,
+        true,
+    ),
+    (
+        "username-password",
+        "Contoso username/password sample",
+        SignInAudience::MultipleOrgs,
+        true,
+    ),
+    (
+        "public-flows-disabled",
+        "Contoso app without public client flows",
+        SignInAudience::MultipleOrgs,
+        false,
+    ),
+    (
+        "single-tenant",
+        "Contoso single-tenant public client",
+        SignInAudience::MyOrg,
+        true,
+    ),
+    (
+        "personal-only",
+        "Contoso personal accounts app",
+        SignInAudience::PersonalOnly,
+        true,
+    ),
+];
+
+fn seeded_public_app(
+    (name, display, audience, public_flows): &(&str, &str, SignInAudience, bool),
+) -> AppRegistration {
+    AppRegistration {
+        sign_in_audience: audience.as_str().to_owned(),
+        is_fallback_public_client: *public_flows,
+        delegated_permissions: PUBLIC_APP_PERMISSIONS.iter().map(|p| (*p).to_owned()).collect(),
+        ..seeded_app(name, display, &[], None)
+    }
+}
+
+/// A seeded user with a fixed id (from `alias`), mail = UPN, no flags and a generated password.
+fn seeded_user(given: &str, surname: &str, alias: &str, upn: &str) -> User {
+    User {
+        id: stable_guid("user", alias),
+        mail: Some(upn.to_owned()),
+        user_principal_name: upn.to_owned(),
+        ..User::new(given, surname, alias, DEFAULT_TENANT_DOMAIN)
+    }
+}
+
+/// One seeded user per flag: alias (UPN local part), given name, surname, which flag.
+type FlagSetter = fn(&mut User);
+const FLAGGED_USERS: [(&str, &str, &str, FlagSetter); 7] = [
+    ("mfa.user", "MFA", "Required", |u| u.mfa_required = true),
+    ("mfa.register", "MFA", "Registration", |u| {
+        u.mfa_registration_required = true
+    }),
+    ("locked.user", "Locked", "User", |u| u.locked = true),
+    ("disabled.user", "Disabled", "User", |u| u.disabled = true),
+    ("expired.password", "Expired", "Password", |u| {
+        u.password_expired = true
+    }),
+    ("ca.blocked", "Conditional Access", "Blocked", |u| {
+        u.blocked_by_conditional_access = true
+    }),
+    ("no.consent", "No", "Consent", |u| u.consent_missing = true),
+];
 
 /// `daemon-certificate` without its certificate (attached at start).
 fn seeded_certificate_app() -> AppRegistration {
@@ -729,7 +989,37 @@ mod tests {
         let t = d.tenant("CONTOSO.onmicrosoft.com").expect("tenant by domain");
         assert_eq!(t.id, DEFAULT_TENANT_ID);
         assert!(d.tenant(&DEFAULT_TENANT_ID.to_uppercase()).is_some());
-        assert_eq!(t.users.len(), 16);
+        assert_eq!(t.users.len(), 16 + 1 + 7 + 1);
+        let demo = t.user(DEMO_USERNAME).expect("demo user");
+        assert_eq!(demo.password, DEMO_PASSWORD);
+        assert!(demo.flags().is_empty());
+        assert_eq!(
+            t.user("mfa.user@contoso.onmicrosoft.com").expect("mfa").flags(),
+            ["mfa_required"]
+        );
+        assert_eq!(
+            t.user("no.consent@contoso.onmicrosoft.com").expect("nc").flags(),
+            ["consent_missing"]
+        );
+        let federated = t.user("federated.user@fabrikam.com").expect("federated user");
+        assert!(t.is_federated_user(federated));
+        assert!(d.tenant("fabrikam.com").is_some());
+        let dc = t.app("device-code").expect("device-code");
+        assert!(dc.is_fallback_public_client && dc.has_delegated_permission("user.read"));
+        assert_eq!(dc.audience(), SignInAudience::MultipleOrgs);
+        assert!(
+            !t.app("public-flows-disabled")
+                .expect("pfd")
+                .is_fallback_public_client
+        );
+        assert_eq!(
+            t.app("single-tenant").expect("st").audience(),
+            SignInAudience::MyOrg
+        );
+        assert_eq!(
+            t.app("personal-only").expect("po").audience(),
+            SignInAudience::PersonalOnly
+        );
         let daemon = t.app("daemon").expect("daemon");
         assert!(daemon.first_valid_secret().is_some());
         assert!(
@@ -748,25 +1038,62 @@ mod tests {
     }
 
     #[test]
-    fn older_seeded_directories_gain_the_certificate_app_and_load_without_certificates() {
+    fn older_seeded_directories_gain_the_new_entries_and_load_without_the_new_fields() {
         let mut d = Directory::seeded();
-        d.tenants[0].apps.retain(|a| a.name != "daemon-certificate");
+        let old_apps = ["daemon", "expired-secret", "no-permissions"];
+        d.tenants[0].apps.retain(|a| old_apps.contains(&a.name.as_str()));
+        d.tenants[0].users.truncate(16);
+        d.tenants[0].federated_domains.clear();
         let mut json: serde_json::Value = serde_json::to_value(&d).expect("json");
-        for app in json["tenants"][0]["apps"].as_array_mut().expect("apps") {
-            app.as_object_mut().expect("app").remove("certificates");
+        let tenant = json["tenants"][0].as_object_mut().expect("tenant");
+        tenant.remove("federated_domains");
+        for app in tenant["apps"].as_array_mut().expect("apps") {
+            let app = app.as_object_mut().expect("app");
+            app.remove("certificates");
+            app.remove("delegated_permissions");
+        }
+        for user in tenant["users"].as_array_mut().expect("users") {
+            user.as_object_mut()
+                .expect("user")
+                .retain(|k, _| !k.contains("mfa") && k != "locked");
         }
         let mut old: Directory = serde_json::from_value(json).expect("an older directory.json loads");
         assert_eq!(old, d);
-        assert!(old.add_missing_seeded_apps());
-        assert!(!old.add_missing_seeded_apps(), "only once");
-        assert_eq!(old.tenants[0].apps.len(), 4);
+        let added = old.add_missing_seeded_entries();
+        assert!(added.contains(&"app daemon-certificate".to_owned()), "{added:?}");
+        assert!(added.contains(&"app device-code".to_owned()), "{added:?}");
+        assert!(added.contains(&format!("user {DEMO_USERNAME}")), "{added:?}");
+        assert!(
+            added.contains(&"federated domain fabrikam.com".to_owned()),
+            "{added:?}"
+        );
+        assert!(old.add_missing_seeded_entries().is_empty(), "only once");
+        assert_eq!(
+            old.tenants[0].apps.len(),
+            Directory::seeded().tenants[0].apps.len()
+        );
+        assert_eq!(
+            old.tenants[0].users.len(),
+            Directory::seeded().tenants[0].users.len()
+        );
+        assert_eq!(
+            old.tenants[0].users[0], d.tenants[0].users[0],
+            "existing users untouched"
+        );
         let mut custom = Directory::seeded();
         custom.tenants[0]
             .apps
             .retain(|a| a.name != "daemon-certificate" && a.name != "daemon");
         assert!(
-            !custom.add_missing_seeded_apps(),
+            custom.add_missing_seeded_entries().is_empty(),
             "not a seeded directory any more"
+        );
+        let mut edited = Directory::seeded();
+        edited.tenants[0].users.truncate(3);
+        edited.tenants[0].apps.retain(|a| a.name != "single-tenant");
+        assert!(
+            edited.add_missing_seeded_entries().is_empty(),
+            "a current directory edited on purpose stays as it is"
         );
     }
 

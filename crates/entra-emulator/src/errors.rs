@@ -15,6 +15,8 @@ pub(crate) struct AadError {
     pub error: &'static str,
     pub code: u32,
     pub message: String,
+    /// MSAL's `suberror` (`basic_action`, `consent_required`, `user_password_expired`, …).
+    pub suberror: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -26,6 +28,8 @@ struct AadErrorBody<'a> {
     trace_id: &'a str,
     correlation_id: &'a str,
     error_uri: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suberror: Option<&'a str>,
 }
 
 impl AadError {
@@ -35,7 +39,17 @@ impl AadError {
             error,
             code,
             message: message.into(),
+            suberror: None,
         }
+    }
+
+    fn with_suberror(mut self, suberror: &'static str) -> Self {
+        self.suberror = Some(suberror);
+        self
+    }
+
+    fn bad_request(error: &'static str, code: u32, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, error, code, message)
     }
 
     // ---- the catalogue (texts as observed from the real service, see protocol/entra-v2.md) ----
@@ -404,6 +418,247 @@ impl AadError {
         )
     }
 
+    // ---- user flows: tenant rules, public clients (device code, ROPC, refresh) ----
+
+    /// AADSTS50194: a single-tenant app used on `/common`.
+    pub fn single_tenant_app_on_common(app_id: &str, app_name: &str) -> Self {
+        Self::bad_request(
+            "invalid_request",
+            50194,
+            format!(
+                "Application '{app_id}'({app_name}) is not configured as a multi-tenant application. Usage of the \
+                 /common endpoint is not supported for such applications created after '10/15/2018'. Use a \
+                 tenant-specific endpoint or configure the application to be multi-tenant."
+            ),
+        )
+    }
+
+    /// AADSTS9002331: an app for personal Microsoft accounts only, used outside `/consumers`.
+    pub fn personal_accounts_only(app_id: &str, app_name: &str) -> Self {
+        Self::bad_request(
+            "invalid_request",
+            9002331,
+            format!(
+                "Application '{app_id}'({app_name}) is configured for use by Microsoft Account users only. Please \
+                 use the /consumers endpoint to serve this request."
+            ),
+        )
+    }
+
+    /// AADSTS9002332: an app for work and school accounts only, used on `/consumers`.
+    pub fn organizations_only(app_id: &str, app_name: &str) -> Self {
+        Self::bad_request(
+            "invalid_request",
+            9002332,
+            format!(
+                "Application '{app_id}'({app_name}) is configured for use by Azure Active Directory users only. \
+                 Please do not use the /consumers endpoint to serve this request."
+            ),
+        )
+    }
+
+    /// AADSTS9001023: the password grant on `/common` or `/consumers`.
+    pub fn ropc_tenant_not_supported() -> Self {
+        Self::bad_request(
+            "invalid_request",
+            9001023,
+            "The grant type is not supported over the /common or /consumers endpoints. Please use the \
+             /organizations or tenant-specific endpoint.",
+        )
+    }
+
+    /// AADSTS7000218: no client credential, and the app does not allow public client flows.
+    pub fn public_client_flows_disabled() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        )
+    }
+
+    /// AADSTS700025: a public client sent a client secret or assertion.
+    pub fn public_client_sent_credential() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            700025,
+            "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
+        )
+    }
+
+    /// AADSTS70016: device flow, the user has not finished.
+    pub fn authorization_pending() -> Self {
+        Self::bad_request(
+            "authorization_pending",
+            70016,
+            "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+        )
+    }
+
+    /// `slow_down` (RFC 8628), only when configured: Entra is not known to send it; the code is the pending one.
+    pub fn slow_down() -> Self {
+        Self::bad_request(
+            "slow_down",
+            70016,
+            "OAuth 2.0 device flow error. Authorization is pending. Polling too frequently: add 5 seconds to the \
+             interval and continue polling.",
+        )
+    }
+
+    /// The user declined on the sign-in page (AADSTS65004, code unconfirmed for the device flow).
+    pub fn authorization_declined() -> Self {
+        Self::bad_request(
+            "authorization_declined",
+            65004,
+            "User declined to consent to access the app.",
+        )
+    }
+
+    /// An unknown device code, one issued on another tenant segment or to another client, or one already
+    /// redeemed (AADSTS70000, code unconfirmed for the device flow).
+    pub fn bad_verification_code() -> Self {
+        Self::bad_request(
+            "bad_verification_code",
+            70000,
+            "The provided value for the input parameter 'device_code' is not valid.",
+        )
+    }
+
+    /// AADSTS70019: the device code expired (`expires_in` passed).
+    pub fn device_code_expired() -> Self {
+        Self::bad_request("expired_token", 70019, "Verification code expired.")
+    }
+
+    /// AADSTS50126: wrong password (also the answer for federated users, whose passwords only their federation
+    /// server can check).
+    pub fn invalid_credentials() -> Self {
+        Self::bad_request(
+            "invalid_grant",
+            50126,
+            "Error validating credentials due to invalid username or password.",
+        )
+    }
+
+    /// AADSTS50034: no such user; the name is hidden as the real service does.
+    pub fn user_not_found(directory: &str) -> Self {
+        Self::bad_request(
+            "invalid_grant",
+            50034,
+            format!(
+                "The user account {{EmailHidden}} does not exist in the {directory} directory. To sign into this \
+                 application, the account must be added to the directory."
+            ),
+        )
+    }
+
+    /// AADSTS50076: MFA required (`invalid_grant` as in the 2023-24 captures, suberror `basic_action`).
+    pub fn mfa_required(resource_app_id: &str) -> Self {
+        Self::bad_request(
+            "invalid_grant",
+            50076,
+            format!(
+                "Due to a configuration change made by your administrator, or because you moved to a new location, \
+                 you must use multi-factor authentication to access '{resource_app_id}'."
+            ),
+        )
+        .with_suberror("basic_action")
+    }
+
+    /// AADSTS50079: the user must register for MFA first.
+    pub fn mfa_registration_required(resource_app_id: &str) -> Self {
+        Self::bad_request(
+            "invalid_grant",
+            50079,
+            format!(
+                "Due to a configuration change made by your administrator, or because you moved to a new location, \
+                 you must enroll in multi-factor authentication to access '{resource_app_id}'."
+            ),
+        )
+        .with_suberror("basic_action")
+    }
+
+    /// AADSTS65001: neither the user nor an administrator consented (suberror `consent_required`).
+    pub fn consent_required(app_id: &str, app_name: &str) -> Self {
+        Self::bad_request(
+            "invalid_grant",
+            65001,
+            format!(
+                "The user or administrator has not consented to use the application with ID '{app_id}' named \
+                 '{app_name}'. Send an interactive authorization request for this user and resource."
+            ),
+        )
+        .with_suberror("consent_required")
+    }
+
+    /// AADSTS50053: the account is locked.
+    pub fn account_locked() -> Self {
+        Self::bad_request(
+            "invalid_grant",
+            50053,
+            "You've tried to sign in too many times with an incorrect user ID or password.",
+        )
+    }
+
+    /// AADSTS50055: the password has expired (suberror `user_password_expired`).
+    pub fn password_expired() -> Self {
+        Self::bad_request("invalid_grant", 50055, "The password is expired.")
+            .with_suberror("user_password_expired")
+    }
+
+    /// AADSTS50057: the account is disabled.
+    pub fn account_disabled() -> Self {
+        Self::bad_request("invalid_grant", 50057, "The user account is disabled.")
+    }
+
+    /// AADSTS53003: blocked by Conditional Access.
+    pub fn blocked_by_conditional_access() -> Self {
+        Self::bad_request(
+            "invalid_grant",
+            53003,
+            "Access has been blocked by Conditional Access policies. The access policy does not allow token \
+             issuance.",
+        )
+    }
+
+    /// AADSTS700082: the refresh token expired through inactivity.
+    pub fn refresh_token_expired(issued: time::OffsetDateTime, inactive_secs: u64) -> Self {
+        Self::bad_request(
+            "invalid_grant",
+            700082,
+            format!(
+                "The refresh token has expired due to inactivity. The token was issued on {} and was inactive for \
+                 {}.",
+                dotnet_roundtrip(issued),
+                inactivity(inactive_secs)
+            ),
+        )
+    }
+
+    /// AADSTS50173: the refresh token was revoked (e.g. after a password change or an admin revocation).
+    pub fn refresh_token_revoked(issued: time::OffsetDateTime) -> Self {
+        Self::bad_request(
+            "invalid_grant",
+            50173,
+            format!(
+                "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user \
+                 might have changed or reset their password. The grant was issued on '{}' and the \
+                 TokensValidFrom date (before which tokens are not valid) for this user is '{}'.",
+                dotnet_roundtrip(issued),
+                dotnet_roundtrip(time::OffsetDateTime::now_utc())
+            ),
+        )
+    }
+
+    /// AADSTS9002313 (`invalid_grant`): a refresh token the emulator did not issue, or for another client.
+    pub fn malformed_grant() -> Self {
+        Self::bad_request(
+            "invalid_grant",
+            9002313,
+            "Invalid request. Request is malformed or invalid.",
+        )
+    }
+
     /// AADSTS900561: wrong HTTP method on the token endpoint.
     pub fn post_only(method: &str) -> Self {
         Self::new(
@@ -457,6 +712,7 @@ impl AadError {
             trace_id: &ctx.trace_id,
             correlation_id: &ctx.correlation_id,
             error_uri: format!("https://login.microsoftonline.com/error?code={}", self.code),
+            suberror: self.suberror,
         };
         let json = serde_json::to_string(&body).unwrap_or_default();
         let mut resp = (self.status, json).into_response();
@@ -469,6 +725,17 @@ const CERT_CREDENTIALS_DOC: &str =
     "https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials";
 const CERT_CREDENTIALS_DOC_NEW: &str =
     "https://learn.microsoft.com/entra/identity-platform/certificate-credentials";
+
+/// `1.02:03:04` style (.NET `TimeSpan`), how AADSTS700082 states the inactivity.
+fn inactivity(secs: u64) -> String {
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    format!(
+        "{days}.{:02}:{:02}:{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
 
 fn thumbprint_part(thumbprint: Option<&str>) -> String {
     thumbprint

@@ -22,13 +22,16 @@
 mod assertion;
 pub mod certificates;
 mod describe;
+mod device_codes;
 mod directory;
 mod errors;
+mod grants;
 mod held_certificates;
 mod jwt;
 mod keys;
 mod routes;
 mod server;
+mod signin;
 mod state;
 mod store;
 mod tls;
@@ -44,16 +47,19 @@ use std::time::Duration;
 use tokio_rustls::TlsAcceptor;
 
 pub use describe::{
-    AppDescription, CertificateDescription, CertificateFilesDescription, DESCRIPTION_VERSION, Description,
-    SecretDescription, TenantDescription, UserDescription,
+    AppDescription, CertificateDescription, CertificateFilesDescription, DESCRIPTION_VERSION,
+    DemoUserDescription, Description, SecretDescription, TenantDescription, UserDescription,
 };
+pub use device_codes::{DeviceCodeInfo, DeviceCodeStatus};
 pub use directory::{
     AppCertificate, AppRegistration, ClientSecret, DEFAULT_TENANT_DOMAIN, DEFAULT_TENANT_ID,
-    DEFAULT_TENANT_NAME, Directory, GRAPH_APP_ID, GRAPH_RESOURCE, MSA_TENANT_ID, Tenant, User,
+    DEFAULT_TENANT_NAME, DEMO_PASSWORD, DEMO_USERNAME, Directory, FEDERATED_DOMAIN, GRAPH_APP_ID,
+    GRAPH_RESOURCE, MSA_TENANT_ID, SignInAudience, Tenant, User,
 };
 pub use held_certificates::CertificateFiles;
 pub use state::{Endpoint, Fault, RequestCounts};
 
+use crate::device_codes::DeviceConfig;
 use crate::held_certificates::HeldCertificate;
 use crate::keys::TokenSigningKey;
 use crate::routes::Scheme;
@@ -61,7 +67,8 @@ use crate::server::ServerHandle;
 use crate::state::{AppState, Counters};
 use crate::store::Store;
 
-/// Default `expires_in` of issued access tokens.
+/// Default `expires_in` of app-only access tokens (user tokens get a random 3600–5400 s unless
+/// [`EmulatorBuilder::token_lifetime`] is set).
 pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3599);
 
 /// Why the emulator could not start.
@@ -106,6 +113,14 @@ pub enum EmulatorError {
     /// A development certificate could not be generated.
     #[error("certificate generation failed: {0}")]
     Certificate(String),
+    /// A device code could not be approved or declined.
+    #[error("device code {user_code}: {message}")]
+    DeviceCode {
+        /// The user code.
+        user_code: String,
+        /// Why (no such code, not pending any more, or the user cannot sign in).
+        message: String,
+    },
 }
 
 /// Configures and starts an [`Emulator`].
@@ -115,8 +130,10 @@ pub struct EmulatorBuilder {
     http_bind: Option<SocketAddr>,
     state_dir: Option<PathBuf>,
     directory: Option<Directory>,
-    token_lifetime: Duration,
+    token_lifetime: Option<Duration>,
     reject_replayed_assertions: bool,
+    device: DeviceConfig,
+    refresh_token_lifetime: Duration,
 }
 
 impl Default for EmulatorBuilder {
@@ -126,8 +143,10 @@ impl Default for EmulatorBuilder {
             http_bind: None,
             state_dir: None,
             directory: None,
-            token_lifetime: DEFAULT_TOKEN_LIFETIME,
+            token_lifetime: None,
             reject_replayed_assertions: false,
+            device: DeviceConfig::default(),
+            refresh_token_lifetime: grants::DEFAULT_REFRESH_TOKEN_LIFETIME,
         }
     }
 }
@@ -161,9 +180,42 @@ impl EmulatorBuilder {
         self
     }
 
-    /// `expires_in` of issued access tokens (default 3599 s).
+    /// `expires_in` of issued access tokens. Default: 3599 s for app-only tokens, a random 3600–5400 s for
+    /// user tokens (as Entra randomises them); once set, both use `d`.
     pub fn token_lifetime(mut self, d: Duration) -> Self {
-        self.token_lifetime = d;
+        self.token_lifetime = Some(d);
+        self
+    }
+
+    /// `interval` of device codes: how many seconds clients wait between polls (default 5).
+    pub fn device_code_interval(mut self, secs: u64) -> Self {
+        self.device.interval = secs;
+        self
+    }
+
+    /// `expires_in` of device codes (default 900 s); afterwards polls get `expired_token`.
+    pub fn device_code_lifetime(mut self, d: Duration) -> Self {
+        self.device.lifetime = d;
+        self
+    }
+
+    /// Answer the first `n` polls of each still-pending device code with `slow_down` (default 0: Entra is not
+    /// known to send it, and MSAL.NET gives up on it).
+    pub fn slow_down_polls(mut self, n: u32) -> Self {
+        self.device.slow_down_polls = n;
+        self
+    }
+
+    /// Approve every device code as `username` (a user principal name) `delay` after it was issued, as if
+    /// that user had signed in and consented on the sign-in page. Start fails if there is no such user.
+    pub fn auto_approve_device_codes(mut self, username: impl Into<String>, delay: Duration) -> Self {
+        self.device.auto_approve = Some((username.into(), delay));
+        self
+    }
+
+    /// Inactivity after which a refresh token is refused with AADSTS700082 (default 90 days).
+    pub fn refresh_token_lifetime(mut self, d: Duration) -> Self {
+        self.refresh_token_lifetime = d;
         self
     }
 
@@ -268,18 +320,31 @@ fn load_directory(store: &Store, given: Option<Directory>) -> Result<(Directory,
             Some(json) => {
                 let mut directory: Directory =
                     serde_json::from_str(&json).map_err(|e| corrupt(store, store::DIRECTORY, e))?;
-                // A seeded directory saved by an earlier version lacks the apps added since.
-                let migrated = directory.add_missing_seeded_apps();
-                if migrated {
-                    tracing::info!("added the seeded app daemon-certificate to the persisted directory");
+                // A seeded directory saved by an earlier version lacks the entries added since.
+                let added = directory.add_missing_seeded_entries();
+                if !added.is_empty() {
+                    tracing::info!(added = %added.join(", "), "added new seeded entries to the persisted directory");
                 }
-                (directory, migrated)
+                (directory, !added.is_empty())
             }
             None => (Directory::seeded(), true),
         },
     };
     directory.validate().map_err(EmulatorError::InvalidDirectory)?;
     Ok((directory, save))
+}
+
+/// The auto-approve user must exist.
+fn check_auto_approve(directory: &Directory, device: &DeviceConfig) -> Result<(), EmulatorError> {
+    match &device.auto_approve {
+        Some((username, _)) if !directory.tenants.iter().any(|t| t.user(username).is_some()) => {
+            Err(EmulatorError::InvalidDirectory(format!(
+                "auto_approve_device_codes (--auto-approve): there is no user '{username}' in the directory; \
+                 give a user principal name such as {DEMO_USERNAME}"
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn save_directory(store: &Store, directory: &Directory) -> Result<(), EmulatorError> {
@@ -332,6 +397,7 @@ struct Running {
 
 async fn start_with_store(builder: EmulatorBuilder, store: &Store) -> Result<Running, EmulatorError> {
     let (mut directory, mut save) = load_directory(store, builder.directory)?;
+    check_auto_approve(&directory, &builder.device)?;
 
     let https_listener = server::bind(builder.bind)
         .await
@@ -385,7 +451,15 @@ async fn start_with_store(builder: EmulatorBuilder, store: &Store) -> Result<Run
     let state = Arc::new(AppState {
         directory: RwLock::new(directory),
         signing_key,
-        token_lifetime: builder.token_lifetime,
+        token_lifetime: builder.token_lifetime.unwrap_or(DEFAULT_TOKEN_LIFETIME),
+        user_token_lifetime: builder.token_lifetime,
+        refresh_token_lifetime: builder.refresh_token_lifetime,
+        device_config: builder.device,
+        devices: Mutex::new(Default::default()),
+        device_issued: tokio::sync::Notify::new(),
+        grants: Mutex::new(Default::default()),
+        sessions: Mutex::new(Default::default()),
+        https_url: https_url.clone(),
         counters: Counters::default(),
         faults: Mutex::new(Default::default()),
         reject_replayed_assertions: builder.reject_replayed_assertions,
@@ -586,9 +660,82 @@ impl Emulator {
         self.state.inject_fault(fault);
     }
 
+    /// `https://127.0.0.1:PORT/devicelogin`: the sign-in page device codes send users to.
+    pub fn verification_uri(&self) -> String {
+        format!("{}/devicelogin", self.https_url)
+    }
+
+    /// Every device code issued so far (expiry and auto-approval applied), in issue order.
+    pub fn device_codes(&self) -> Vec<DeviceCodeInfo> {
+        routes::device::list(&self.state)
+    }
+
+    /// Approves a pending device code as `username`, as if the user had signed in (MFA included) and
+    /// accepted the consent page: the next poll gets tokens. Fails for an unknown or no longer pending code
+    /// and for a user who cannot sign in (unknown in the code's tenant, federated, disabled, locked, expired
+    /// password, blocked by Conditional Access).
+    pub fn approve_device_code(&self, user_code: &str, username: &str) -> Result<(), EmulatorError> {
+        routes::device::approve(&self.state, user_code, username)
+            .map(drop)
+            .map_err(|e| device_code_error(user_code, &e))
+    }
+
+    /// Declines a pending device code: the next poll gets `authorization_declined`.
+    pub fn decline_device_code(&self, user_code: &str) -> Result<(), EmulatorError> {
+        routes::device::decline(&self.state, user_code)
+            .map(drop)
+            .map_err(|e| device_code_error(user_code, &e))
+    }
+
+    /// Waits (without blocking the runtime) until a device code is pending and returns the newest one, or
+    /// `None` after `timeout`. Handy for tests that start a client and then approve its code.
+    pub async fn wait_for_device_code(&self, timeout: Duration) -> Option<DeviceCodeInfo> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.state.device_issued.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(info) = routes::device::newest_pending(&self.state) {
+                return Some(info);
+            }
+            // Also wake up now and then: auto-approval and expiry change codes without a notification.
+            let wake = (tokio::time::Instant::now() + Duration::from_millis(250)).min(deadline);
+            if tokio::time::timeout_at(wake, notified).await.is_err() && wake >= deadline {
+                return routes::device::newest_pending(&self.state);
+            }
+        }
+    }
+
+    /// Revokes every refresh token of the user (`username` or object id): their next use gets AADSTS50173.
+    /// Returns how many were revoked.
+    pub fn revoke_refresh_tokens(&self, username: &str) -> usize {
+        let user_ids: Vec<String> = self
+            .state
+            .directory()
+            .tenants
+            .iter()
+            .filter_map(|t| t.user(username).map(|u| u.id.clone()))
+            .collect();
+        let mut grants = self.state.grants();
+        user_ids.iter().map(|id| grants.revoke_user(id)).sum()
+    }
+
+    /// Makes every refresh token issued so far count as expired through inactivity: its next use gets
+    /// AADSTS700082.
+    pub fn expire_refresh_tokens(&self) {
+        self.state.grants().expire_all();
+    }
+
     /// Stops the listeners, letting in-flight requests finish (at most a few seconds).
     pub async fn shutdown(mut self) {
         self.server.shutdown().await;
+    }
+}
+
+fn device_code_error(user_code: &str, e: &routes::device::ApproveError) -> EmulatorError {
+    EmulatorError::DeviceCode {
+        user_code: user_code.to_owned(),
+        message: e.to_string(),
     }
 }
 

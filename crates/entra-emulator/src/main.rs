@@ -1,4 +1,5 @@
-//! `cargo run -p entra-emulator -- [--port N] [--http-port N] [--host H] [--state DIR] [--describe FILE]`
+//! `cargo run -p entra-emulator -- [--port N] [--http-port N] [--host H] [--state DIR] [--describe FILE]
+//! [--device-code-interval S] [--slow-down-polls N] [--auto-approve USER [--auto-approve-delay S]]`
 //!
 //! Starts the emulator, optionally writes its self-description, prints a summary (authority, Graph base,
 //! CA file, client ids, secrets and certificate files, how to point MSAL Python and curl at it) and runs
@@ -35,6 +36,23 @@ struct Args {
     /// accepts the reuse MSAL practises for several minutes.
     #[arg(long, env = "ENTRA_EMULATOR_REJECT_ASSERTION_REPLAY")]
     reject_assertion_replay: bool,
+    /// `interval` of device codes, in seconds (how long clients wait between polls).
+    #[arg(long, env = "ENTRA_EMULATOR_DEVICE_CODE_INTERVAL", default_value_t = 5)]
+    device_code_interval: u64,
+    /// Answer the first N polls of each pending device code with `slow_down` (Entra is not known to).
+    #[arg(long, env = "ENTRA_EMULATOR_SLOW_DOWN_POLLS", default_value_t = 0)]
+    slow_down_polls: u32,
+    /// Approve every device code as this user (user principal name), as if they had signed in on the page.
+    #[arg(long, env = "ENTRA_EMULATOR_AUTO_APPROVE", value_name = "USERNAME")]
+    auto_approve: Option<String>,
+    /// Seconds after issue at which `--auto-approve` approves a code.
+    #[arg(
+        long,
+        env = "ENTRA_EMULATOR_AUTO_APPROVE_DELAY",
+        default_value_t = 0,
+        requires = "auto_approve"
+    )]
+    auto_approve_delay: u64,
 }
 
 async fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
@@ -61,6 +79,13 @@ fn summary(emulator: &Emulator) -> String {
     }
     line(format!("  Graph base       {}", d.graph_base_url));
     line(format!("  CA certificate   {}", d.ca_file));
+    line(format!("  device sign-in   {}", d.verification_uri));
+    if let Some(demo) = &d.demo_user {
+        line(format!(
+            "  demo user        {} (password {})",
+            demo.username, demo.password
+        ));
+    }
     for t in &d.tenants {
         line(format!(
             "  tenant           {} ({}, {})",
@@ -119,6 +144,33 @@ fn summary(emulator: &Emulator) -> String {
             d.ca_file, d.graph_base_url
         ));
     }
+    let public_app = |name: &str| {
+        d.tenants
+            .first()
+            .and_then(|t| t.apps.iter().find(|a| a.name == name))
+    };
+    if let (Some(device), Some(ropc), Some(demo)) = (
+        public_app("device-code"),
+        public_app("username-password"),
+        &d.demo_user,
+    ) {
+        line(String::new());
+        line(
+            "MSAL Python, device code (open the page above, enter the code, sign in as the demo user):"
+                .to_owned(),
+        );
+        line(format!(
+            "  REQUESTS_CA_BUNDLE={} INSTANCE_DISCOVERY=false AUTHORITY={} CLIENT_ID={} ENDPOINT={}/me \
+             python device_flow_sample.py",
+            d.ca_file, d.authority, device.client_id, d.graph_base_url
+        ));
+        line("MSAL Python, username/password (MSAL drops the port for user realm discovery: run with --port 443):".to_owned());
+        line(format!(
+            "  REQUESTS_CA_BUNDLE={} INSTANCE_DISCOVERY=false AUTHORITY={} CLIENT_ID={} USERNAME={} PASSWORD='{}' \
+             SCOPE=User.ReadBasic.All ENDPOINT={}/users python username_password_sample.py",
+            d.ca_file, d.authority, ropc.client_id, demo.username, demo.password, d.graph_base_url
+        ));
+    }
     let held = d.tenants.first().and_then(|t| {
         t.apps.iter().find_map(|a| {
             a.certificates
@@ -147,7 +199,16 @@ async fn run(args: Args) -> Result<(), String> {
     if let Some(dir) = &args.state {
         builder = builder.state_dir(dir.clone());
     }
-    builder = builder.reject_replayed_assertions(args.reject_assertion_replay);
+    builder = builder
+        .reject_replayed_assertions(args.reject_assertion_replay)
+        .device_code_interval(args.device_code_interval)
+        .slow_down_polls(args.slow_down_polls);
+    if let Some(username) = &args.auto_approve {
+        builder = builder.auto_approve_device_codes(
+            username.clone(),
+            std::time::Duration::from_secs(args.auto_approve_delay),
+        );
+    }
     let emulator = builder.start().await.map_err(|e| e.to_string())?;
     if let Some(path) = &args.describe {
         emulator

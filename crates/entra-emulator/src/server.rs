@@ -20,7 +20,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
 use crate::errors::{AadError, GraphError};
-use crate::routes::{Ctx, DefaultBase, Scheme, admin, graph, identity};
+use crate::routes::{Ctx, DefaultBase, Scheme, admin, device, graph, identity};
+use crate::signin;
 use crate::state::{AppState, Endpoint};
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -46,6 +47,14 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             "/{t}/oauth2/v2.0/token",
             post(identity::token).fallback(identity::token_wrong_method),
         )
+        .route(
+            "/{t}/oauth2/v2.0/devicecode",
+            post(device::devicecode).fallback(identity::token_wrong_method),
+        )
+        .route("/devicelogin", get(signin::get).post(signin::post_code))
+        .route("/devicelogin/signin", post(signin::post_sign_in))
+        .route("/devicelogin/verify", post(signin::post_verify))
+        .route("/devicelogin/consent", post(signin::post_consent))
         .route("/v1.0", axum::routing::any(graph::graph))
         .route("/v1.0/", axum::routing::any(graph::graph))
         .route("/v1.0/{*rest}", axum::routing::any(graph::graph))
@@ -53,6 +62,15 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/_emulator/requests", get(admin::requests))
         .route("/_emulator/requests/reset", post(admin::reset_requests))
         .route("/_emulator/faults", post(admin::inject_fault))
+        .route("/_emulator/device-codes", get(admin::device_codes))
+        .route(
+            "/_emulator/device-codes/{user_code}/approve",
+            post(admin::approve_device_code),
+        )
+        .route(
+            "/_emulator/device-codes/{user_code}/decline",
+            post(admin::decline_device_code),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), count_and_fault))
         .with_state(state)

@@ -7,8 +7,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::device_codes::{DeviceConfig, DeviceStore};
 use crate::directory::Directory;
+use crate::grants::Grants;
 use crate::keys::TokenSigningKey;
+use crate::signin::Sessions;
 
 /// The kinds of endpoints the emulator counts requests for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -172,7 +175,23 @@ impl Counters {
 pub(crate) struct AppState {
     pub directory: RwLock<Directory>,
     pub signing_key: TokenSigningKey,
+    /// `expires_in` of app-only tokens.
     pub token_lifetime: Duration,
+    /// `expires_in` of user tokens when set on the builder (else randomised 60–90 min).
+    pub user_token_lifetime: Option<Duration>,
+    /// Inactivity after which a refresh token gets AADSTS700082.
+    pub refresh_token_lifetime: Duration,
+    pub device_config: DeviceConfig,
+    /// Device codes. Lock order: `directory` first, then this, then `grants`.
+    pub devices: Mutex<DeviceStore>,
+    /// Woken whenever a device code is issued (`wait_for_device_code`).
+    pub device_issued: tokio::sync::Notify,
+    /// Refresh tokens and user consents.
+    pub grants: Mutex<Grants>,
+    /// Sign-in page sessions.
+    pub sessions: Mutex<Sessions>,
+    /// `https://127.0.0.1:PORT` of the HTTPS listener.
+    pub https_url: String,
     pub counters: Counters,
     pub faults: Mutex<VecDeque<Fault>>,
     /// Whether a client assertion's `jti` may be used only once.
@@ -185,6 +204,34 @@ impl AppState {
     pub fn directory(&self) -> std::sync::RwLockReadGuard<'_, Directory> {
         self.directory
             .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `…/devicelogin` on the HTTPS listener as the client addressed it (the HTTPS URL for plain-HTTP requests:
+    /// the sign-in page needs its Secure cookie).
+    pub fn verification_uri(&self, ctx: &crate::routes::Ctx) -> String {
+        if ctx.base.starts_with("https://") {
+            format!("{}/devicelogin", ctx.base)
+        } else {
+            format!("{}/devicelogin", self.https_url)
+        }
+    }
+
+    pub fn devices(&self) -> std::sync::MutexGuard<'_, DeviceStore> {
+        self.devices
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn grants(&self) -> std::sync::MutexGuard<'_, Grants> {
+        self.grants
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn sessions(&self) -> std::sync::MutexGuard<'_, Sessions> {
+        self.sessions
+            .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 

@@ -127,7 +127,11 @@ pub(crate) fn percent_decode(s: &str) -> String {
 
 /// Constant-time comparison of two secrets (length leaks, content does not).
 pub(crate) fn secret_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+    secret_eq_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// [`secret_eq`] on bytes.
+pub(crate) fn secret_eq_bytes(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -192,6 +196,14 @@ impl Serialize for Node {
             Node::Objects(list) => list.serialize(serializer),
         }
     }
+}
+
+/// `len` random bytes, base64url (unpadded).
+pub(crate) fn random_b64url(len: usize) -> String {
+    use rand::RngCore as _;
+    let mut bytes = vec![0u8; len];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    b64url(&bytes)
 }
 
 /// Random string from `alphabet`.

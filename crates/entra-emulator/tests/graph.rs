@@ -269,7 +269,18 @@ async fn applications_by_object_id_and_app_id_never_show_secrets() {
     }
     let resp = get(&http, &format!("{}/applications", emu.graph_base()), &tok).await;
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["value"].as_array().unwrap().len(), 4);
+    let apps = body["value"].as_array().unwrap();
+    assert_eq!(apps.len(), emu.directory().tenants[0].apps.len());
+    let device = apps
+        .iter()
+        .find(|a| a["appId"] == emu.app("device-code").unwrap().app_id)
+        .unwrap();
+    assert_eq!(device["isFallbackPublicClient"], true);
+    assert_eq!(device["signInAudience"], "AzureADMultipleOrgs");
+    assert_eq!(
+        device["requiredResourceAccess"][0]["resourceAccess"][0],
+        serde_json::json!({"id": "e1fe6dd8-ba31-4d61-89e7-88639da4683d", "type": "Scope"})
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
-//! Fidelity with the reference client: MSAL Python 1.39.0 runs its unchanged confidential-client samples
-//! (client secret; certificate from a PFX, from a PEM key with a SHA-1 thumbprint, with `x5c`) against the
-//! emulator, pointed at it only through the authority URL, the CA bundle and `INSTANCE_DISCOVERY=false`.
+//! Fidelity with the reference client: MSAL Python 1.39.0 runs its unchanged samples — confidential client
+//! (client secret; certificate from a PFX, from a PEM key with a SHA-1 thumbprint, with `x5c`), device code
+//! (approved programmatically while it polls) and username/password (on port 443: MSAL drops the authority's
+//! port for user realm discovery) — against the emulator, pointed at it only through the authority URL,
+//! the CA bundle and `INSTANCE_DISCOVERY=false`.
 //!
 //! Python comes from `$MSAL_PYTHON` if set, else `<workspace>/target/msal-venv/bin/python`, which is
 //! created on first use (`python3 -m venv` + `pip install msal==1.39.0`). The samples come from
@@ -15,7 +17,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::{creds, start};
-use entra_emulator::{DEFAULT_TENANT_DOMAIN, Emulator, Endpoint};
+use entra_emulator::{
+    DEFAULT_TENANT_DOMAIN, DEMO_PASSWORD, DEMO_USERNAME, DeviceCodeStatus, Emulator, Endpoint,
+};
 use serde_json::Value;
 
 const MSAL_VERSION: &str = "1.39.0";
@@ -168,6 +172,8 @@ async fn run_script(emu: &Emulator, script: &str, authority: &str, vars: &[(&str
         "CERT_PRIVATE_KEY_PATH",
         "CERT_THUMBPRINT",
         "CERT_PUBLIC_PATH",
+        "USERNAME",
+        "PASSWORD",
     ] {
         cmd.env_remove(name);
     }
@@ -223,9 +229,9 @@ fn assert_graph_result(out: &Output, emu: &Emulator) {
         text(&out.stderr)
     );
     let (_, json) = stdout
-        .split_once("Graph API call result: \n")
+        .split_once("Graph API call result: ")
         .expect("the sample's result line");
-    let users: Value = serde_json::from_str(json).expect("the users JSON");
+    let users: Value = serde_json::from_str(json.trim_start()).expect("the users JSON");
     let value = users["value"].as_array().expect("value");
     assert_eq!(value.len(), emu.directory().tenants[0].users.len());
     assert_eq!(value[0]["userPrincipalName"], "AdeleV@contoso.onmicrosoft.com");
@@ -376,5 +382,128 @@ async fn msal_python_reports_an_unregistered_certificate_like_the_real_service()
         ),
         "{stdout}\n{}",
         text(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msal_python_device_flow_sample_completes_when_the_code_is_approved() {
+    let emu = Emulator::builder()
+        .device_code_interval(1)
+        .start()
+        .await
+        .expect("emulator starts");
+    let app = emu.app("device-code").expect("seeded public client");
+    let authority = emu.authority();
+    let vars = [
+        ("CLIENT_ID", app.app_id.clone()),
+        ("ENDPOINT", format!("{}/me", emu.graph_base())),
+    ];
+    let sample = run_script(&emu, "device_flow_sample.py", &authority, &vars);
+    let approve = async {
+        let code = emu
+            .wait_for_device_code(Duration::from_secs(60))
+            .await
+            .expect("the sample asks for a device code");
+        // Let it poll at least once while pending.
+        while emu.device_codes()[0].poll_count == 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        emu.approve_device_code(&code.user_code, DEMO_USERNAME)
+            .expect("approve");
+        code
+    };
+    let (out, code) = tokio::join!(sample, approve);
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "exit {}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with(&format!(
+            "To sign in, use a web browser to open the page {} and enter the code {} to authenticate.",
+            emu.verification_uri(),
+            code.user_code
+        )),
+        "{stdout}"
+    );
+    let (_, json) = stdout
+        .split_once("Graph API call result: ")
+        .expect("the sample's result line");
+    let me: Value = serde_json::from_str(json).expect("the /me JSON");
+    assert_eq!(me["userPrincipalName"], DEMO_USERNAME);
+    let info = &emu.device_codes()[0];
+    assert_eq!(info.status, DeviceCodeStatus::Redeemed);
+    assert!(info.poll_count >= 2, "polled while pending, then redeemed");
+    assert_eq!(info.scopes, ["User.Read", "offline_access", "openid", "profile"]);
+    let counts = emu.request_counts();
+    assert_eq!(counts.get(Endpoint::DeviceCode), 1);
+    assert_eq!(counts.get(Endpoint::Graph), 1);
+}
+
+/// Runs the unchanged username/password sample for the seeded `username-password` app.
+async fn run_ropc_sample(emu: &Emulator, username: String, password: String) -> Output {
+    let app = emu.app("username-password").expect("seeded public client");
+    let vars = [
+        ("CLIENT_ID", app.app_id),
+        ("USERNAME", username),
+        ("PASSWORD", password),
+        ("SCOPE", "User.ReadBasic.All".to_owned()),
+    ];
+    run_script(emu, "username_password_sample.py", &emu.authority(), &vars).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msal_python_username_password_sample_runs_against_port_443() {
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], 443).into();
+    let emu = match Emulator::builder().bind(addr).start().await {
+        Ok(emu) => emu,
+        Err(e) => panic!(
+            "MSAL Python drops the authority's port when it calls /common/userrealm, so this test needs the \
+             emulator on 127.0.0.1:443 and could not bind it: {e}\nFix: run the tests as root (or grant \
+             CAP_NET_BIND_SERVICE) and make sure nothing else listens on port 443."
+        ),
+    };
+    let run =
+        |username: &str, password: &str| run_ropc_sample(&emu, username.to_owned(), password.to_owned());
+    let out = run(DEMO_USERNAME, DEMO_PASSWORD).await;
+    assert_graph_result(&out, &emu);
+    let counts = emu.request_counts();
+    assert_eq!(
+        counts.get(Endpoint::UserRealm),
+        1,
+        "MSAL asked for the user realm"
+    );
+    assert_eq!(counts.get(Endpoint::Token), 1);
+
+    let out = run(DEMO_USERNAME, "wrong password").await;
+    let stdout = text(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        stdout.starts_with(
+            "invalid_grant\nAADSTS50126: Error validating credentials due to invalid username or password."
+        ),
+        "{stdout}"
+    );
+
+    let mfa = emu.directory().tenants[0]
+        .user("mfa.user@contoso.onmicrosoft.com")
+        .expect("seeded")
+        .clone();
+    let out = run(&mfa.user_principal_name, &mfa.password).await;
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("invalid_grant\nAADSTS50076: "), "{stdout}");
+
+    let nc = emu.directory().tenants[0]
+        .user("no.consent@contoso.onmicrosoft.com")
+        .expect("seeded")
+        .clone();
+    let out = run(&nc.user_principal_name, &nc.password).await;
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("invalid_grant\nAADSTS65001: "), "{stdout}");
+    assert!(
+        stdout.contains("Visit this to consent:"),
+        "the sample's consent hint: {stdout}"
     );
 }

@@ -456,7 +456,27 @@ async fn the_description_lists_everything_and_is_private() {
     let dbg = format!("{d:?} {:?}", emu.directory());
     let t = &d.tenants[0];
     assert_eq!(t.id, DEFAULT_TENANT_ID);
-    assert_eq!(t.users.len(), 16);
+    assert_eq!(t.users.len(), emu.directory().tenants[0].users.len());
+    assert!(t.users.len() > 16, "demo, sample, flagged and federated users");
+    let demo = d.demo_user.as_ref().expect("the sample user");
+    assert_eq!(demo.username, entra_emulator::DEMO_USERNAME);
+    assert_eq!(demo.password, entra_emulator::DEMO_PASSWORD);
+    assert!(
+        !dbg.contains(entra_emulator::DEMO_PASSWORD),
+        "Debug never shows the demo password"
+    );
+    assert_eq!(d.verification_uri, emu.verification_uri());
+    assert_eq!(t.federated_domains, ["fabrikam.com"]);
+    let mfa = t
+        .users
+        .iter()
+        .find(|u| u.user_principal_name.starts_with("mfa.user@"))
+        .unwrap();
+    assert_eq!(mfa.flags, ["mfa_required"]);
+    let device = t.apps.iter().find(|a| a.name == "device-code").unwrap();
+    assert!(device.is_fallback_public_client);
+    assert_eq!(device.sign_in_audience, "AzureADMultipleOrgs");
+    assert_eq!(device.delegated_permissions, ["User.Read", "User.ReadBasic.All"]);
     let daemon = t.apps.iter().find(|a| a.name == "daemon").unwrap();
     let secret = daemon.client_secret.clone().expect("valid secret");
     assert_eq!(secret, emu.app("daemon").unwrap().secrets[0].value);

@@ -25,14 +25,20 @@ struct External {
 }
 
 async fn external(configure: impl FnOnce(EmulatorBuilder) -> EmulatorBuilder) -> External {
-    let emu = configure(Emulator::builder().device_code_interval(1)).start().await.unwrap();
+    let emu = configure(Emulator::builder().device_code_interval(1))
+        .start()
+        .await
+        .unwrap();
     let app = emu.app("device-code").unwrap();
     let env = vec![
         ("AZURE_AUTHORITY_HOST".to_string(), emu.https_url()),
         ("AZURE_TENANT_ID".to_string(), emu.tenant_id()),
         ("AZURE_CLIENT_ID".to_string(), app.app_id.clone()),
         ("GRAPH_ENDPOINT".to_string(), format!("{}/me", emu.graph_base())),
-        ("IDENTITY_EXTRA_CA_CERTS".to_string(), emu.ca_path().display().to_string()),
+        (
+            "IDENTITY_EXTRA_CA_CERTS".to_string(),
+            emu.ca_path().display().to_string(),
+        ),
     ];
     External { emu, env }
 }
@@ -53,9 +59,18 @@ impl External {
 
     /// Waits for the sample's device code to be polled at least once, then returns its user code.
     async fn polled_code(&self) -> String {
-        let code = self.emu.wait_for_device_code(Duration::from_secs(20)).await.expect("a device code");
+        let code = self
+            .emu
+            .wait_for_device_code(Duration::from_secs(20))
+            .await
+            .expect("a device code");
         for _ in 0..200 {
-            let info = self.emu.device_codes().into_iter().find(|c| c.user_code == code.user_code).unwrap();
+            let info = self
+                .emu
+                .device_codes()
+                .into_iter()
+                .find(|c| c.user_code == code.user_code)
+                .unwrap();
             if info.poll_count >= 1 {
                 return info.user_code;
             }
@@ -66,11 +81,18 @@ impl External {
 }
 
 async fn wait(child: std::process::Child) -> Output {
-    tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap()
+    tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap()
 }
 
 fn show(out: &Output) -> String {
-    format!("status {:?}\nstdout: {}\nstderr: {}", out.status, text(&out.stdout), text(&out.stderr))
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -86,12 +108,27 @@ async fn approved_sign_in_prints_me_and_the_second_run_is_silent() {
     assert!(out.status.success(), "{}", show(&out));
     // The service's message with the code; no QR code or countdown when stdout is not a terminal.
     assert!(stdout.contains(&format!("enter the code {code}")), "{stdout}");
-    assert!(!stdout.contains('▀') && !stdout.contains('▄'), "no QR code in a pipe");
-    assert!(!text(&out.stderr).contains("Waiting for you"), "no countdown in a pipe");
+    assert!(
+        !stdout.contains('▀') && !stdout.contains('▄'),
+        "no QR code in a pipe"
+    );
+    assert!(
+        !text(&out.stderr).contains("Waiting for you"),
+        "no countdown in a pipe"
+    );
     assert!(stdout.contains("Could not find a cached token"), "{stdout}");
-    assert!(stdout.contains(&format!("Signed in as {DEMO_USERNAME}")) || stdout.to_lowercase().contains(&DEMO_USERNAME.to_lowercase()));
+    assert!(
+        stdout.contains(&format!("Signed in as {DEMO_USERNAME}"))
+            || stdout.to_lowercase().contains(&DEMO_USERNAME.to_lowercase())
+    );
     let me = graph_result(&stdout);
-    assert!(me["userPrincipalName"].as_str().unwrap().eq_ignore_ascii_case(DEMO_USERNAME), "{me}");
+    assert!(
+        me["userPrincipalName"]
+            .as_str()
+            .unwrap()
+            .eq_ignore_ascii_case(DEMO_USERNAME),
+        "{me}"
+    );
     assert_nothing_secret(&format!("{stdout}{}", text(&out.stderr)), &[]);
 
     // Second run: the account is cached; no code, no token request, no discovery; one Graph call.
@@ -124,7 +161,11 @@ async fn an_expired_access_token_is_renewed_with_the_refresh_token_without_a_pro
     let counts = ext.emu.request_counts();
     assert_eq!(counts.get(Endpoint::DeviceCode), 0, "no prompt");
     assert_eq!(counts.get(Endpoint::Token), 1, "one refresh");
-    assert_eq!(counts.get(Endpoint::OpenIdConfiguration), 0, "discovery is cached too");
+    assert_eq!(
+        counts.get(Endpoint::OpenIdConfiguration),
+        0,
+        "discovery is cached too"
+    );
 
     // A revoked refresh token: the sample says so and signs in again.
     ext.emu.revoke_refresh_tokens(DEMO_USERNAME);
@@ -133,7 +174,11 @@ async fn an_expired_access_token_is_renewed_with_the_refresh_token_without_a_pro
     ext.emu.approve_device_code(&code, DEMO_USERNAME).unwrap();
     let out = wait(child).await;
     assert!(out.status.success(), "{}", show(&out));
-    assert!(text(&out.stdout).contains("The cached sign-in is no longer accepted (AADSTS50173"), "{}", show(&out));
+    assert!(
+        text(&out.stdout).contains("The cached sign-in is no longer accepted (AADSTS50173"),
+        "{}",
+        show(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -196,11 +241,14 @@ async fn public_client_flows_disabled_is_explained() {
     let mut env = ext.env();
     env.retain(|(k, _)| *k != "AZURE_CLIENT_ID");
     env.push(("AZURE_CLIENT_ID", &app.app_id));
-// The token endpoint refuses the first poll: a public client without a credential is not allowed.
+    // The token endpoint refuses the first poll: a public client without a credential is not allowed.
     let out = common::run(BIN, &temp_dir("device-code-test"), &env, &[]).await;
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("AADSTS7000218") && stderr.contains("Allow public client flows"), "{stderr}");
+    assert!(
+        stderr.contains("AADSTS7000218") && stderr.contains("Allow public client flows"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -210,10 +258,18 @@ async fn with_nothing_configured_the_embedded_emulator_can_approve_for_the_user(
     assert!(out.status.success(), "{}", show(&out));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("embedded Entra emulator"), "{stdout}");
-    assert!(stdout.contains("will approve the sign-in as its demo user"), "{stdout}");
+    assert!(
+        stdout.contains("will approve the sign-in as its demo user"),
+        "{stdout}"
+    );
     assert!(stdout.contains("/devicelogin"), "{stdout}");
     let me = graph_result(&stdout);
-    assert!(me["userPrincipalName"].as_str().unwrap().eq_ignore_ascii_case(DEMO_USERNAME));
+    assert!(
+        me["userPrincipalName"]
+            .as_str()
+            .unwrap()
+            .eq_ignore_ascii_case(DEMO_USERNAME)
+    );
     // Runs again (silently if it got the same port; other tests may hold it, hence the flag).
     let again = common::run(BIN, &dir, &[], &["--emulator-approve=1"]).await;
     assert!(again.status.success(), "{}", show(&again));

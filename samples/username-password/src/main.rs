@@ -67,7 +67,10 @@ async fn run() -> anyhow::Result<()> {
                 && e.code() == Some(65001)
             {
                 // Nobody can consent in this flow: an administrator has to, once, for the whole tenant.
-                println!("An administrator can grant consent at: {}", app.admin_consent_url());
+                println!(
+                    "An administrator can grant consent at: {}",
+                    app.admin_consent_url()
+                );
             }
             result?
         }

@@ -17,7 +17,12 @@ use common::{assert_nothing_secret, graph_result, temp_dir, text};
 const BIN: &str = env!("CARGO_BIN_EXE_username-password");
 
 fn show(out: &std::process::Output) -> String {
-    format!("status {:?}\nstdout: {}\nstderr: {}", out.status, text(&out.stdout), text(&out.stderr))
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    )
 }
 
 struct External {
@@ -32,8 +37,14 @@ async fn external() -> External {
         ("AZURE_AUTHORITY_HOST".to_string(), emu.https_url()),
         ("AZURE_TENANT_ID".to_string(), emu.tenant_id()),
         ("AZURE_CLIENT_ID".to_string(), app.app_id.clone()),
-        ("GRAPH_ENDPOINT".to_string(), format!("{}/users", emu.graph_base())),
-        ("IDENTITY_EXTRA_CA_CERTS".to_string(), emu.ca_path().display().to_string()),
+        (
+            "GRAPH_ENDPOINT".to_string(),
+            format!("{}/users", emu.graph_base()),
+        ),
+        (
+            "IDENTITY_EXTRA_CA_CERTS".to_string(),
+            emu.ca_path().display().to_string(),
+        ),
     ];
     External { emu, env }
 }
@@ -44,7 +55,11 @@ impl External {
         let mut env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         env.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
         env.extend_from_slice(extra);
-        env.extend([("AZURE_USERNAME", username), ("AZURE_PASSWORD", password), ("RUST_LOG", "trace")]);
+        env.extend([
+            ("AZURE_USERNAME", username),
+            ("AZURE_PASSWORD", password),
+            ("RUST_LOG", "trace"),
+        ]);
         let out = common::run(BIN, &temp_dir("ropc-test"), &env, &["-vv"]).await;
         let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
         assert_nothing_secret(&all, &[password]);
@@ -71,13 +86,22 @@ async fn signs_in_calls_graph_and_the_second_run_sends_no_password() {
         .env
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
-        .chain([("AZURE_USERNAME", DEMO_USERNAME), ("AZURE_PASSWORD", DEMO_PASSWORD)])
+        .chain([
+            ("AZURE_USERNAME", DEMO_USERNAME),
+            ("AZURE_PASSWORD", DEMO_PASSWORD),
+        ])
         .collect();
     let out = common::run(BIN, &dir, &env, &[]).await;
     assert!(out.status.success(), "{}", show(&out));
     let stderr = text(&out.stderr);
-    assert!(stderr.starts_with("warning: the username/password flow is legacy"), "{stderr}");
-    assert!(stderr.contains("device-code"), "the warning names the alternative");
+    assert!(
+        stderr.starts_with("warning: the username/password flow is legacy"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("device-code"),
+        "the warning names the alternative"
+    );
     let stdout = text(&out.stdout);
     assert!(stdout.starts_with("Could not find a cached token"), "{stdout}");
     assert!(!graph_result(&stdout)["value"].as_array().unwrap().is_empty());
@@ -88,7 +112,11 @@ async fn signs_in_calls_graph_and_the_second_run_sends_no_password() {
     ext.emu.reset_request_counts();
     let out = common::run(BIN, &dir, &env, &[]).await;
     assert!(out.status.success(), "{}", show(&out));
-    assert!(text(&out.stdout).starts_with("Found a cached token"), "{}", show(&out));
+    assert!(
+        text(&out.stdout).starts_with("Found a cached token"),
+        "{}",
+        show(&out)
+    );
     let counts = ext.emu.request_counts();
     assert_eq!(counts.get(Endpoint::Token), 0);
     assert_eq!(counts.get(Endpoint::UserRealm), 0);
@@ -118,27 +146,50 @@ async fn every_documented_failure_reaches_the_user_with_its_fix_and_never_the_pa
         assert_eq!(out.status.code(), Some(3), "{alias}: {}", show(&out));
         let stderr = text(&out.stderr);
         assert!(stderr.contains(code), "{alias}: {stderr}");
-        let fix = stderr.lines().find(|l| l.trim_start().starts_with("fix:")).unwrap_or_default();
+        let fix = stderr
+            .lines()
+            .find(|l| l.trim_start().starts_with("fix:"))
+            .unwrap_or_default();
         assert!(fix.contains(fix_says), "{alias}: {fix}");
         if alias == "no.consent" {
-            assert!(text(&out.stdout).contains("adminconsent?client_id="), "{}", show(&out));
+            assert!(
+                text(&out.stdout).contains("adminconsent?client_id="),
+                "{}",
+                show(&out)
+            );
         }
     }
 
     let common = format!("{}/common", ext.emu.https_url());
-    let out = ext.run_as(DEMO_USERNAME, DEMO_PASSWORD, &[("AUTHORITY", &common)]).await;
+    let out = ext
+        .run_as(DEMO_USERNAME, DEMO_PASSWORD, &[("AUTHORITY", &common)])
+        .await;
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     assert!(text(&out.stderr).contains("AADSTS9001023"), "{}", show(&out));
 
     let disabled = ext.emu.app("public-flows-disabled").unwrap().app_id;
-    let out = ext.run_as(DEMO_USERNAME, DEMO_PASSWORD, &[("AZURE_CLIENT_ID", &disabled)]).await;
-    assert!(text(&out.stderr).contains("Allow public client flows"), "{}", show(&out));
+    let out = ext
+        .run_as(DEMO_USERNAME, DEMO_PASSWORD, &[("AZURE_CLIENT_ID", &disabled)])
+        .await;
+    assert!(
+        text(&out.stderr).contains("Allow public client flows"),
+        "{}",
+        show(&out)
+    );
 
     let out = ext.run_as("someone@fabrikam.com", "Federated-Pass-1", &[]).await;
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
-    assert!(text(&out.stderr).contains("federated") && text(&out.stderr).contains("device-code"), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("federated") && text(&out.stderr).contains("device-code"),
+        "{}",
+        show(&out)
+    );
     let out = ext.run_as("someone@example.org", "Unknown-Pass-1", &[]).await;
-    assert!(text(&out.stderr).contains("not a Microsoft Entra ID work or school domain"), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("not a Microsoft Entra ID work or school domain"),
+        "{}",
+        show(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -159,6 +210,9 @@ async fn with_nothing_configured_it_signs_in_the_emulators_demo_user() {
     let stdout = text(&out.stdout);
     assert!(stdout.contains("embedded Entra emulator"), "{stdout}");
     assert!(stdout.contains(DEMO_USERNAME), "{stdout}");
-    assert!(!stdout.contains(DEMO_PASSWORD), "the demo password is not printed");
+    assert!(
+        !stdout.contains(DEMO_PASSWORD),
+        "the demo password is not printed"
+    );
     assert!(!graph_result(&stdout)["value"].as_array().unwrap().is_empty());
 }

@@ -501,6 +501,19 @@ fn graph_app_role_id(role: &str) -> String {
         .unwrap_or_else(|| stable_guid("graph-app-role", role))
 }
 
+/// Well-known ids of Microsoft Graph delegated permissions (unknown names get a stable made-up id).
+fn graph_scope_id(scope: &str) -> String {
+    let known = [
+        ("User.Read", "e1fe6dd8-ba31-4d61-89e7-88639da4683d"),
+        ("User.ReadBasic.All", "b340eb25-3456-403f-be2f-af7a0d370277"),
+    ];
+    known
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(scope))
+        .map(|(_, id)| (*id).to_owned())
+        .unwrap_or_else(|| stable_guid("graph-scope", scope))
+}
+
 /// An application object as Graph returns it (never the secret values: `secretText` is null).
 fn application_json(tenant: &Tenant, app: &AppRegistration) -> Ordered {
     let created = app
@@ -544,9 +557,14 @@ fn application_json(tenant: &Tenant, app: &AppRegistration) -> Ordered {
         })
         .collect();
     let resource_access: Vec<Value> = app
-        .app_roles
+        .delegated_permissions
         .iter()
-        .map(|r| json!({"id": graph_app_role_id(r), "type": "Role"}))
+        .map(|p| json!({"id": graph_scope_id(p), "type": "Scope"}))
+        .chain(
+            app.app_roles
+                .iter()
+                .map(|r| json!({"id": graph_app_role_id(r), "type": "Role"})),
+        )
         .collect();
     let required_resource_access = if resource_access.is_empty() {
         json!([])

@@ -15,13 +15,14 @@ use crate::directory::{AppRegistration, GRAPH_APP_ID, GRAPH_RESOURCE, MSA_TENANT
 use crate::errors::{AadError, sts_headers};
 use crate::routes::{Ctx, TenantSegment};
 use crate::state::AppState;
-use crate::util::{Ordered, b64url, guid_eq, percent_decode, secret_eq};
+use crate::util::{Ordered, guid_eq, percent_decode, random_b64url, secret_eq};
 use crate::{assertion, jwt};
 
 type Shared = State<Arc<AppState>>;
 
 /// A tenant segment resolved against the directory.
-enum Resolved {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Resolved {
     Common,
     Organizations,
     Consumers,
@@ -30,7 +31,7 @@ enum Resolved {
 
 impl Resolved {
     /// The path segment endpoints are published under (the GUID for a specific tenant).
-    fn segment(&self) -> &str {
+    pub(crate) fn segment(&self) -> &str {
         match self {
             Resolved::Common => "common",
             Resolved::Organizations => "organizations",
@@ -50,7 +51,7 @@ impl Resolved {
 }
 
 /// Resolves the `{t}` path segment; `not_found_error` is the OAuth `error` used for AADSTS90002.
-fn resolve_tenant(
+pub(crate) fn resolve_tenant(
     state: &AppState,
     segment: &str,
     not_found_error: &'static str,
@@ -401,20 +402,41 @@ pub(crate) async fn instance_discovery(ctx: Ctx, RawQuery(query): RawQuery) -> R
     sts_json(&ctx, body.to_json(), true)
 }
 
-/// `GET /common/userrealm/{username}?api-version=1.0`: `Managed` for the directory's domains, `Unknown`
-/// otherwise.
+/// `GET /common/userrealm/{username}?api-version=1.0`: `Managed` for the directory's domains, `Federated`
+/// (WS-Trust, with metadata and active-auth URLs on the emulator, where no federation server answers) for
+/// its federated domains, `Unknown` otherwise.
 pub(crate) async fn user_realm(
     State(state): Shared,
     ctx: Ctx,
     Path((_t, username)): Path<(String, String)>,
 ) -> Response {
     let domain = username.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase());
-    let managed = state.directory().tenant_for_username(&username).is_some();
+    let directory = state.directory();
+    let tenant = directory.tenant_for_username(&username);
+    let federated = tenant
+        .zip(domain.as_deref())
+        .is_some_and(|(t, d)| t.is_federated_domain(d));
+    let account_type = match (tenant, federated) {
+        (Some(_), true) => "Federated",
+        (Some(_), false) => "Managed",
+        (None, _) => "Unknown",
+    };
     let mut body = Ordered::new()
         .with("ver", "1.0")
-        .with("account_type", if managed { "Managed" } else { "Unknown" });
-    if managed && let Some(d) = domain {
-        body.push("domain_name", d);
+        .with("account_type", account_type);
+    if tenant.is_some()
+        && let Some(d) = &domain
+    {
+        body.push("domain_name", d.as_str());
+        if federated {
+            let base = format!("{}/_federation/{d}", ctx.base);
+            body.push("federation_protocol", "WSTrust");
+            body.push("federation_metadata_url", format!("{base}/mex"));
+            body.push(
+                "federation_active_auth_url",
+                format!("{base}/trust/2005/usernamemixed"),
+            );
+        }
     }
     body.push("cloud_instance_name", "microsoftonline.com");
     body.push("cloud_audience_urn", "urn:federation:MicrosoftOnline");
@@ -425,14 +447,14 @@ pub(crate) async fn user_realm(
 // Token endpoint
 
 /// The parsed form body (first non-empty value wins for repeated names).
-struct Form(Vec<(String, String)>);
+pub(crate) struct Form(Vec<(String, String)>);
 
 impl Form {
-    fn parse(body: &[u8]) -> Self {
+    pub(crate) fn parse(body: &[u8]) -> Self {
         Self(url::form_urlencoded::parse(body).into_owned().collect())
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, v)| k == name && !v.is_empty())
@@ -548,18 +570,17 @@ fn token_inner(
     let grant_type = form
         .get("grant_type")
         .ok_or_else(|| AadError::missing_parameter("grant_type"))?;
+    let resolved = match (&segment, tenant) {
+        (_, Some(t)) => Resolved::Tenant { id: t.id.clone() },
+        (TenantSegment::Organizations, _) => Resolved::Organizations,
+        (TenantSegment::Consumers, _) => Resolved::Consumers,
+        _ => Resolved::Common,
+    };
     match grant_type {
         "client_credentials" => {
-            let basic = basic_credentials(headers);
-            let client_id = form
-                .get("client_id")
-                .map(str::to_owned)
-                .or_else(|| {
-                    basic
-                        .as_ref()
-                        .map(|(id, _)| id.clone())
-                        .filter(|id| !id.is_empty())
-                })
+            let credentials = client_credentials_of(form, headers);
+            let client_id = credentials
+                .client_id
                 .ok_or_else(|| AadError::missing_parameter("client_id"))?;
             let tenant = match (&segment, tenant) {
                 (_, Some(t)) => t,
@@ -568,14 +589,46 @@ fn token_inner(
                 }
                 _ => return Err(AadError::no_tenant_information()),
             };
-            let secret = form
-                .get("client_secret")
-                .map(str::to_owned)
-                .or_else(|| basic.map(|(_, s)| s).filter(|s| !s.is_empty()));
-            client_credentials(state, ctx, tenant, &client_id, secret.as_deref(), form)
+            client_credentials(
+                state,
+                ctx,
+                tenant,
+                &client_id,
+                credentials.secret.as_deref(),
+                form,
+            )
         }
+        DEVICE_CODE_GRANT | "device_code" => {
+            super::device::redeem(state, ctx, &directory, &resolved, headers, form)
+        }
+        "password" => super::password::password_grant(state, ctx, &directory, &resolved, headers, form),
+        "refresh_token" => super::refresh::refresh_grant(state, ctx, &directory, &resolved, headers, form),
         other => Err(AadError::unsupported_grant_type(other)),
     }
+}
+
+/// The RFC 8628 grant type (MSAL.NET sends the short `device_code`, which is accepted too).
+pub(crate) const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// Client id and secret of a token request: from the body, else from HTTP Basic.
+pub(crate) struct ClientCredentials {
+    pub client_id: Option<String>,
+    pub secret: Option<String>,
+}
+
+pub(crate) fn client_credentials_of(form: &Form, headers: &HeaderMap) -> ClientCredentials {
+    let basic = basic_credentials(headers);
+    let client_id = form.get("client_id").map(str::to_owned).or_else(|| {
+        basic
+            .as_ref()
+            .map(|(id, _)| id.clone())
+            .filter(|id| !id.is_empty())
+    });
+    let secret = form
+        .get("client_secret")
+        .map(str::to_owned)
+        .or_else(|| basic.map(|(_, s)| s).filter(|s| !s.is_empty()));
+    ClientCredentials { client_id, secret }
 }
 
 /// Validates a client-credentials scope: exactly one resource, as `<resource>/.default`. Returns the
@@ -641,16 +694,19 @@ fn client_credentials(
     issue_app_token(state, ctx, tenant, app, audience, auth)
 }
 
-/// How a confidential client authenticated; becomes the token's `appidacr`.
+/// How the client authenticated; becomes the token's `appidacr`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ClientAuth {
+pub(crate) enum ClientAuth {
+    /// A public client (no credential).
+    Public,
     Secret,
     Certificate,
 }
 
 impl ClientAuth {
-    fn appidacr(self) -> &'static str {
+    pub(crate) fn appidacr(self) -> &'static str {
         match self {
+            ClientAuth::Public => "0",
             ClientAuth::Secret => "1",
             ClientAuth::Certificate => "2",
         }
@@ -659,7 +715,7 @@ impl ClientAuth {
 
 /// Checks the client's credential: a client secret (body or Basic) or a client assertion signed with the
 /// key of one of the app's certificates.
-fn authenticate_client(
+pub(crate) fn authenticate_client(
     state: &AppState,
     ctx: &Ctx,
     tenant: &Tenant,
@@ -704,13 +760,6 @@ fn authenticate_client(
         }
     }
     Ok(ClientAuth::Certificate)
-}
-
-fn random_b64url(len: usize) -> String {
-    use rand::RngCore as _;
-    let mut bytes = vec![0u8; len];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    b64url(&bytes)
 }
 
 fn issue_app_token(

@@ -1,9 +1,14 @@
-//! HTTP routes. `identity` serves the identity platform (discovery, keys, token), `graph` serves Microsoft
-//! Graph, `admin` the emulator's own `/_emulator/*` endpoints.
+//! HTTP routes. `identity` serves the identity platform (discovery, keys, token), with the user flows in
+//! `device` (device code), `password` (username/password) and `refresh` sharing `user_flow`; `graph` serves
+//! Microsoft Graph, `admin` the emulator's own `/_emulator/*` endpoints. The sign-in page is `crate::signin`.
 
 pub(crate) mod admin;
+pub(crate) mod device;
 pub(crate) mod graph;
 pub(crate) mod identity;
+pub(crate) mod password;
+pub(crate) mod refresh;
+pub(crate) mod user_flow;
 
 use std::convert::Infallible;
 

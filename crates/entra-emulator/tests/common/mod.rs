@@ -242,3 +242,168 @@ pub async fn assertion_request(
         .await
         .expect("token request")
 }
+
+// ---- user flows (device code, username/password, refresh) ----
+
+pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// What MSAL sends for a Graph `User.Read` request (decorated, sorted).
+pub const USER_SCOPES: &str = "User.Read offline_access openid profile";
+
+pub fn app_id(emu: &Emulator, app: &str) -> String {
+    emu.app(app).expect("seeded app").app_id
+}
+
+/// A user of the default tenant by user principal name.
+pub fn user(emu: &Emulator, upn: &str) -> entra_emulator::User {
+    emu.directory().tenants[0].user(upn).expect("seeded user").clone()
+}
+
+pub async fn post_form(http: &reqwest::Client, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    http.post(url).form(form).send().await.expect("request")
+}
+
+/// `POST {https}/{segment}/oauth2/v2.0/devicecode`.
+pub async fn devicecode(
+    emu: &Emulator,
+    http: &reqwest::Client,
+    segment: &str,
+    client_id: &str,
+    scope: &str,
+) -> reqwest::Response {
+    let url = format!("{}/{segment}/oauth2/v2.0/devicecode", emu.https_url());
+    post_form(http, &url, &[("client_id", client_id), ("scope", scope)]).await
+}
+
+/// A device code for the seeded `device-code` app on the default tenant: `(device_code, user_code)`.
+pub async fn new_device_code(emu: &Emulator, http: &reqwest::Client) -> (String, String) {
+    let resp = devicecode(
+        emu,
+        http,
+        &emu.tenant_id(),
+        &app_id(emu, "device-code"),
+        USER_SCOPES,
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    (
+        body["device_code"].as_str().unwrap().to_owned(),
+        body["user_code"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// One poll as MSAL Python sends it (both `code` and `device_code`, `client_info=1`).
+pub async fn poll(
+    emu: &Emulator,
+    http: &reqwest::Client,
+    segment: &str,
+    client_id: &str,
+    device_code: &str,
+) -> reqwest::Response {
+    let url = format!("{}/{segment}/oauth2/v2.0/token", emu.https_url());
+    post_form(
+        http,
+        &url,
+        &[
+            ("client_id", client_id),
+            ("grant_type", DEVICE_GRANT),
+            ("client_info", "1"),
+            ("code", device_code),
+            ("device_code", device_code),
+        ],
+    )
+    .await
+}
+
+/// A username/password request on `segment`, as MSAL sends it.
+pub async fn ropc(
+    emu: &Emulator,
+    http: &reqwest::Client,
+    segment: &str,
+    client_id: &str,
+    username: &str,
+    password: &str,
+    scope: &str,
+) -> reqwest::Response {
+    let url = format!("{}/{segment}/oauth2/v2.0/token", emu.https_url());
+    post_form(
+        http,
+        &url,
+        &[
+            ("client_id", client_id),
+            ("grant_type", "password"),
+            ("client_info", "1"),
+            ("username", username),
+            ("password", password),
+            ("scope", scope),
+        ],
+    )
+    .await
+}
+
+/// Checks a user-token response (§3.1, §5.3, §5.4) for `user` and `client_id` with `User.Read offline_access
+/// openid profile` requested and `client_info=1`; returns `(access claims, id claims)`.
+pub fn assert_user_tokens(
+    body: &Value,
+    emu: &Emulator,
+    client_id: &str,
+    user: &entra_emulator::User,
+) -> (Value, Value) {
+    let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+    for key in [
+        "token_type",
+        "scope",
+        "expires_in",
+        "ext_expires_in",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "client_info",
+    ] {
+        assert!(keys.iter().any(|k| *k == key), "{key} missing in {body}");
+    }
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["scope"], "User.Read profile openid");
+    let expires_in = body["expires_in"].as_u64().expect("numeric expires_in");
+    assert!((3600..=5400).contains(&expires_in), "{expires_in}");
+    assert_eq!(body["ext_expires_in"], body["expires_in"]);
+    assert!(body["refresh_token"].as_str().unwrap().starts_with("0.A"));
+    let tid = emu.tenant_id();
+    let (header, at) = decode_jwt(body["access_token"].as_str().unwrap());
+    assert_eq!(header["alg"], "RS256");
+    assert_eq!(header["x5t"], header["kid"]);
+    assert_eq!(at["aud"], entra_emulator::GRAPH_APP_ID);
+    assert_eq!(at["iss"], format!("https://sts.windows.net/{tid}/"));
+    assert_eq!(at["scp"], "User.Read profile openid");
+    assert_eq!(at["upn"], user.user_principal_name.as_str());
+    assert_eq!(at["unique_name"], user.user_principal_name.as_str());
+    assert_eq!(at["name"], user.display_name.as_str());
+    assert_eq!(at["oid"], user.id.as_str());
+    assert_eq!(at["tid"], tid.as_str());
+    assert_eq!(at["idtyp"], "user");
+    assert_eq!(at["appid"], client_id);
+    assert_eq!(at["appidacr"], "0");
+    assert_eq!(at["ver"], "1.0");
+    assert_eq!(at["sub"].as_str().unwrap().len(), 43);
+    assert_eq!(
+        at["exp"].as_i64().unwrap() - at["iat"].as_i64().unwrap(),
+        expires_in as i64 + 300
+    );
+    let (id_header, id) = decode_jwt(body["id_token"].as_str().unwrap());
+    assert!(id_header.get("x5t").is_none(), "v2 tokens have no x5t");
+    assert_eq!(id["aud"], client_id);
+    assert_eq!(id["iss"], format!("{}/{tid}/v2.0", emu.https_url()));
+    assert_eq!(id["ver"], "2.0");
+    assert_eq!(id["tid"], tid.as_str());
+    assert_eq!(id["oid"], user.id.as_str());
+    assert_eq!(id["name"], user.display_name.as_str());
+    assert_eq!(id["preferred_username"], user.user_principal_name.as_str());
+    let sub = id["sub"].as_str().unwrap();
+    assert_eq!(sub.len(), 43);
+    assert_ne!(sub, at["sub"].as_str().unwrap(), "pairwise: differs per audience");
+    let info = body["client_info"].as_str().unwrap();
+    assert!(!info.contains('='), "no padding");
+    let info = b64url_json(info);
+    assert_eq!(info, serde_json::json!({"uid": user.id, "utid": tid}));
+    (at, id)
+}
