@@ -274,3 +274,52 @@ async fn with_nothing_configured_the_embedded_emulator_can_approve_for_the_user(
     let again = common::run(BIN, &dir, &[], &["--emulator-approve=1"]).await;
     assert!(again.status.success(), "{}", show(&again));
 }
+
+/// Runs the sample under `script`, which gives it a pseudo-terminal, as when a person runs it.
+fn in_terminal(ext: &External, dir: &std::path::Path, args: &str) -> std::process::Child {
+    common::command(
+        "script",
+        dir,
+        &ext.env(),
+        &["-q", "-e", "-c", &format!("{BIN} {args}"), "/dev/null"],
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_terminal_it_shows_the_code_a_qr_code_and_a_countdown() {
+    let ext = external(|b| b).await;
+    let child = in_terminal(&ext, &temp_dir("device-code-test"), "");
+    let code = ext.polled_code().await;
+    // Let the countdown tick a few times before approving.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    ext.emu.approve_device_code(&code, DEMO_USERNAME).unwrap();
+    let out = wait(child).await;
+    assert!(out.status.success(), "{}", show(&out));
+    let screen = text(&out.stdout);
+    assert!(screen.contains(&format!("Code: \x1b[1m{code}")), "{screen}");
+    assert!(
+        screen.contains('▀') || screen.contains('▄'),
+        "a QR code: {screen}"
+    );
+    assert!(
+        screen.contains("Waiting for you to sign in"),
+        "a countdown: {screen}"
+    );
+    assert!(screen.contains("Graph API call result"), "{screen}");
+
+    let child = in_terminal(&ext, &temp_dir("device-code-test"), "--no-qr");
+    let code = ext.polled_code().await;
+    ext.emu.approve_device_code(&code, DEMO_USERNAME).unwrap();
+    let out = wait(child).await;
+    assert!(out.status.success(), "{}", show(&out));
+    let screen = text(&out.stdout);
+    assert!(
+        screen.contains(&code) && !screen.contains('▀') && !screen.contains('▄'),
+        "{screen}"
+    );
+}

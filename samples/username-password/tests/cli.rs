@@ -216,3 +216,56 @@ async fn with_nothing_configured_it_signs_in_the_emulators_demo_user() {
     );
     assert!(!graph_result(&stdout)["value"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_terminal_without_a_password_it_asks_without_echo() {
+    use std::io::{Read, Write};
+    let ext = external().await;
+    let mut env: Vec<(&str, &str)> = ext.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    env.push(("AZURE_USERNAME", DEMO_USERNAME));
+    // `script` gives the sample a pseudo-terminal; what we write to its stdin is typed at that terminal.
+    let mut child = common::command(
+        "script",
+        &temp_dir("ropc-test"),
+        &env,
+        &["-q", "-e", "-c", BIN, "/dev/null"],
+    )
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let screen = tokio::task::spawn_blocking(move || {
+        let mut screen = Vec::new();
+        let mut buf = [0u8; 4096];
+        let mut typed = false;
+        loop {
+            let n = stdout.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            screen.extend_from_slice(&buf[..n]);
+            // Type only once the prompt is up, so echo is already off.
+            if !typed && String::from_utf8_lossy(&screen).contains("Password for") {
+                stdin.write_all(format!("{DEMO_PASSWORD}\n").as_bytes()).unwrap();
+                typed = true;
+            }
+        }
+        String::from_utf8_lossy(&screen).into_owned()
+    })
+    .await
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{screen}");
+    assert!(
+        screen.contains(&format!("Password for {DEMO_USERNAME}: ")),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains(DEMO_PASSWORD),
+        "the typed password was echoed: {screen}"
+    );
+    assert!(screen.contains("Graph API call result"), "{screen}");
+}
