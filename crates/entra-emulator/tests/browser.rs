@@ -125,18 +125,19 @@ struct Driver {
 impl Drop for Driver {
     fn drop(&mut self) {
         // Ending the WebDriver session closes the browser; killing chromedriver alone would orphan Chromium.
-        if let Some(rest) = self.session.strip_prefix("http://") {
-            if let Some((host, path)) = rest.split_once('/') {
-                use std::io::{Read, Write};
-                if let Ok(mut conn) = std::net::TcpStream::connect(host) {
-                    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
-                    let _ = write!(
-                        conn,
-                        "DELETE /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-                    );
-                    let _ = conn.read_to_end(&mut Vec::new());
-                }
-            }
+        if let Some((host, path)) = self
+            .session
+            .strip_prefix("http://")
+            .and_then(|rest| rest.split_once('/'))
+            && let Ok(mut conn) = std::net::TcpStream::connect(host)
+        {
+            use std::io::{Read, Write};
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = write!(
+                conn,
+                "DELETE /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+            );
+            let _ = conn.read_to_end(&mut Vec::new());
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
