@@ -515,7 +515,7 @@ impl HttpError {
     pub fn fix(&self) -> Option<&'static str> {
         Some(match self {
             HttpError::Connect { source, .. } if is_certificate_error(source) => {
-                "The server's TLS certificate is not trusted: add its CA to IDENTITY_EXTRA_CA_CERTS (a PEM file), e.g. for a TLS-inspecting proxy or the emulator."
+                "The server's TLS certificate is not trusted: add its CA to IDENTITY_EXTRA_CA_CERTS (a PEM file; the system bundle, e.g. /etc/ssl/certs/ca-certificates.crt, if your proxy's CA is installed there)."
             }
             HttpError::Connect { .. } => {
                 "Check the network, the host name in AUTHORITY / GRAPH_ENDPOINT, and HTTPS_PROXY / NO_PROXY if you are behind a proxy."

@@ -32,7 +32,8 @@ struct Args {
     certificate: CertificateArgs,
 }
 
-#[tokio::main]
+// One thing at a time: a single-threaded runtime starts faster and uses less memory.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
     sample_kit::main(run()).await
 }
