@@ -154,8 +154,10 @@ impl ConfidentialClient {
             core.authority.tenant(),
             &scopes,
         );
-        core.acquire(&key, |ctx| async move { self.request_token(&scopes, &ctx).await })
-            .await
+        core.acquire(&key, |ctx| async move {
+            Ok((self.request_token(&scopes, &ctx).await?, Vec::new()))
+        })
+        .await
     }
 
     async fn request_token(&self, scopes: &[String], ctx: &RequestContext) -> Result<CachedAccessToken> {

@@ -28,6 +28,8 @@ pub(crate) struct ClientCore {
     pub http: HttpClient,
     pub cache: Arc<dyn TokenCache>,
     metadata: OnceCell<Arc<Metadata>>,
+    /// Freshly discovered metadata, written together with the token that follows (one cache write, not two).
+    pending_metadata: Mutex<Option<(CacheKey, CacheEntry)>>,
     in_flight: Mutex<HashMap<AccessTokenKey, Arc<tokio::sync::Mutex<()>>>>,
     /// A store that is down would otherwise warn on every call; once per client is enough.
     store_warned: AtomicBool,
@@ -61,6 +63,7 @@ impl ClientCore {
             http,
             cache,
             metadata: OnceCell::new(),
+            pending_metadata: Mutex::new(None),
             in_flight: Mutex::new(HashMap::new()),
             store_warned: AtomicBool::new(false),
         }
@@ -91,7 +94,8 @@ impl ClientCore {
             document,
             expires_on: now_secs() + METADATA_LIFETIME,
         });
-        self.put(&key, &entry).await;
+        // Discovery is only ever done to send a token request; the metadata is stored with its answer.
+        *self.pending_metadata.lock().unwrap_or_else(|e| e.into_inner()) = Some((key, entry));
         Ok(Arc::new(metadata))
     }
 
@@ -106,9 +110,21 @@ impl ClientCore {
         }
     }
 
-    /// A cache write; a failing store is logged, the token is still returned.
-    pub async fn put(&self, key: &CacheKey, entry: &CacheEntry) {
-        if let Err(e) = self.cache.put(key, entry).await {
+    /// Cache writes, in one step where the store can, with any metadata discovered since the last write; a
+    /// failing store is logged, the token is still returned.
+    pub async fn put_all(&self, mut records: Vec<(CacheKey, CacheEntry)>) {
+        if let Some(metadata) = self
+            .pending_metadata
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            records.insert(0, metadata);
+        }
+        if records.is_empty() {
+            return;
+        }
+        if let Err(e) = self.cache.put_all(&records).await {
             self.store_failed(&e, "could not store in the token cache");
         }
     }
@@ -121,12 +137,13 @@ impl ClientCore {
     }
 
     /// Cache first; otherwise `fetch` once for all concurrent callers of this process, and, with a shared
-    /// store, once for all processes waiting on its lock. If an early refresh (`refresh_in`) fails while the
+    /// store, once for all processes waiting on its lock. `fetch` returns the token and any other records to
+    /// store with it (written first, in the same step). If an early refresh (`refresh_in`) fails while the
     /// cached token is still valid, the cached token is returned.
     pub async fn acquire<F, Fut>(&self, key: &AccessTokenKey, fetch: F) -> Result<TokenResult>
     where
         F: FnOnce(RequestContext) -> Fut,
-        Fut: Future<Output = Result<CachedAccessToken>>,
+        Fut: Future<Output = Result<(CachedAccessToken, Vec<(CacheKey, CacheEntry)>)>>,
     {
         if let Some(hit) = self
             .cached_access_token(key)
@@ -154,22 +171,26 @@ impl ClientCore {
                     let ctx = RequestContext::new();
                     let correlation_id = ctx.correlation_id().to_string();
                     match fetch(ctx).await {
-                        Ok(entry) => {
-                            self.put(&store_key, &CacheEntry::AccessToken(entry.clone()))
-                                .await;
+                        Ok((entry, mut records)) => {
+                            records.push((store_key, CacheEntry::AccessToken(entry.clone())));
+                            self.put_all(records).await;
                             Ok(TokenResult::from_cached(
                                 entry,
                                 TokenSource::IdentityProvider,
                                 Some(correlation_id),
                             ))
                         }
-                        Err(e) => match cached.filter(|t| t.is_usable(now_secs())) {
-                            Some(still_valid) => {
-                                tracing::warn!(error = %e, "early refresh failed; using the cached token, which is still valid");
-                                Ok(TokenResult::from_cached(still_valid, TokenSource::Cache, None))
+                        Err(e) => {
+                            // The discovery that preceded the failed request is still worth keeping.
+                            self.put_all(Vec::new()).await;
+                            match cached.filter(|t| t.is_usable(now_secs())) {
+                                Some(still_valid) => {
+                                    tracing::warn!(error = %e, "early refresh failed; using the cached token, which is still valid");
+                                    Ok(TokenResult::from_cached(still_valid, TokenSource::Cache, None))
+                                }
+                                None => Err(e),
                             }
-                            None => Err(e),
-                        },
+                        }
                     }
                 }
             }

@@ -255,8 +255,8 @@ impl PublicClient {
                         &scopes,
                     )
                     .await?;
-                let (_, entry) = self.store(response, &scopes, Some(&account.username)).await?;
-                Ok(entry)
+                let (_, entry, records) = self.records(response, &scopes, Some(&account.username))?;
+                Ok((entry, records))
             })
             .await?;
         Ok(Some(result.with_account(account.clone())))
@@ -357,7 +357,7 @@ impl PublicClient {
             {
                 Ok(body) => {
                     let response = parse_token_response(&body, token_url)?;
-                    let (account, entry) = self.store_with_access_token(response, &flow.scopes, None).await?;
+                    let (account, entry) = self.store(response, &flow.scopes, None).await?;
                     return Ok(self.result(
                         entry,
                         TokenSource::IdentityProvider,
@@ -421,9 +421,7 @@ impl PublicClient {
                 &scopes,
             )
             .await?;
-        let (account, entry) = self
-            .store_with_access_token(response, &scopes, Some(username))
-            .await?;
+        let (account, entry) = self.store(response, &scopes, Some(username)).await?;
         Ok(self.result(
             entry,
             TokenSource::IdentityProvider,
@@ -505,15 +503,16 @@ impl PublicClient {
         parse_token_response(&body, token_url)
     }
 
-    /// Caches the account records of a user-token response (account, ID token, refresh token) and returns the
-    /// access token for the caller to store last: an interrupted run leaves at worst an account without tokens,
-    /// which the next run simply signs in again.
-    async fn store(
+    /// The records of a user-token response: the account, its ID token and refresh token (to be stored before
+    /// the access token, which is returned apart). The file store writes them all in one step; a store that
+    /// writes one by one stores the account records first, so an interrupted run leaves at worst an account
+    /// without tokens, which the next run simply signs in again.
+    fn records(
         &self,
         response: EntraTokenResponse,
         scopes: &[String],
         fallback_username: Option<&str>,
-    ) -> Result<(Account, CachedAccessToken)> {
+    ) -> Result<(Account, CachedAccessToken, Vec<(CacheKey, CacheEntry)>)> {
         let environment = self.core.authority.environment();
         let account = Account::from_response(
             &environment,
@@ -524,31 +523,25 @@ impl PublicClient {
         .map_err(SignInError::NoAccount)?;
         let account_key = self.account_key(&account);
         let now = now_secs();
-        self.core
-            .put(
-                &CacheKey::Account(account_key.clone()),
-                &CacheEntry::Account(account.to_cached()),
-            )
-            .await;
+        let mut records = vec![(
+            CacheKey::Account(account_key.clone()),
+            CacheEntry::Account(account.to_cached()),
+        )];
         if let Some(id_token) = response.id_token {
-            self.core
-                .put(
-                    &CacheKey::IdToken(account_key.clone()),
-                    &CacheEntry::IdToken(CachedIdToken { id_token }),
-                )
-                .await;
+            records.push((
+                CacheKey::IdToken(account_key.clone()),
+                CacheEntry::IdToken(CachedIdToken { id_token }),
+            ));
         }
         if let Some(refresh_token) = response.refresh_token {
             let entry = CachedRefreshToken {
                 refresh_token: AccessToken::new(refresh_token.into_secret()),
                 last_modified: now,
             };
-            self.core
-                .put(
-                    &CacheKey::RefreshToken(account_key),
-                    &CacheEntry::RefreshToken(entry),
-                )
-                .await;
+            records.push((
+                CacheKey::RefreshToken(account_key),
+                CacheEntry::RefreshToken(entry),
+            ));
         }
         let granted = response
             .scope
@@ -563,19 +556,21 @@ impl PublicClient {
             response.ext_expires_in,
             response.refresh_in,
         );
-        Ok((account, entry))
+        Ok((account, entry, records))
     }
 
-    /// [`Self::store`], then the access token (silent acquisition leaves that to the single-flight gate).
-    async fn store_with_access_token(
+    /// Caches a sign-in's records and access token (silent acquisition leaves the access token to the
+    /// single-flight gate).
+    async fn store(
         &self,
         response: EntraTokenResponse,
         scopes: &[String],
         fallback_username: Option<&str>,
     ) -> Result<(Account, CachedAccessToken)> {
-        let (account, entry) = self.store(response, scopes, fallback_username).await?;
+        let (account, entry, mut records) = self.records(response, scopes, fallback_username)?;
         let key = CacheKey::AccessToken(self.access_token_key(&account, scopes));
-        self.core.put(&key, &CacheEntry::AccessToken(entry.clone())).await;
+        records.push((key, CacheEntry::AccessToken(entry.clone())));
+        self.core.put_all(records).await;
         Ok((account, entry))
     }
 

@@ -459,3 +459,61 @@ async fn an_unreachable_authority_is_a_connect_error() {
     );
     assert!(err.fix().is_some());
 }
+
+/// A memory cache that counts how many writes reach it.
+#[derive(Debug, Default)]
+struct CountingCache {
+    inner: MemoryCache,
+    writes: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl TokenCache for CountingCache {
+    async fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, identity_core::CacheError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &CacheKey, entry: &CacheEntry) -> Result<(), identity_core::CacheError> {
+        self.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.put(key, entry).await
+    }
+    async fn put_all(&self, records: &[(CacheKey, CacheEntry)]) -> Result<(), identity_core::CacheError> {
+        self.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        for (key, entry) in records {
+            self.inner.put(key, entry).await?;
+        }
+        Ok(())
+    }
+    async fn remove(&self, key: &CacheKey) -> Result<(), identity_core::CacheError> {
+        self.inner.remove(key).await
+    }
+    async fn entries(&self) -> Result<Vec<(CacheKey, CacheEntry)>, identity_core::CacheError> {
+        self.inner.entries().await
+    }
+    async fn clear(&self) -> Result<(), identity_core::CacheError> {
+        self.inner.clear().await
+    }
+}
+
+#[tokio::test]
+async fn a_cold_acquisition_writes_the_metadata_and_the_token_in_one_cache_write() {
+    let emu = emulator().await;
+    let (id, secret) = secret_of(&emu, "daemon");
+    let cache = Arc::new(CountingCache::default());
+    let app = ConfidentialClient::builder(id, Authority::parse(&emu.authority()).unwrap())
+        .client_secret(secret)
+        .http_client(http(&emu))
+        .cache(cache.clone())
+        .build()
+        .unwrap();
+    app.acquire_token_for_client(&[GRAPH_DEFAULT]).await.unwrap();
+    assert_eq!(cache.writes.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let kinds: Vec<_> = cache
+        .entries()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| matches!(k, CacheKey::Metadata { .. }))
+        .collect();
+    assert_eq!(kinds.len(), 2, "the discovery document and the token");
+    assert!(kinds.contains(&true) && kinds.contains(&false));
+}

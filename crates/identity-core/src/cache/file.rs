@@ -234,12 +234,21 @@ impl TokenCache for FileCache {
     }
 
     async fn put(&self, key: &CacheKey, entry: &CacheEntry) -> Result<(), CacheError> {
-        let record = Record {
-            key: key.clone(),
-            entry: entry.clone(),
-        };
+        self.put_all(&[(key.clone(), entry.clone())]).await
+    }
+
+    async fn put_all(&self, records: &[(CacheKey, CacheEntry)]) -> Result<(), CacheError> {
+        let records: Vec<Record> = records
+            .iter()
+            .map(|(key, entry)| Record {
+                key: key.clone(),
+                entry: entry.clone(),
+            })
+            .collect();
         self.update(move |c| {
-            c.records.insert(record.key.storage_key(), record);
+            for record in records {
+                c.records.insert(record.key.storage_key(), record);
+            }
         })
         .await
     }

@@ -299,6 +299,14 @@ pub trait TokenCache: Send + Sync + fmt::Debug {
     async fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, CacheError>;
     /// Stores or replaces the record for `key`.
     async fn put(&self, key: &CacheKey, entry: &CacheEntry) -> Result<(), CacheError>;
+    /// Stores several records at once. The default stores them one by one; a store that can write them in one
+    /// atomic step (the file store) does, so a reader never sees half of them and a cold run pays one write.
+    async fn put_all(&self, records: &[(CacheKey, CacheEntry)]) -> Result<(), CacheError> {
+        for (key, entry) in records {
+            self.put(key, entry).await?;
+        }
+        Ok(())
+    }
     /// Removes the record for `key`.
     async fn remove(&self, key: &CacheKey) -> Result<(), CacheError>;
     /// Every record, for listing.
