@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::authority::{Authority, Metadata};
-use crate::cache::{AccessTokenKey, CachedAccessToken, TokenCache, now_secs};
+use crate::cache::{AccessTokenKey, CacheKey, CachedAccessToken, TokenCache, now_secs};
 use crate::core::ClientCore;
 use crate::credential::ClientCredential;
 use crate::error::{ConfigError, Error, HttpError, Result};
@@ -147,13 +147,13 @@ impl ConfidentialClient {
     pub async fn acquire_token_for_client(&self, scopes: &[impl AsRef<str>]) -> Result<TokenResult> {
         let scopes = normalise_scopes(scopes)?;
         let core = &self.inner.core;
-        let key = AccessTokenKey::new(
+        let key = CacheKey::AccessToken(AccessTokenKey::new(
             None,
-            &core.authority.environment(),
+            &core.environment,
             &core.client_id,
             core.authority.tenant(),
             &scopes,
-        );
+        ));
         core.acquire(&key, |ctx| async move {
             Ok((self.request_token(&scopes, &ctx).await?, Vec::new()))
         })

@@ -11,8 +11,7 @@ use tokio::sync::OnceCell;
 
 use crate::authority::{Authority, Metadata};
 use crate::cache::{
-    AccessTokenKey, CacheEntry, CacheKey, CachedAccessToken, CachedMetadata, MemoryCache, TokenCache,
-    now_secs,
+    CacheEntry, CacheKey, CacheRecords, CachedAccessToken, CachedMetadata, MemoryCache, TokenCache, now_secs,
 };
 use crate::error::{ConfigError, Result};
 use crate::http::{HttpClient, HttpConfig, RequestContext};
@@ -25,12 +24,14 @@ const METADATA_LIFETIME: u64 = 24 * 3600;
 pub(crate) struct ClientCore {
     pub client_id: String,
     pub authority: Authority,
+    /// The authority's host (and port), computed once: part of every cache key.
+    pub environment: String,
     pub http: HttpClient,
     pub cache: Arc<dyn TokenCache>,
     metadata: OnceCell<Arc<Metadata>>,
     /// Freshly discovered metadata, written together with the token that follows (one cache write, not two).
     pending_metadata: Mutex<Option<(CacheKey, CacheEntry)>>,
-    in_flight: Mutex<HashMap<AccessTokenKey, Arc<tokio::sync::Mutex<()>>>>,
+    in_flight: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>,
     /// A store that is down would otherwise warn on every call; once per client is enough.
     store_warned: AtomicBool,
 }
@@ -59,6 +60,7 @@ impl ClientCore {
     fn new(client_id: String, authority: Authority, http: HttpClient, cache: Arc<dyn TokenCache>) -> Self {
         ClientCore {
             client_id,
+            environment: authority.environment(),
             authority,
             http,
             cache,
@@ -112,7 +114,7 @@ impl ClientCore {
 
     /// Cache writes, in one step where the store can, with any metadata discovered since the last write; a
     /// failing store is logged, the token is still returned.
-    pub async fn put_all(&self, mut records: Vec<(CacheKey, CacheEntry)>) {
+    pub async fn put_all(&self, mut records: CacheRecords) {
         if let Some(metadata) = self
             .pending_metadata
             .lock()
@@ -129,8 +131,8 @@ impl ClientCore {
         }
     }
 
-    pub async fn cached_access_token(&self, key: &AccessTokenKey) -> Option<CachedAccessToken> {
-        match self.get(&CacheKey::AccessToken(key.clone())).await {
+    pub async fn cached_access_token(&self, key: &CacheKey) -> Option<CachedAccessToken> {
+        match self.get(key).await {
             Some(CacheEntry::AccessToken(t)) => Some(t),
             _ => None,
         }
@@ -140,10 +142,10 @@ impl ClientCore {
     /// store, once for all processes waiting on its lock. `fetch` returns the token and any other records to
     /// store with it (written first, in the same step). If an early refresh (`refresh_in`) fails while the
     /// cached token is still valid, the cached token is returned.
-    pub async fn acquire<F, Fut>(&self, key: &AccessTokenKey, fetch: F) -> Result<TokenResult>
+    pub async fn acquire<F, Fut>(&self, key: &CacheKey, fetch: F) -> Result<TokenResult>
     where
         F: FnOnce(RequestContext) -> Fut,
-        Fut: Future<Output = Result<(CachedAccessToken, Vec<(CacheKey, CacheEntry)>)>>,
+        Fut: Future<Output = Result<(CachedAccessToken, CacheRecords)>>,
     {
         if let Some(hit) = self
             .cached_access_token(key)
@@ -155,8 +157,7 @@ impl ClientCore {
         let gate = self.gate(key);
         let result = {
             let _turn = gate.lock().await;
-            let store_key = CacheKey::AccessToken(key.clone());
-            let _shared = match self.cache.lock(&store_key).await {
+            let _shared = match self.cache.lock(key).await {
                 Ok(lock) => lock,
                 Err(e) => {
                     self.store_failed(&e, "no cross-process lock on the token cache; asking anyway");
@@ -172,7 +173,7 @@ impl ClientCore {
                     let correlation_id = ctx.correlation_id().to_string();
                     match fetch(ctx).await {
                         Ok((entry, mut records)) => {
-                            records.push((store_key, CacheEntry::AccessToken(entry.clone())));
+                            records.push((key.clone(), CacheEntry::AccessToken(entry.clone())));
                             self.put_all(records).await;
                             Ok(TokenResult::from_cached(
                                 entry,
@@ -208,12 +209,12 @@ impl ClientCore {
         }
     }
 
-    fn gate(&self, key: &AccessTokenKey) -> Arc<tokio::sync::Mutex<()>> {
+    fn gate(&self, key: &CacheKey) -> Arc<tokio::sync::Mutex<()>> {
         let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(key.clone()).or_default().clone()
     }
 
-    fn release_gate(&self, key: &AccessTokenKey, gate: Arc<tokio::sync::Mutex<()>>) {
+    fn release_gate(&self, key: &CacheKey, gate: Arc<tokio::sync::Mutex<()>>) {
         let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
         // Two references: the map's and ours. More means another caller is still waiting on this gate.
         if Arc::strong_count(&gate) == 2 {

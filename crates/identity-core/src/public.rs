@@ -10,8 +10,8 @@ use url::Url;
 use crate::account::Account;
 use crate::authority::{Authority, Metadata, ensure_secure};
 use crate::cache::{
-    AccessTokenKey, AccountKey, CacheEntry, CacheKey, CachedAccessToken, CachedIdToken, CachedRefreshToken,
-    TokenCache, now_secs,
+    AccessTokenKey, AccountKey, CacheEntry, CacheKey, CacheRecords, CachedAccessToken, CachedIdToken,
+    CachedRefreshToken, TokenCache, now_secs,
 };
 use crate::core::ClientCore;
 use crate::error::{ConfigError, Error, HttpError, Result, SignInError};
@@ -157,7 +157,7 @@ impl PublicClient {
 
     /// The accounts signed in to this app at this authority's host, from the cache.
     pub async fn accounts(&self) -> Result<Vec<Account>> {
-        let environment = self.core.authority.environment();
+        let environment = self.core.environment.clone();
         let entries = self.core.cache.entries().await.map_err(|e| {
             tracing::warn!(error = %e, "token cache unavailable; no signed-in accounts known");
             e
@@ -512,8 +512,8 @@ impl PublicClient {
         response: EntraTokenResponse,
         scopes: &[String],
         fallback_username: Option<&str>,
-    ) -> Result<(Account, CachedAccessToken, Vec<(CacheKey, CacheEntry)>)> {
-        let environment = self.core.authority.environment();
+    ) -> Result<(Account, CachedAccessToken, CacheRecords)> {
+        let environment = self.core.environment.clone();
         let account = Account::from_response(
             &environment,
             response.client_info.as_deref(),
@@ -568,7 +568,7 @@ impl PublicClient {
         fallback_username: Option<&str>,
     ) -> Result<(Account, CachedAccessToken)> {
         let (account, entry, mut records) = self.records(response, scopes, fallback_username)?;
-        let key = CacheKey::AccessToken(self.access_token_key(&account, scopes));
+        let key = self.access_token_key(&account, scopes);
         records.push((key, CacheEntry::AccessToken(entry.clone())));
         self.core.put_all(records).await;
         Ok((account, entry))
@@ -598,21 +598,21 @@ impl PublicClient {
     fn account_key(&self, account: &Account) -> AccountKey {
         AccountKey::new(
             &account.home_account_id,
-            &self.core.authority.environment(),
+            &self.core.environment,
             &self.core.client_id,
         )
     }
 
     /// Access tokens of user flows are keyed by the scopes asked for (without the OIDC ones), in the account's
     /// tenant.
-    fn access_token_key(&self, account: &Account, scopes: &[String]) -> AccessTokenKey {
-        AccessTokenKey::new(
+    fn access_token_key(&self, account: &Account, scopes: &[String]) -> CacheKey {
+        CacheKey::AccessToken(AccessTokenKey::new(
             Some(&account.home_account_id),
-            &self.core.authority.environment(),
+            &self.core.environment,
             &self.core.client_id,
             &account.realm,
             scopes,
-        )
+        ))
     }
 }
 

@@ -130,12 +130,7 @@ pub(crate) const DEFAULT_EXPIRES_IN: u64 = 600;
 pub(crate) fn normalise_scopes(scopes: &[impl AsRef<str>]) -> Result<Vec<String>, ConfigError> {
     let mut out: Vec<String> = scopes
         .iter()
-        .flat_map(|s| {
-            s.as_ref()
-                .split_whitespace()
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
+        .flat_map(|s| s.as_ref().split_whitespace().map(str::to_string))
         .collect();
     out.sort();
     out.dedup();

@@ -276,6 +276,9 @@ impl CacheEntry {
     }
 }
 
+/// Records to store together ([`TokenCache::put_all`]).
+pub type CacheRecords = Vec<(CacheKey, CacheEntry)>;
+
 /// A failure of a cache store. The clients log it and carry on with the identity provider.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
