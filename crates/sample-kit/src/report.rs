@@ -29,6 +29,7 @@ pub enum ExitCode {
 
 /// Runs a sample; on error prints it to stderr and returns the matching exit code.
 pub async fn main(run: impl Future<Output = anyhow::Result<()>>) -> std::process::ExitCode {
+    exit_quietly_on_broken_pipe();
     match run.await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
@@ -36,6 +37,24 @@ pub async fn main(run: impl Future<Output = anyhow::Result<()>>) -> std::process
             std::process::ExitCode::from(exit_code(&error) as u8)
         }
     }
+}
+
+/// `println!` panics when stdout is a pipe whose reader has gone (`daemon-secret | head -1`). End quietly
+/// instead, with the status a shell reports for SIGPIPE, as a C program would.
+fn exit_quietly_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(128 + 13);
+        }
+        default(info);
+    }));
 }
 
 /// Prints where the token came from, as the quickstarts do.

@@ -426,3 +426,29 @@ async fn help_documents_every_setting_and_hides_the_secret_value() {
     }
     assert!(!help.contains("super-secret-value"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_closed_stdout_ends_the_run_quietly() {
+    let ext = external("daemon").await;
+    let dir = temp_dir();
+    let env = [
+        ("AUTHORITY", ext.emu.authority()),
+        ("AZURE_CLIENT_ID", ext.client_id.clone()),
+        ("AZURE_CLIENT_SECRET", ext.secret.clone()),
+        ("GRAPH_ENDPOINT", format!("{}/users", ext.emu.graph_base())),
+        ("IDENTITY_EXTRA_CA_CERTS", ext.ca.clone()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // As in `daemon-secret | head -0`: the reader is gone before the sample writes.
+    let mut child = common::command(BIN, &dir, &env, &[])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(141), "stderr: {}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("panicked"), "{}", text(&out.stderr));
+}
