@@ -29,6 +29,7 @@ mod grants;
 mod held_certificates;
 mod jwt;
 mod keys;
+pub mod msal_python;
 mod routes;
 mod server;
 mod signin;

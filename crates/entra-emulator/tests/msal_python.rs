@@ -12,7 +12,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -21,8 +21,6 @@ use entra_emulator::{
     DEFAULT_TENANT_DOMAIN, DEMO_PASSWORD, DEMO_USERNAME, DeviceCodeStatus, Emulator, Endpoint,
 };
 use serde_json::Value;
-
-const MSAL_VERSION: &str = "1.39.0";
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -34,107 +32,16 @@ fn peers_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("../shared/peers/msal-python"))
 }
 
-fn has_msal(python: &Path) -> bool {
-    python.exists()
-        && Command::new(python)
-            .args([
-                "-c",
-                &format!("import msal, sys; sys.exit(msal.__version__ != '{MSAL_VERSION}')"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-}
-
-fn run_checked(cmd: &mut Command, what: &str) -> Result<(), String> {
-    let out = cmd.output().map_err(|e| format!("{what}: cannot run: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what} failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
-/// Finds or provisions a Python with msal==1.39.0. The venv is built in a private directory and renamed
-/// into place, so concurrent test processes never see a half-built one.
-fn provision() -> Result<PathBuf, String> {
-    if let Some(python) = std::env::var_os("MSAL_PYTHON") {
-        let python = PathBuf::from(python);
-        return if has_msal(&python) {
-            Ok(python)
-        } else {
-            Err(format!(
-                "MSAL_PYTHON={} cannot import msal {MSAL_VERSION}",
-                python.display()
-            ))
-        };
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    let venv = target.join("msal-venv");
-    let python = venv.join("bin/python");
-    if has_msal(&python) {
-        return Ok(python);
-    }
-    let staging = target.join(format!("msal-venv.staging-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&target).map_err(|e| format!("{}: {e}", target.display()))?;
-    let built = run_checked(
-        Command::new("python3").args(["-m", "venv"]).arg(&staging),
-        "python3 -m venv",
-    )
-    .and_then(|()| {
-        run_checked(
-            Command::new(staging.join("bin/python")).args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                &format!("msal=={MSAL_VERSION}"),
-            ]),
-            "pip install msal",
-        )
-    });
-    if let Err(e) = built {
-        let _ = std::fs::remove_dir_all(&staging);
-        return Err(e);
-    }
-    if std::fs::rename(&staging, &venv).is_err() {
-        // Another process won the race, or a broken venv is in the way.
-        if !has_msal(&python) {
-            let _ = std::fs::remove_dir_all(&venv);
-            std::fs::rename(&staging, &venv).map_err(|e| format!("cannot move the venv into place: {e}"))?;
-        } else {
-            let _ = std::fs::remove_dir_all(&staging);
-        }
-    }
-    if has_msal(&python) {
-        Ok(python)
-    } else {
-        Err(format!(
-            "{} cannot import msal after installing it",
-            python.display()
-        ))
-    }
-}
-
 fn python() -> PathBuf {
     static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match PYTHON.get_or_init(provision) {
+    match PYTHON.get_or_init(|| {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join("target"));
+        entra_emulator::msal_python::provision(&target)
+    }) {
         Ok(p) => p.clone(),
-        Err(e) => panic!(
-            "MSAL Python is needed for the fidelity tests and could not be provisioned:\n{e}\n\
-             Fix: install python3 with venv and pip (Debian: apt-get install python3-venv) and network access to \
-             PyPI, or create a venv yourself and point MSAL_PYTHON at its python (pip install msal=={MSAL_VERSION})."
-        ),
+        Err(e) => panic!("MSAL Python is needed for the fidelity tests and could not be provisioned:\n{e}"),
     }
 }
 
