@@ -40,6 +40,30 @@ async fn fast_emulator(configure: impl FnOnce(EmulatorBuilder) -> EmulatorBuilde
     )
 }
 
+/// The device-code app with a fresh memory cache.
+fn device_app(emu: &Emulator) -> PublicClient {
+    client(emu, "device-code", &emu.authority(), Arc::new(MemoryCache::new()))
+}
+
+/// What the emulator knows of a device code.
+fn device_code_info(emu: &Emulator, user_code: &str) -> entra_emulator::DeviceCodeInfo {
+    emu.device_codes()
+        .into_iter()
+        .find(|c| c.user_code == user_code)
+        .expect("the device code was issued")
+}
+
+/// Approves `user_code` as the demo user once it has been polled `polls` times.
+fn approve_after_polls(emu: &Arc<Emulator>, user_code: &str, polls: u32) -> tokio::task::JoinHandle<()> {
+    let (emu, code) = (emu.clone(), user_code.to_string());
+    tokio::spawn(async move {
+        while device_code_info(&emu, &code).poll_count < polls {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        emu.approve_device_code(&code, DEMO_USERNAME).unwrap();
+    })
+}
+
 /// The demo user signs in with the password flow.
 async fn sign_in(app: &PublicClient) -> identity_core::TokenResult {
     app.acquire_token_by_username_password(DEMO_USERNAME, &Password::new(DEMO_PASSWORD), &[USER_READ])
@@ -219,37 +243,16 @@ async fn concurrent_silent_calls_share_one_refresh() {
 #[tokio::test]
 async fn slow_down_makes_the_client_poll_five_seconds_less_often() {
     let emu = fast_emulator(|b| b.slow_down_polls(1)).await;
-    let app = client(
-        &emu,
-        "device-code",
-        &emu.authority(),
-        Arc::new(MemoryCache::new()),
-    );
+    let app = device_app(&emu);
     let flow = app.initiate_device_flow(&[USER_READ]).await.unwrap();
     let code = flow.user_code.clone();
     // Approve once the first poll (answered slow_down, as configured) is in; the second poll succeeds.
-    let approver = {
-        let (emu, code) = (emu.clone(), code.clone());
-        tokio::spawn(async move {
-            while emu
-                .device_codes()
-                .iter()
-                .all(|c| c.user_code != code || c.poll_count == 0)
-            {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            emu.approve_device_code(&code, DEMO_USERNAME).unwrap();
-        })
-    };
+    let approver = approve_after_polls(&emu, &code, 1);
     let started = Instant::now();
     app.acquire_token_by_device_flow(&flow).await.unwrap();
     let waited = started.elapsed();
     approver.await.unwrap();
-    let info = emu
-        .device_codes()
-        .into_iter()
-        .find(|c| c.user_code == code)
-        .unwrap();
+    let info = device_code_info(&emu, &code);
     assert_eq!(info.poll_count, 2, "slow_down, then success");
     // First poll after 1 s, the second 1 + 5 s later: the interval grew by 5 s.
     assert!(
@@ -261,36 +264,13 @@ async fn slow_down_makes_the_client_poll_five_seconds_less_often() {
 #[tokio::test]
 async fn pending_polls_continue_until_approval_then_stop() {
     let emu = fast_emulator(|b| b).await;
-    let app = client(
-        &emu,
-        "device-code",
-        &emu.authority(),
-        Arc::new(MemoryCache::new()),
-    );
+    let app = device_app(&emu);
     let flow = app.initiate_device_flow(&[USER_READ]).await.unwrap();
-    let (emu2, code) = (emu.clone(), flow.user_code.clone());
-    let approver = tokio::spawn(async move {
-        // Let a few polls see authorization_pending first.
-        loop {
-            let info = emu2
-                .device_codes()
-                .into_iter()
-                .find(|c| c.user_code == code)
-                .unwrap();
-            if info.poll_count >= 3 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        emu2.approve_device_code(&code, DEMO_USERNAME).unwrap();
-    });
+    // Let a few polls see authorization_pending first.
+    let approver = approve_after_polls(&emu, &flow.user_code, 3);
     app.acquire_token_by_device_flow(&flow).await.unwrap();
     approver.await.unwrap();
-    let info = emu
-        .device_codes()
-        .into_iter()
-        .find(|c| c.user_code == flow.user_code)
-        .unwrap();
+    let info = device_code_info(&emu, &flow.user_code);
     assert!(
         info.poll_count >= 4,
         "pending polls, then the successful one: {}",
@@ -301,12 +281,7 @@ async fn pending_polls_continue_until_approval_then_stop() {
 #[tokio::test]
 async fn declined_sign_in_stops_polling_with_a_fix() {
     let emu = fast_emulator(|b| b).await;
-    let app = client(
-        &emu,
-        "device-code",
-        &emu.authority(),
-        Arc::new(MemoryCache::new()),
-    );
+    let app = device_app(&emu);
     let flow = app.initiate_device_flow(&[USER_READ]).await.unwrap();
     emu.decline_device_code(&flow.user_code).unwrap();
     let err = service_error(app.acquire_token_by_device_flow(&flow).await.unwrap_err());
@@ -323,12 +298,7 @@ async fn the_client_gives_up_when_the_code_expires_on_its_own_clock() {
         .start()
         .await
         .unwrap();
-    let app = client(
-        &emu,
-        "device-code",
-        &emu.authority(),
-        Arc::new(MemoryCache::new()),
-    );
+    let app = device_app(&emu);
     let flow = app.initiate_device_flow(&[USER_READ]).await.unwrap();
     assert_eq!(flow.expires_in, Duration::from_secs(3));
     let err = app.acquire_token_by_device_flow(&flow).await.unwrap_err();
@@ -337,11 +307,7 @@ async fn the_client_gives_up_when_the_code_expires_on_its_own_clock() {
         "{err:?}"
     );
     assert!(err.fix().unwrap().contains("Run again"));
-    let info = emu
-        .device_codes()
-        .into_iter()
-        .find(|c| c.user_code == flow.user_code)
-        .unwrap();
+    let info = device_code_info(&emu, &flow.user_code);
     assert_eq!(
         info.poll_count, 1,
         "one poll at 2 s; none at or after the deadline"
@@ -398,11 +364,7 @@ async fn cancelling_the_wait_leaves_nothing_in_the_cache() {
             .all(|(k, _)| matches!(k, identity_core::CacheKey::Metadata { .. })),
         "{entries:?}"
     );
-    let info = emu
-        .device_codes()
-        .into_iter()
-        .find(|c| c.user_code == flow.user_code)
-        .unwrap();
+    let info = device_code_info(&emu, &flow.user_code);
     assert!(info.poll_count >= 1);
 }
 
