@@ -21,6 +21,10 @@ pub enum Error {
     /// The request did not complete: network, TLS, timeout, or a response that is not what the protocol says.
     #[error(transparent)]
     Http(#[from] HttpError),
+    /// The token cache store failed where its answer is the result (listing or removing accounts). Token
+    /// acquisition never fails for this: it logs the failure and asks the identity provider instead.
+    #[error(transparent)]
+    Cache(#[from] crate::cache::CacheError),
     /// A user sign-in could not go ahead for a reason found on this side (device code timed out, federated or
     /// unknown account for the username/password flow, ...).
     #[error(transparent)]
@@ -36,6 +40,9 @@ impl Error {
             Error::Graph(e) => e.fix(),
             Error::Http(e) => e.fix(),
             Error::SignIn(e) => Some(e.fix()),
+            Error::Cache(_) => Some(
+                "Check the token cache setting (IDENTITY_CACHE / IDENTITY_CACHE_PATH): the file must be readable and writable by this user, the Redis server reachable.",
+            ),
         }
     }
 }

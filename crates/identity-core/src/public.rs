@@ -155,22 +155,25 @@ impl PublicClient {
         self.core.metadata().await
     }
 
-    /// The accounts signed in to this app at this authority's host, from the cache.
+    /// The accounts signed in to this app at this authority's host, from the cache. A failing store is logged
+    /// and reads as empty (the user is then asked to sign in), as token acquisition treats it.
     pub async fn accounts(&self) -> Result<Vec<Account>> {
-        let environment = self.core.environment.clone();
-        let entries = self.core.cache.entries().await.map_err(|e| {
-            tracing::warn!(error = %e, "token cache unavailable; no signed-in accounts known");
-            e
-        });
+        let entries = match self.core.cache.entries().await {
+            Ok(entries) => entries,
+            Err(e) => {
+                tracing::warn!(error = %e, "token cache unavailable; no signed-in accounts known");
+                Vec::new()
+            }
+        };
+        let environment = &self.core.environment;
+        let client_id = self.core.client_id.to_ascii_lowercase();
         let mut accounts: Vec<Account> = entries
-            .unwrap_or_default()
             .into_iter()
             .filter_map(|(key, entry)| match (key, entry) {
                 (CacheKey::Account(k), CacheEntry::Account(a))
-                    if k.client_id == self.core.client_id.to_ascii_lowercase()
-                        && k.environment == environment =>
+                    if k.client_id == client_id && k.environment == *environment =>
                 {
-                    Some(Account::from_cached(&environment, a))
+                    Some(Account::from_cached(environment, a))
                 }
                 _ => None,
             })
@@ -193,16 +196,12 @@ impl PublicClient {
     pub async fn remove_account(&self, account: &Account) -> Result<()> {
         let account_key = self.account_key(account);
         let cache = &self.core.cache;
-        let unavailable = |e: crate::cache::CacheError| HttpError::InvalidResponse {
-            url: "token cache".into(),
-            reason: e.to_string(),
-        };
-        for (key, _) in cache.entries().await.map_err(unavailable)? {
+        for (key, _) in cache.entries().await? {
             if let CacheKey::AccessToken(k) = &key
                 && k.home_account_id.as_deref() == Some(account_key.home_account_id.as_str())
                 && k.client_id == account_key.client_id
             {
-                cache.remove(&key).await.map_err(unavailable)?;
+                cache.remove(&key).await?;
             }
         }
         for key in [
@@ -210,7 +209,7 @@ impl PublicClient {
             CacheKey::IdToken(account_key.clone()),
             CacheKey::Account(account_key),
         ] {
-            cache.remove(&key).await.map_err(unavailable)?;
+            cache.remove(&key).await?;
         }
         Ok(())
     }
