@@ -186,6 +186,15 @@ pub enum ConfigError {
     /// The HTTP client could not be built (for example a bad proxy URL in the environment).
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(String),
+    /// Instance discovery does not know the authority's host (`invalid_instance`): it is not a Microsoft Entra
+    /// host, so no credential is sent to it.
+    #[error(
+        "the authority host '{host}' is not a known Microsoft Entra host (instance discovery: invalid_instance); no credential was sent to it"
+    )]
+    UnknownAuthorityHost {
+        /// The host (and port).
+        host: String,
+    },
 }
 
 impl ConfigError {
@@ -207,6 +216,9 @@ impl ConfigError {
             }
             ConfigError::NoScopes => "Set SCOPE, for example https://graph.microsoft.com/.default.",
             ConfigError::Certificate(e) => return e.fix(),
+            ConfigError::UnknownAuthorityHost { .. } => {
+                "Check the authority's host (e.g. https://login.microsoftonline.com/<tenant>). Only for a private deployment you trust, turn validation off: IDENTITY_AUTHORITY_VALIDATION=off (Authority::validated(false))."
+            }
             _ => return None,
         })
     }
@@ -401,6 +413,9 @@ pub struct GraphError {
     pub date: Option<String>,
     /// `Retry-After` header, on throttling.
     pub retry_after: Option<Duration>,
+    /// The claims a 401's `WWW-Authenticate: Bearer error="insufficient_claims", claims="…"` asks for (continuous
+    /// access evaluation), base64-decoded: send them with the next token request.
+    pub claims_challenge: Option<String>,
 }
 
 impl GraphError {
@@ -410,8 +425,11 @@ impl GraphError {
             "Authorization_RequestDenied" => {
                 "The app lacks the permission: add it under API permissions (Application permissions for daemons), then Grant admin consent."
             }
+            _ if self.status == 401 && self.claims_challenge.is_some() => {
+                "A tenant policy (Conditional Access, continuous access evaluation) requires more than this token proves: sign in again."
+            }
             "InvalidAuthenticationToken" => {
-                "The token was not accepted: make sure SCOPE is for Microsoft Graph (https://graph.microsoft.com/.default) and GRAPH_ENDPOINT is a Graph URL."
+                "A new token was refused: its audience is likely not the API called (the scopes are for another API than the URL: for Graph use https://graph.microsoft.com/.default or Graph permissions), or a tenant policy rejects it."
             }
             "BadRequest" if self.message.contains("/me request") => {
                 "/me needs a signed-in user; an app-only token can call /users/{id} instead."
