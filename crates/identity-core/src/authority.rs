@@ -12,6 +12,14 @@ use crate::http::{HttpClient, RequestContext};
 /// Authority host of the public cloud.
 pub const PUBLIC_CLOUD_HOST: &str = "https://login.microsoftonline.com";
 
+/// Where an authority host that is not a known Microsoft cloud is validated (instance discovery), as MSAL does.
+pub const INSTANCE_DISCOVERY_ENDPOINT: &str = "https://login.microsoftonline.com/common/discovery/instance";
+
+/// The variable by which applications let users turn authority validation off (`off`), for a private
+/// deployment that Microsoft's instance discovery does not know; the library reads no variable itself: see
+/// [`Authority::validated`].
+pub const AUTHORITY_VALIDATION_VAR: &str = "IDENTITY_AUTHORITY_VALIDATION";
+
 /// The Microsoft clouds this crate knows by host name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -99,19 +107,29 @@ fn is_dns_name(s: &str) -> bool {
 }
 
 /// A validated authority: scheme, host, optional port, and one tenant segment.
+///
+/// Before the first request that carries a credential, a host that is neither a known Microsoft cloud nor
+/// loopback is checked with Microsoft's instance discovery, as MSAL does, and refused if unknown. Turn that off
+/// with [`Authority::validated`] for a private deployment (applications map [`AUTHORITY_VALIDATION_VAR`]`=off`
+/// to it).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Authority {
     host_url: Url,
     tenant: String,
     kind: TenantKind,
+    validate: bool,
+    instance_discovery: Option<Url>,
 }
 
 impl Authority {
     /// Parses a full authority URL such as `https://login.microsoftonline.com/contoso.onmicrosoft.com`.
+    ///
+    /// A URL with a user name or password (`https://user:password@host/…`) is refused, and the error does not
+    /// repeat them.
     pub fn parse(value: &str) -> Result<Authority, ConfigError> {
         let bad = |reason: &str| ConfigError::InvalidAuthority {
-            value: value.to_string(),
-            reason: reason.to_string(),
+            value: without_userinfo(value),
+            reason: without_userinfo(reason),
         };
         let url = Url::parse(value.trim()).map_err(|e| bad(&e.to_string()))?;
         let segments: Vec<&str> = url
@@ -135,8 +153,8 @@ impl Authority {
     pub fn from_host_and_tenant(host: Option<&str>, tenant: &str) -> Result<Authority, ConfigError> {
         let host_value = host.unwrap_or(PUBLIC_CLOUD_HOST).trim();
         let bad = |reason: &str| ConfigError::InvalidAuthority {
-            value: host_value.to_string(),
-            reason: reason.to_string(),
+            value: without_userinfo(host_value),
+            reason: without_userinfo(reason),
         };
         let url =
             Url::parse(host_value).map_err(|e| bad(&format!("{e} (expected e.g. {PUBLIC_CLOUD_HOST})")))?;
@@ -160,7 +178,89 @@ impl Authority {
             host_url,
             tenant: tenant.to_string(),
             kind,
+            validate: true,
+            instance_discovery: None,
         })
+    }
+
+    /// Turns authority validation on (the default) or off. Off, any https host is trusted with the credential:
+    /// only for a private deployment that Microsoft's instance discovery does not know. Applications let users
+    /// choose with [`AUTHORITY_VALIDATION_VAR`]`=off`.
+    pub fn validated(mut self, validate: bool) -> Authority {
+        self.validate = validate;
+        self
+    }
+
+    /// Validates the host at this instance discovery endpoint instead of [`INSTANCE_DISCOVERY_ENDPOINT`] (a
+    /// sovereign or test deployment). It must be https (plain http only on loopback).
+    pub fn with_instance_discovery_endpoint(mut self, endpoint: &str) -> Result<Authority, ConfigError> {
+        let url = Url::parse(endpoint).map_err(|e| ConfigError::InvalidUrl {
+            setting: "the instance discovery endpoint",
+            value: without_userinfo(endpoint),
+            reason: e.to_string(),
+        })?;
+        ensure_secure(&url)?;
+        self.instance_discovery = Some(url);
+        Ok(self)
+    }
+
+    /// Whether the host is checked with instance discovery before use: validation is on, and the host is
+    /// neither a known Microsoft cloud nor loopback.
+    pub fn needs_validation(&self) -> bool {
+        self.validate && self.cloud() == Cloud::Other && !is_loopback(&self.host_url)
+    }
+
+    /// The instance discovery request that validates this authority's host (MSAL's form, api-version 1.1).
+    pub(crate) fn instance_discovery_url(&self) -> Result<Url, ConfigError> {
+        let mut url = match &self.instance_discovery {
+            Some(url) => url.clone(),
+            None => Url::parse(INSTANCE_DISCOVERY_ENDPOINT).map_err(|e| ConfigError::InvalidUrl {
+                setting: "the instance discovery endpoint",
+                value: INSTANCE_DISCOVERY_ENDPOINT.into(),
+                reason: e.to_string(),
+            })?,
+        };
+        let authorize = format!("{}/{}/oauth2/v2.0/authorize", self.host_url(), self.tenant);
+        url.query_pairs_mut()
+            .clear()
+            .append_pair("api-version", "1.1")
+            .append_pair("authorization_endpoint", &authorize);
+        Ok(url)
+    }
+
+    /// Reads an instance discovery answer (the body of a success, or of an error answer): `invalid_instance`
+    /// refuses the host; a document naming a `tenant_discovery_endpoint` accepts it.
+    pub(crate) fn check_instance_discovery(&self, url: &str, body: &[u8]) -> Result<()> {
+        #[derive(Deserialize)]
+        struct Answer {
+            #[serde(default)]
+            error: Option<String>,
+            #[serde(default)]
+            tenant_discovery_endpoint: Option<String>,
+        }
+        let answer: Answer = serde_json::from_slice(body).map_err(|e| HttpError::InvalidResponse {
+            url: url.to_string(),
+            reason: format!("not an instance discovery answer: {e}"),
+        })?;
+        match (answer.error.as_deref(), answer.tenant_discovery_endpoint) {
+            (Some("invalid_instance"), _) => Err(self.unknown_host().into()),
+            (None, Some(endpoint)) if !endpoint.is_empty() => Ok(()),
+            (error, _) => Err(HttpError::InvalidResponse {
+                url: url.to_string(),
+                reason: format!(
+                    "no tenant_discovery_endpoint in the instance discovery answer (error: {})",
+                    error.unwrap_or("none")
+                ),
+            }
+            .into()),
+        }
+    }
+
+    /// The refusal of a host instance discovery does not know.
+    pub(crate) fn unknown_host(&self) -> ConfigError {
+        ConfigError::UnknownAuthorityHost {
+            host: self.environment(),
+        }
     }
 
     /// `https://host[:port]` without a trailing slash.
@@ -192,6 +292,11 @@ impl Authority {
         Cloud::of_host(self.host_url.host_str().unwrap_or_default())
     }
 
+    /// `scheme://host[:port]`: where token and device-code requests must go.
+    pub fn origin(&self) -> url::Origin {
+        self.host_url.origin()
+    }
+
     /// The OIDC discovery document URL: `{authority}/v2.0/.well-known/openid-configuration`.
     pub fn discovery_url(&self) -> String {
         format!(
@@ -211,6 +316,19 @@ impl fmt::Display for Authority {
 impl fmt::Debug for Authority {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Authority({self})")
+    }
+}
+
+/// The value with any `user:password@` of its URL replaced, so an error can quote it.
+fn without_userinfo(value: &str) -> String {
+    let Some(scheme_end) = value.find("://") else {
+        return value.to_string();
+    };
+    let rest = &value[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}://[redacted]@{}", &value[..scheme_end], &rest[at + 1..]),
+        None => value.to_string(),
     }
 }
 
@@ -289,7 +407,7 @@ impl Metadata {
         let url = authority.discovery_url();
         let ctx = RequestContext::new();
         let body = http.get_identity_json(&url, &ctx).await?;
-        let metadata = Metadata::from_json(&url, &body)?;
+        let metadata = Metadata::from_json(authority, &body)?;
         let document = serde_json::from_slice(&body).map_err(|e| HttpError::InvalidResponse {
             url: url.clone(),
             reason: e.to_string(),
@@ -297,11 +415,25 @@ impl Metadata {
         Ok((metadata, document))
     }
 
-    /// Validates a discovery document.
-    pub fn from_json(source_url: &str, body: &[u8]) -> Result<Metadata, HttpError> {
+    /// Validates `authority`'s discovery document. The token and device authorization endpoints must be on the
+    /// authority's own origin (scheme, host and port), as Entra's always are: a document that sends the
+    /// credential elsewhere is refused.
+    pub fn from_json(authority: &Authority, body: &[u8]) -> Result<Metadata, HttpError> {
+        let source_url = authority.discovery_url();
         let invalid = |reason: String| HttpError::InvalidResponse {
-            url: source_url.to_string(),
+            url: source_url.clone(),
             reason,
+        };
+        let same_origin = |name: &str, url: Url| -> Result<Url, HttpError> {
+            if url.origin() == authority.origin() {
+                Ok(url)
+            } else {
+                Err(invalid(format!(
+                    "{name} '{}' is not on the authority's origin ({}); not sending credentials there",
+                    url.origin().ascii_serialization(),
+                    authority.host_url()
+                )))
+            }
         };
         let raw: RawMetadata = serde_json::from_slice(body)
             .map_err(|e| invalid(format!("not an OpenID configuration document: {e}")))?;
@@ -314,6 +446,11 @@ impl Metadata {
         };
         let token_endpoint = endpoint("token_endpoint", raw.token_endpoint)?
             .ok_or_else(|| invalid("it has no token_endpoint".into()))?;
+        let token_endpoint = same_origin("token_endpoint", token_endpoint)?;
+        let device_authorization_endpoint =
+            endpoint("device_authorization_endpoint", raw.device_authorization_endpoint)?
+                .map(|url| same_origin("device_authorization_endpoint", url))
+                .transpose()?;
         let tenant_id = token_endpoint
             .path_segments()
             .and_then(|mut s| s.next())
@@ -322,10 +459,7 @@ impl Metadata {
             .to_string();
         Ok(Metadata {
             authorization_endpoint: endpoint("authorization_endpoint", raw.authorization_endpoint)?,
-            device_authorization_endpoint: endpoint(
-                "device_authorization_endpoint",
-                raw.device_authorization_endpoint,
-            )?,
+            device_authorization_endpoint,
             jwks_uri: endpoint("jwks_uri", raw.jwks_uri)?,
             issuer: raw.issuer.unwrap_or_default(),
             token_endpoint,
@@ -402,22 +536,103 @@ mod tests {
 
     #[test]
     fn validates_discovery_documents() {
+        let authority = Authority::parse("https://login.microsoftonline.com/contoso.com").unwrap();
         let doc = br#"{"token_endpoint":"https://login.microsoftonline.com/00000000-0000-0000-0000-000000000001/oauth2/v2.0/token","issuer":"x"}"#;
-        let m = Metadata::from_json("u", doc).unwrap();
+        let m = Metadata::from_json(&authority, doc).unwrap();
         assert_eq!(m.tenant_id, "00000000-0000-0000-0000-000000000001");
-        assert!(Metadata::from_json("u", b"<html>").is_err());
+        assert!(Metadata::from_json(&authority, b"<html>").is_err());
         assert!(
-            Metadata::from_json("u", br#"{"issuer":"x"}"#)
+            Metadata::from_json(&authority, br#"{"issuer":"x"}"#)
                 .unwrap_err()
                 .to_string()
                 .contains("token_endpoint")
         );
         let insecure = br#"{"token_endpoint":"http://evil.example/t/oauth2/v2.0/token"}"#;
         assert!(
-            Metadata::from_json("u", insecure)
+            Metadata::from_json(&authority, insecure)
                 .unwrap_err()
                 .to_string()
                 .contains("only https")
+        );
+    }
+
+    #[test]
+    fn endpoints_must_be_on_the_authority_origin() {
+        let authority = Authority::parse("https://login.microsoftonline.com/contoso.com").unwrap();
+        let refused = |doc: &str| {
+            Metadata::from_json(&authority, doc.as_bytes())
+                .unwrap_err()
+                .to_string()
+        };
+        for elsewhere in [
+            "https://evil.example/t/oauth2/v2.0/token",
+            "https://login.microsoftonline.com:8443/t/oauth2/v2.0/token",
+            "https://login.microsoftonline.com.evil.example/t/oauth2/v2.0/token",
+        ] {
+            let err = refused(&format!(r#"{{"token_endpoint":"{elsewhere}"}}"#));
+            assert!(
+                err.contains("token_endpoint") && err.contains("not on the authority's origin"),
+                "{err}"
+            );
+        }
+        let err = refused(
+            r#"{"token_endpoint":"https://login.microsoftonline.com/t/oauth2/v2.0/token",
+                "device_authorization_endpoint":"https://evil.example/t/oauth2/v2.0/devicecode"}"#,
+        );
+        assert!(err.contains("device_authorization_endpoint"), "{err}");
+        let local = Authority::parse("http://127.0.0.1:4000/t.com").unwrap();
+        let err = Metadata::from_json(
+            &local,
+            br#"{"token_endpoint":"http://127.0.0.1:4001/t/oauth2/v2.0/token"}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("127.0.0.1:4001"),
+            "another port is another origin: {err}"
+        );
+    }
+
+    #[test]
+    fn userinfo_is_refused_and_never_repeated() {
+        for value in [
+            "https://user:hunter2@login.microsoftonline.com/contoso.com",
+            "https://user:hunter2@login microsoftonline.com/contoso.com",
+        ] {
+            let err = Authority::parse(value).unwrap_err().to_string();
+            assert!(!err.contains("hunter2") && !err.contains("user:"), "{err}");
+        }
+        let err =
+            Authority::from_host_and_tenant(Some("https://u:hunter2@login.microsoftonline.us"), "t.com")
+                .unwrap_err()
+                .to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(err.contains("user name or password"), "{err}");
+        let a = Authority::parse("https://login.microsoftonline.com/contoso.com").unwrap();
+        assert_eq!(a.to_string(), "https://login.microsoftonline.com/contoso.com");
+    }
+
+    #[test]
+    fn only_unknown_remote_hosts_are_validated() {
+        let needs = |value: &str| Authority::parse(value).unwrap().needs_validation();
+        assert!(needs("https://login.contoso.com/t.com"));
+        assert!(!needs("https://login.microsoftonline.com/t.com"));
+        assert!(!needs("https://login.microsoftonline.us/t.com"));
+        assert!(!needs("https://127.0.0.1:8443/t.com"));
+        assert!(!needs("http://localhost:8443/t.com"));
+        assert!(
+            !Authority::parse("https://login.contoso.com/t.com")
+                .unwrap()
+                .validated(false)
+                .needs_validation()
+        );
+        let url = Authority::parse("https://login.contoso.com/t.com")
+            .unwrap()
+            .instance_discovery_url()
+            .unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://login.microsoftonline.com/common/discovery/instance?api-version=1.1&authorization_endpoint=https%3A%2F%2Flogin.contoso.com%2Ft.com%2Foauth2%2Fv2.0%2Fauthorize"
         );
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::authority::{Authority, Metadata};
 use crate::cache::{AccessTokenKey, CacheKey, CachedAccessToken, TokenCache, now_secs};
-use crate::core::ClientCore;
+use crate::core::{AcquireOptions, ClientCore};
 use crate::credential::ClientCredential;
 use crate::error::{ConfigError, Error, HttpError, Result};
 use crate::http::{HttpClient, RequestContext};
@@ -43,6 +43,8 @@ pub struct ConfidentialClient {
 struct Inner {
     core: ClientCore,
     credential: ClientCredential,
+    /// [`ClientCredential::fingerprint`], computed once: part of every token's cache key.
+    credential_fingerprint: String,
 }
 
 /// Builds a [`ConfidentialClient`].
@@ -100,7 +102,11 @@ impl ConfidentialClientBuilder {
         }
         let core = ClientCore::build(&self.client_id, self.authority, self.http, self.cache)?;
         Ok(ConfidentialClient {
-            inner: Arc::new(Inner { core, credential }),
+            inner: Arc::new(Inner {
+                core,
+                credential_fingerprint: credential.fingerprint(),
+                credential,
+            }),
         })
     }
 }
@@ -144,23 +150,47 @@ impl ConfidentialClient {
     /// has not passed); otherwise asks the identity provider, once, however many callers ask at the same time
     /// (and, with a shared store such as [`crate::FileCache`], however many processes). If an early refresh
     /// fails while the cached token is still valid, the cached token is returned.
+    ///
+    /// Tokens are cached per credential: a client configured with another secret or certificate is not served
+    /// them.
     pub async fn acquire_token_for_client(&self, scopes: &[impl AsRef<str>]) -> Result<TokenResult> {
+        self.acquire_token_for_client_with(scopes, &AcquireOptions::default())
+            .await
+    }
+
+    /// [`ConfidentialClient::acquire_token_for_client`] with options: `force_refresh` to replace a cached token
+    /// the resource refused (a 401), `claims` to answer a resource's claims challenge (both bypass the cache).
+    /// [`crate::GraphClient::get_with_token_recovery`] does this for a Graph call.
+    pub async fn acquire_token_for_client_with(
+        &self,
+        scopes: &[impl AsRef<str>],
+        options: &AcquireOptions,
+    ) -> Result<TokenResult> {
         let scopes = normalise_scopes(scopes)?;
         let core = &self.inner.core;
-        let key = CacheKey::AccessToken(AccessTokenKey::new(
-            None,
-            &core.environment,
-            &core.client_id,
-            core.authority.tenant(),
-            &scopes,
-        ));
-        core.acquire(&key, |ctx| async move {
-            Ok((self.request_token(&scopes, &ctx).await?, Vec::new()))
+        let key = CacheKey::AccessToken(
+            AccessTokenKey::new(
+                None,
+                &core.environment,
+                &core.client_id,
+                core.authority.tenant(),
+                &scopes,
+            )
+            .with_credential(&self.inner.credential_fingerprint),
+        );
+        let claims = options.claims.as_deref();
+        core.acquire(&key, options.bypasses_cache(), |ctx| async move {
+            Ok((self.request_token(&scopes, claims, &ctx).await?, Vec::new()))
         })
         .await
     }
 
-    async fn request_token(&self, scopes: &[String], ctx: &RequestContext) -> Result<CachedAccessToken> {
+    async fn request_token(
+        &self,
+        scopes: &[String],
+        claims: Option<&str>,
+        ctx: &RequestContext,
+    ) -> Result<CachedAccessToken> {
         let metadata = self.metadata().await?;
         let token_url = TokenUrl::from_url(metadata.token_endpoint.clone());
         let core = &self.inner.core;
@@ -192,6 +222,10 @@ impl ConfidentialClient {
             request = request
                 .add_extra_param("client_assertion_type", CLIENT_ASSERTION_TYPE)
                 .add_extra_param("client_assertion", assertion.as_str());
+        }
+        if let Some(claims) = claims {
+            // Without client capabilities to merge, MSAL sends the challenge's claims as they are.
+            request = request.add_extra_param("claims", claims);
         }
         let response = request
             .request_async(&transport)

@@ -1,12 +1,19 @@
-//! A minimal authenticated GET for Microsoft Graph that understands Graph's error envelope and paging.
+//! A minimal authenticated GET for Microsoft Graph that understands Graph's error envelope, paging, and the
+//! 401s that a new token cures.
 
+use std::future::Future;
+
+use base64::Engine;
+use http::HeaderMap;
 use serde_json::Value;
 use url::Url;
 
 use crate::authority::ensure_secure;
-use crate::error::{ConfigError, HttpError, Result};
+use crate::core::AcquireOptions;
+use crate::error::{ConfigError, Error, HttpError, Result};
 use crate::http::{HttpClient, RequestContext};
 use crate::secret::AccessToken;
+use crate::token::{TokenResult, TokenSource};
 
 /// Base URL of Microsoft Graph v1.0 in the public cloud.
 pub const GRAPH_V1: &str = "https://graph.microsoft.com/v1.0";
@@ -29,6 +36,49 @@ impl GraphClient {
         self.http
             .get_graph_json(parsed.as_str(), token, &RequestContext::new())
             .await
+    }
+
+    /// `GET url` with `token`, recovering once from a 401 that a new token can cure: when the token came from
+    /// the cache (revoked, or issued before a policy change), or when Graph sends a claims challenge (continuous
+    /// access evaluation), `reacquire` is called once with the [`AcquireOptions`] to use (`force_refresh`, or
+    /// the challenge's `claims`) and the request is sent again with the new token. A 401 on a token just issued
+    /// without a challenge is returned as is: a new one would be refused too.
+    ///
+    /// `reacquire` is typically `|options| app.acquire_token_for_client_with(&scopes, &options)` or
+    /// `|options| app.acquire_token_silent_with(&account, &scopes, &options)` (an `Ok(None)` from the latter
+    /// returns the original error).
+    pub async fn get_with_token_recovery<F, Fut, T>(
+        &self,
+        url: &str,
+        token: &TokenResult,
+        reacquire: F,
+    ) -> Result<Value>
+    where
+        F: FnOnce(AcquireOptions) -> Fut,
+        Fut: Future<Output = Result<T>>,
+        T: Into<Option<TokenResult>>,
+    {
+        let first = self.get(url, &token.access_token).await;
+        let from_cache = token.source == TokenSource::Cache;
+        let options = match &first {
+            Err(Error::Graph(e)) if e.status == 401 => match &e.claims_challenge {
+                Some(claims) => AcquireOptions::new().with_claims(claims.clone()),
+                None if from_cache => AcquireOptions::new().with_force_refresh(true),
+                None => return first,
+            },
+            Err(Error::Http(HttpError::UnexpectedStatus { status: 401, .. })) if from_cache => {
+                AcquireOptions::new().with_force_refresh(true)
+            }
+            _ => return first,
+        };
+        tracing::info!(
+            claims_challenge = options.claims.is_some(),
+            "the resource refused the token (HTTP 401); getting a new token and trying once more"
+        );
+        match reacquire(options).await?.into() {
+            Some(fresh) => self.get(url, &fresh.access_token).await,
+            None => first,
+        }
     }
 
     /// Follows `@odata.nextLink` from `url` and returns the items of every page's `value`, at most `max_pages`
@@ -86,4 +136,114 @@ fn parse_graph_url(url: &str) -> Result<Url, ConfigError> {
     })?;
     ensure_secure(&parsed)?;
     Ok(parsed)
+}
+
+/// The claims a 401's `WWW-Authenticate: Bearer …, error="insufficient_claims", claims="<base64>"` asks for, as
+/// JSON text; `None` without such a challenge, or when its claims are not base64 of a JSON object.
+pub(crate) fn claims_challenge(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(http::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find_map(|value| {
+            let params = bearer_params(value)?;
+            let error = params.iter().find(|(k, _)| k.eq_ignore_ascii_case("error"))?;
+            if error.1 != "insufficient_claims" {
+                return None;
+            }
+            let (_, encoded) = params.iter().find(|(k, _)| k.eq_ignore_ascii_case("claims"))?;
+            let encoded = encoded.trim().trim_end_matches('=');
+            let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode(encoded)
+                .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(encoded))
+                .ok()?;
+            let json: Value = serde_json::from_slice(&bytes).ok()?;
+            json.is_object()
+                .then(|| String::from_utf8_lossy(&bytes).into_owned())
+        })
+}
+
+/// The `name="value"` (or `name=token`) parameters of a `Bearer` challenge.
+fn bearer_params(header: &str) -> Option<Vec<(String, String)>> {
+    let rest = header.trim_start();
+    let scheme_len = rest.find(char::is_whitespace).unwrap_or(rest.len());
+    if !rest[..scheme_len].eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let mut chars = rest[scheme_len..].chars().peekable();
+    let mut params = Vec::new();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace() || *c == ',') {
+            chars.next();
+        }
+        let name: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=' && *c != ',')).collect();
+        if name.trim().is_empty() || chars.next() != Some('=') {
+            break;
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' => break,
+                    '\\' => value.extend(chars.next()),
+                    c => value.push(c),
+                }
+            }
+        } else {
+            value = std::iter::from_fn(|| chars.next_if(|c| *c != ',')).collect();
+        }
+        params.push((name.trim().to_string(), value.trim().to_string()));
+    }
+    Some(params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn challenge(value: &str) -> Option<String> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_str(value).unwrap(),
+        );
+        claims_challenge(&headers)
+    }
+
+    #[test]
+    fn reads_a_cae_claims_challenge() {
+        let claims = r#"{"access_token":{"nbf":{"essential":true,"value":"1604106651"}}}"#;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(claims);
+        let header = format!(
+            r#"Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000", error="insufficient_claims", claims="{encoded}""#
+        );
+        assert_eq!(challenge(&header).as_deref(), Some(claims));
+    }
+
+    #[test]
+    fn ignores_what_is_not_a_claims_challenge() {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(r#"{"a":1}"#);
+        assert_eq!(challenge(r#"Bearer error="invalid_token""#), None);
+        assert_eq!(
+            challenge(&format!(
+                r#"Basic error="insufficient_claims", claims="{encoded}""#
+            )),
+            None
+        );
+        assert_eq!(
+            challenge(r#"Bearer error="insufficient_claims", claims="%%%""#),
+            None
+        );
+        let not_json = base64::engine::general_purpose::STANDARD.encode("not json");
+        assert_eq!(
+            challenge(&format!(
+                r#"Bearer error="insufficient_claims", claims="{not_json}""#
+            )),
+            None
+        );
+        assert_eq!(challenge("Bearer"), None);
+        assert!(challenge(&format!(r#"Bearer error=insufficient_claims, claims={encoded}"#)).is_some());
+    }
 }

@@ -62,13 +62,14 @@ pub mod secret;
 pub mod token;
 
 pub use account::Account;
-pub use authority::{Authority, Cloud, Metadata, TenantKind};
+pub use authority::{AUTHORITY_VALIDATION_VAR, Authority, Cloud, Metadata, TenantKind};
 #[cfg(feature = "redis")]
 pub use cache::RedisCache;
 pub use cache::{
     AccessTokenKey, CacheEntry, CacheError, CacheKey, CachedAccessToken, FileCache, MemoryCache, TokenCache,
 };
 pub use confidential::{ConfidentialClient, ConfidentialClientBuilder};
+pub use core::AcquireOptions;
 pub use credential::ClientCredential;
 pub use error::{ConfigError, Error, GraphError, HttpError, Result, ServiceError, SignInError, aadsts_fix};
 pub use graph::{GRAPH_V1, GraphClient};

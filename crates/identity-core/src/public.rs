@@ -13,7 +13,7 @@ use crate::cache::{
     AccessTokenKey, AccountKey, CacheEntry, CacheKey, CacheRecords, CachedAccessToken, CachedIdToken,
     CachedRefreshToken, TokenCache, now_secs,
 };
-use crate::core::ClientCore;
+use crate::core::{AcquireOptions, ClientCore};
 use crate::error::{ConfigError, Error, HttpError, Result, SignInError};
 use crate::http::{HttpClient, RequestContext};
 use crate::secret::{AccessToken, Password};
@@ -30,6 +30,11 @@ const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// RFC 8628 §3.5: on `slow_down`, poll 5 seconds less often from then on.
 const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
+
+/// The longest wait between two polls, whatever the service says: a user who has finished signing in should not
+/// wait longer than this for the program to notice (an `interval` of a day would never poll before the code
+/// expires).
+pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(60);
 
 /// A public client application: a tool or app run by a user, which holds no secret.
 ///
@@ -225,10 +230,29 @@ impl PublicClient {
         account: &Account,
         scopes: &[impl AsRef<str>],
     ) -> Result<Option<TokenResult>> {
+        self.acquire_token_silent_with(account, scopes, &AcquireOptions::default())
+            .await
+    }
+
+    /// [`PublicClient::acquire_token_silent`] with options: `force_refresh` to replace a cached token the
+    /// resource refused (a 401), `claims` to answer a claims challenge; both skip the cached access token and
+    /// use the refresh token. `Ok(None)` then means there is no refresh token: sign the user in.
+    /// [`crate::GraphClient::get_with_token_recovery`] does this for a Graph call.
+    pub async fn acquire_token_silent_with(
+        &self,
+        account: &Account,
+        scopes: &[impl AsRef<str>],
+        options: &AcquireOptions,
+    ) -> Result<Option<TokenResult>> {
         let scopes = user_scopes(scopes)?;
         let key = self.access_token_key(account, &scopes);
         let now = now_secs();
-        let cached = self.core.cached_access_token(&key).await;
+        let bypass_cache = options.bypasses_cache();
+        let cached = self
+            .core
+            .cached_access_token(&key)
+            .await
+            .filter(|_| !bypass_cache);
         if let Some(hit) = cached.clone().filter(|t| t.is_fresh(now)) {
             return Ok(Some(self.result(hit, TokenSource::Cache, None, account.clone())));
         }
@@ -237,23 +261,22 @@ impl PublicClient {
                 .filter(|t| t.is_usable(now))
                 .map(|t| self.result(t, TokenSource::Cache, None, account.clone())));
         }
+        let claims = options.claims.as_deref();
         let result = self
             .core
-            .acquire(&key, |ctx| async move {
+            .acquire(&key, bypass_cache, |ctx| async move {
                 // Read again: another task or process may have rotated it while we waited for the lock.
                 let refresh_token = self.refresh_token(account).await.ok_or_else(|| {
                     SignInError::NoAccount("the refresh token disappeared from the cache".into())
                 })?;
-                let response = self
-                    .redeem(
-                        &ctx,
-                        &[
-                            ("grant_type", "refresh_token"),
-                            ("refresh_token", refresh_token.secret()),
-                        ],
-                        &scopes,
-                    )
-                    .await?;
+                let mut grant = vec![
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh_token.secret()),
+                ];
+                if let Some(claims) = claims {
+                    grant.push(("claims", claims));
+                }
+                let response = self.redeem(&ctx, &grant, &scopes).await?;
                 let (_, entry, records) = self.records(response, &scopes, Some(&account.username))?;
                 Ok((entry, records))
             })
@@ -296,8 +319,11 @@ impl PublicClient {
             .map_err(|e| invalid(format!("verification_uri is not a URL: {e}")))?;
         ensure_secure(&page).map_err(|e| invalid(format!("verification_uri: {e}")))?;
         // RFC 8628 defaults: 5 s between polls. The lifetime default is the service's documented 15 minutes.
-        let interval = seconds_field(response.interval.as_ref()).unwrap_or(5).max(1);
-        let expires_in = seconds_field(response.expires_in.as_ref()).unwrap_or(900);
+        let expires_in = Duration::from_secs(seconds_field(response.expires_in.as_ref()).unwrap_or(900));
+        let interval = poll_interval(
+            Duration::from_secs(seconds_field(response.interval.as_ref()).unwrap_or(5).max(1)),
+            expires_in,
+        );
         let message = response.message.filter(|m| !m.trim().is_empty()).unwrap_or_else(|| {
             format!(
                 "To sign in, use a web browser to open the page {} and enter the code {} to authenticate.",
@@ -308,8 +334,8 @@ impl PublicClient {
             user_code: response.user_code,
             verification_uri: response.verification_uri,
             message,
-            expires_in: Duration::from_secs(expires_in),
-            interval: Duration::from_secs(interval),
+            expires_in,
+            interval,
             device_code: response.device_code,
             scopes,
             issued_at,
@@ -318,7 +344,8 @@ impl PublicClient {
     }
 
     /// Waits for the user to finish the device-code sign-in, polling every `interval` (5 s longer after each
-    /// `slow_down`), and caches the account, refresh token and access token.
+    /// `slow_down`, never more than [`MAX_POLL_INTERVAL`]), and caches the account, refresh token and access
+    /// token. A 429 (throttled) poll waits for its `Retry-After` and polls again while the code is valid.
     ///
     /// Stops with the service's error on `authorization_declined`, `bad_verification_code`, `expired_token` or
     /// anything but `authorization_pending`/`slow_down`, and with [`SignInError::DeviceCodeExpired`] once the
@@ -329,7 +356,8 @@ impl PublicClient {
         let metadata = self.metadata().await?;
         let token_url = metadata.token_endpoint.as_str();
         let deadline = flow.expires_at();
-        let mut interval = flow.interval;
+        let mut interval = flow.interval.min(MAX_POLL_INTERVAL);
+        let mut wait = interval;
         loop {
             let now = Instant::now();
             if now >= deadline {
@@ -338,7 +366,8 @@ impl PublicClient {
                 }
                 .into());
             }
-            tokio::time::sleep(interval.min(deadline - now)).await;
+            tokio::time::sleep(wait.min(deadline - now)).await;
+            wait = interval;
             if Instant::now() >= deadline {
                 continue;
             }
@@ -368,10 +397,19 @@ impl PublicClient {
                     tracing::debug!("device code: waiting for the user");
                 }
                 Err(Error::Service(e)) if e.error == "slow_down" => {
-                    interval += SLOW_DOWN_STEP;
+                    interval = poll_interval(interval + SLOW_DOWN_STEP, flow.expires_in);
+                    wait = interval;
                     tracing::debug!(
                         interval_s = interval.as_secs(),
                         "device code: slow_down, polling less often"
+                    );
+                }
+                Err(e) if throttled(&e).is_some() => {
+                    // Throttling is not the end of the sign-in: the code is still valid, so wait as asked.
+                    wait = throttled(&e).flatten().unwrap_or(interval).max(interval);
+                    tracing::info!(
+                        wait_s = wait.as_secs(),
+                        "device code: the service is throttling polls; waiting before the next one"
                     );
                 }
                 Err(e) => return Err(e),
@@ -441,16 +479,17 @@ impl PublicClient {
     }
 
     /// `GET https://<host>/common/userrealm/<username>`: is the account managed by Entra ID, federated, or
-    /// unknown? A host without the endpoint (404) is treated as managed, as MSAL does.
+    /// unknown? A host without the endpoint (404, whatever its body) is treated as managed, as MSAL does.
     async fn check_user_realm(&self, username: &str, domain: &str, context: &RequestContext) -> Result<()> {
-        let encoded: String = url::form_urlencoded::byte_serialize(username.as_bytes()).collect();
         let url = format!(
-            "{}/common/userrealm/{encoded}?api-version=1.0",
-            self.core.authority.host_url()
+            "{}/common/userrealm/{}?api-version=1.0",
+            self.core.authority.host_url(),
+            path_segment(username)
         );
         let body = match self.core.http.get_identity_json(&url, context).await {
             Ok(body) => body,
-            Err(Error::Http(HttpError::UnexpectedStatus { status: 404, .. })) => {
+            Err(e) if is_not_found(&e) => {
+                // Whatever the 404's body (Entra's JSON error or a plain page), as MSAL does.
                 tracing::debug!("no user realm endpoint at this host; trying the password grant directly");
                 return Ok(());
             }
@@ -649,6 +688,62 @@ fn parse_token_response(body: &[u8], url: &str) -> Result<EntraTokenResponse> {
     Ok(response)
 }
 
+/// The service's poll interval, capped at [`MAX_POLL_INTERVAL`] and at the code's lifetime (said once, when it
+/// is capped).
+fn poll_interval(asked: Duration, lifetime: Duration) -> Duration {
+    let capped = asked
+        .min(MAX_POLL_INTERVAL)
+        .min(lifetime)
+        .max(Duration::from_secs(1));
+    if capped < asked {
+        tracing::warn!(
+            asked_s = asked.as_secs(),
+            polling_every_s = capped.as_secs(),
+            "the device-code poll interval the service asked for is longer than {} s or the code's lifetime; polling every {} s",
+            MAX_POLL_INTERVAL.as_secs(),
+            capped.as_secs()
+        );
+    }
+    capped
+}
+
+/// A 404 answer, with or without an OAuth error body.
+fn is_not_found(error: &Error) -> bool {
+    match error {
+        Error::Service(e) => e.status == 404,
+        Error::Http(HttpError::UnexpectedStatus { status, .. }) => *status == 404,
+        _ => false,
+    }
+}
+
+/// `Some(Retry-After)` for a throttled (429) answer.
+fn throttled(error: &Error) -> Option<Option<Duration>> {
+    match error {
+        Error::Service(e) if e.status == 429 => Some(e.retry_after),
+        Error::Http(HttpError::UnexpectedStatus {
+            status: 429,
+            retry_after,
+            ..
+        }) => Some(*retry_after),
+        _ => None,
+    }
+}
+
+/// A username as one URL path segment, as MSAL sends it (`@` as is), with what would end or split the segment
+/// escaped: only RFC 3986 path characters are kept.
+fn path_segment(value: &str) -> String {
+    const KEPT: &[u8] = b"-._~!$&'()*+,;=:@";
+    let mut out = String::with_capacity(value.len());
+    for &byte in value.as_bytes() {
+        if byte.is_ascii_alphanumeric() || KEPT.contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// `expires_in`/`interval` as numbers or numeric strings (the v1 endpoint sent strings).
 fn seconds_field(value: Option<&serde_json::Value>) -> Option<u64> {
     match value? {
@@ -672,6 +767,28 @@ mod tests {
         );
         assert_eq!(user_scopes(&["openid"]).unwrap(), ["User.Read"]);
         assert!(matches!(user_scopes(&[" "]), Err(ConfigError::NoScopes)));
+    }
+
+    #[test]
+    fn usernames_keep_their_at_sign_in_the_path() {
+        assert_eq!(path_segment("adele@contoso.com"), "adele@contoso.com");
+        assert_eq!(path_segment("o'neil+x@contoso.com"), "o'neil+x@contoso.com");
+        assert_eq!(path_segment("a b#c?d/e%f@x"), "a%20b%23c%3Fd%2Fe%25f@x");
+        assert_eq!(path_segment("é@x"), "%C3%A9@x");
+    }
+
+    #[test]
+    fn poll_intervals_are_capped() {
+        let day = Duration::from_secs(86_400);
+        assert_eq!(poll_interval(day, Duration::from_secs(900)), MAX_POLL_INTERVAL);
+        assert_eq!(
+            poll_interval(day, Duration::from_secs(20)),
+            Duration::from_secs(20)
+        );
+        assert_eq!(
+            poll_interval(Duration::from_secs(5), Duration::from_secs(900)),
+            Duration::from_secs(5)
+        );
     }
 
     #[test]

@@ -43,6 +43,11 @@ pub struct AccessTokenKey {
     pub realm: String,
     /// Scopes, lower case, sorted, de-duplicated, space-separated.
     pub target: String,
+    /// App-only tokens: a one-way fingerprint of the client credential that obtained the token, so a client
+    /// configured with another credential (a wrong secret, another certificate) is never served it. Never the
+    /// secret itself. `None` for user tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
 }
 
 impl AccessTokenKey {
@@ -66,7 +71,15 @@ impl AccessTokenKey {
             client_id: client_id.to_ascii_lowercase(),
             realm: realm.to_ascii_lowercase(),
             target: target.join(" "),
+            credential: None,
         }
+    }
+
+    /// The key of a token obtained with the credential whose fingerprint this is
+    /// ([`crate::ClientCredential::fingerprint`]).
+    pub fn with_credential(mut self, fingerprint: &str) -> AccessTokenKey {
+        self.credential = Some(fingerprint.to_ascii_lowercase());
+        self
     }
 }
 
@@ -117,14 +130,22 @@ impl CacheKey {
     /// The key as a string, for stores that key by text (file, Redis). Stable across versions of this crate.
     pub fn storage_key(&self) -> String {
         match self {
-            CacheKey::AccessToken(k) => format!(
-                "{}-{}-accesstoken-{}-{}-{}",
-                k.home_account_id.as_deref().unwrap_or(""),
-                k.environment,
-                k.client_id,
-                k.realm,
-                k.target
-            ),
+            CacheKey::AccessToken(k) => {
+                let mut key = format!(
+                    "{}-{}-accesstoken-{}-{}-{}",
+                    k.home_account_id.as_deref().unwrap_or(""),
+                    k.environment,
+                    k.client_id,
+                    k.realm,
+                    k.target
+                );
+                // Appended like MSAL's extended keys, so keys without a credential keep their form.
+                if let Some(credential) = &k.credential {
+                    key.push('-');
+                    key.push_str(credential);
+                }
+                key
+            }
             CacheKey::RefreshToken(k) => format!(
                 "{}-{}-refreshtoken-{}",
                 k.home_account_id, k.environment, k.client_id
@@ -342,8 +363,14 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.target, "a b");
         assert_eq!(
-            CacheKey::AccessToken(a).storage_key(),
+            CacheKey::AccessToken(a.clone()).storage_key(),
             "-login.x-accesstoken-id-t-a b"
+        );
+        let with_credential = a.with_credential("0123456789ABCDEF");
+        assert_ne!(with_credential, b, "another credential, another key");
+        assert_eq!(
+            CacheKey::AccessToken(with_credential).storage_key(),
+            "-login.x-accesstoken-id-t-a b-0123456789abcdef"
         );
     }
 
