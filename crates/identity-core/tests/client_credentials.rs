@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use entra_emulator::{Emulator, Endpoint, Fault};
 use identity_core::{
-    AccessTokenKey, Authority, CacheEntry, CacheKey, CachedAccessToken, ClientSecret, ConfidentialClient,
-    Error, HttpClient, HttpConfig, MemoryCache, TokenCache, TokenSource, cache::now_secs,
+    AccessTokenKey, Authority, CacheEntry, CacheKey, CachedAccessToken, ClientCredential, ClientSecret,
+    ConfidentialClient, Error, HttpClient, HttpConfig, MemoryCache, TokenCache, TokenSource, cache::now_secs,
 };
 
 const GRAPH_DEFAULT: &str = "https://graph.microsoft.com/.default";
@@ -123,13 +123,16 @@ async fn client_with_cached(
     token: CachedAccessToken,
 ) -> (ConfidentialClient, CacheKey) {
     let authority = Authority::parse(&emu.authority()).unwrap();
-    let key = CacheKey::AccessToken(AccessTokenKey::new(
-        None,
-        &authority.environment(),
-        client_id,
-        authority.tenant(),
-        &[GRAPH_DEFAULT],
-    ));
+    let key = CacheKey::AccessToken(
+        AccessTokenKey::new(
+            None,
+            &authority.environment(),
+            client_id,
+            authority.tenant(),
+            &[GRAPH_DEFAULT],
+        )
+        .with_credential(&ClientCredential::from(secret.clone()).fingerprint()),
+    );
     cache.put(&key, &CacheEntry::AccessToken(token)).await.unwrap();
     let app = ConfidentialClient::builder(client_id, authority)
         .client_secret(secret)

@@ -160,7 +160,13 @@ async fn a_tampered_token_is_invalid_authentication_token_with_a_fix() {
             .unwrap_err(),
     );
     assert_eq!((e.status, e.code.as_str()), (401, "InvalidAuthenticationToken"));
-    assert!(e.fix().unwrap().contains("SCOPE"));
+    let fix = e.fix().unwrap();
+    assert!(fix.contains("audience") && fix.contains("the scopes"), "{fix}");
+    assert!(
+        !fix.contains("SCOPE"),
+        "no sample variable in a library fix: {fix}"
+    );
+    assert_eq!(e.claims_challenge, None);
 }
 
 #[tokio::test]
