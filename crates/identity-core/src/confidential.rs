@@ -154,7 +154,7 @@ impl ConfidentialClient {
     /// Tokens are cached per credential: a client configured with another secret or certificate is not served
     /// them.
     pub async fn acquire_token_for_client(&self, scopes: &[impl AsRef<str>]) -> Result<TokenResult> {
-        self.acquire_token_for_client_with(scopes, &AcquireOptions::default())
+        self.acquire_token_for_client_with(scopes, AcquireOptions::default())
             .await
     }
 
@@ -164,7 +164,7 @@ impl ConfidentialClient {
     pub async fn acquire_token_for_client_with(
         &self,
         scopes: &[impl AsRef<str>],
-        options: &AcquireOptions,
+        options: AcquireOptions,
     ) -> Result<TokenResult> {
         let scopes = normalise_scopes(scopes)?;
         let core = &self.inner.core;

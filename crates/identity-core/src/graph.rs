@@ -44,8 +44,8 @@ impl GraphClient {
     /// the challenge's `claims`) and the request is sent again with the new token. A 401 on a token just issued
     /// without a challenge is returned as is: a new one would be refused too.
     ///
-    /// `reacquire` is typically `|options| app.acquire_token_for_client_with(&scopes, &options)` or
-    /// `|options| app.acquire_token_silent_with(&account, &scopes, &options)` (an `Ok(None)` from the latter
+    /// `reacquire` is typically `|options| app.acquire_token_for_client_with(&scopes, options)` or
+    /// `|options| app.acquire_token_silent_with(&account, &scopes, options)` (an `Ok(None)` from the latter
     /// returns the original error).
     pub async fn get_with_token_recovery<F, Fut, T>(
         &self,

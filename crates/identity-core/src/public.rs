@@ -230,7 +230,7 @@ impl PublicClient {
         account: &Account,
         scopes: &[impl AsRef<str>],
     ) -> Result<Option<TokenResult>> {
-        self.acquire_token_silent_with(account, scopes, &AcquireOptions::default())
+        self.acquire_token_silent_with(account, scopes, AcquireOptions::default())
             .await
     }
 
@@ -242,7 +242,7 @@ impl PublicClient {
         &self,
         account: &Account,
         scopes: &[impl AsRef<str>],
-        options: &AcquireOptions,
+        options: AcquireOptions,
     ) -> Result<Option<TokenResult>> {
         let scopes = user_scopes(scopes)?;
         let key = self.access_token_key(account, &scopes);
