@@ -51,9 +51,14 @@ async fn run() -> anyhow::Result<()> {
     let token = app.acquire_token_for_client(&config.scopes).await?;
     sample_kit::say_token_source(&token);
 
-    // Call Microsoft Graph with the token.
+    // Call Microsoft Graph with the token. If Graph refuses a cached token (revoked, or a claims challenge), one
+    // new token is fetched and the call is tried once more.
     let graph = GraphClient::new(app.http_client().clone());
-    let result = graph.get(&config.graph_endpoint, &token.access_token).await?;
+    let result = graph
+        .get_with_token_recovery(&config.graph_endpoint, &token, |options| {
+            app.acquire_token_for_client_with(&config.scopes, options)
+        })
+        .await?;
     println!("Graph API call result: ");
     println!("{}", serde_json::to_string_pretty(&result)?);
     Ok(())

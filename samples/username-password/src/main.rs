@@ -6,6 +6,7 @@
 //! environment variables or a `.env` file (see `--help` and docs/username-password.md); with nothing configured it
 //! runs against the embedded emulator with its demo user.
 
+use anyhow::Context;
 use clap::Parser;
 use identity_core::{GraphClient, PublicClient};
 use sample_kit::{CommonArgs, Defaults, UserPasswordArgs};
@@ -78,9 +79,15 @@ async fn run() -> anyhow::Result<()> {
     };
     sample_kit::say_token_source(&token);
 
-    // Call Microsoft Graph as the user.
+    // Call Microsoft Graph as the user. If Graph refuses a cached token (revoked, or a claims challenge), one new
+    // token is bought with the refresh token and the call is tried once more.
+    let account = token.account.clone().context("the sign-in named no account")?;
     let graph = GraphClient::new(app.http_client().clone());
-    let result = graph.get(&config.graph_endpoint, &token.access_token).await?;
+    let result = graph
+        .get_with_token_recovery(&config.graph_endpoint, &token, |options| {
+            app.acquire_token_silent_with(&account, &config.scopes, options)
+        })
+        .await?;
     println!("Graph API call result: ");
     println!("{}", serde_json::to_string_pretty(&result)?);
     Ok(())
