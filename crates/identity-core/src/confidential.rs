@@ -58,6 +58,13 @@ pub struct ConfidentialClientBuilder {
 }
 
 impl ConfidentialClientBuilder {
+    /// Turns authority validation off (`false`) or on, the same as [`Authority::validated`]: off, any https
+    /// host is trusted with the credential. Only for a private deployment.
+    pub fn validate_authority(mut self, validate: bool) -> Self {
+        self.authority = self.authority.validated(validate);
+        self
+    }
+
     /// Authenticates with a client secret.
     pub fn client_secret(mut self, secret: ClientSecret) -> Self {
         self.credential = Some(ClientCredential::Secret(secret));

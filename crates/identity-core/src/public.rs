@@ -54,6 +54,12 @@ pub struct PublicClientBuilder {
 }
 
 impl PublicClientBuilder {
+    /// Turns authority validation off (`false`) or on, the same as [`Authority::validated`].
+    pub fn validate_authority(mut self, validate: bool) -> Self {
+        self.authority = self.authority.validated(validate);
+        self
+    }
+
     /// Uses this HTTP client (default: one built from [`HttpConfig::from_env`]).
     pub fn http_client(mut self, http: HttpClient) -> Self {
         self.http = Some(http);
@@ -356,7 +362,7 @@ impl PublicClient {
         let metadata = self.metadata().await?;
         let token_url = metadata.token_endpoint.as_str();
         let deadline = flow.expires_at();
-        let mut interval = flow.interval.min(MAX_POLL_INTERVAL);
+        let mut interval = capped_interval(flow.interval, flow.expires_in);
         let mut wait = interval;
         loop {
             let now = Instant::now();
@@ -397,7 +403,7 @@ impl PublicClient {
                     tracing::debug!("device code: waiting for the user");
                 }
                 Err(Error::Service(e)) if e.error == "slow_down" => {
-                    interval = poll_interval(interval + SLOW_DOWN_STEP, flow.expires_in);
+                    interval = capped_interval(interval + SLOW_DOWN_STEP, flow.expires_in);
                     wait = interval;
                     tracing::debug!(
                         interval_s = interval.as_secs(),
@@ -446,6 +452,8 @@ impl PublicClient {
             );
         }
         let context = RequestContext::new();
+        // Discovery (and authority validation) first: the username goes only to a validated authority.
+        self.metadata().await?;
         self.check_user_realm(username, domain, &context).await?;
         let response = self
             .redeem(
@@ -688,13 +696,17 @@ fn parse_token_response(body: &[u8], url: &str) -> Result<EntraTokenResponse> {
     Ok(response)
 }
 
-/// The service's poll interval, capped at [`MAX_POLL_INTERVAL`] and at the code's lifetime (said once, when it
-/// is capped).
-fn poll_interval(asked: Duration, lifetime: Duration) -> Duration {
-    let capped = asked
+/// A poll interval capped at [`MAX_POLL_INTERVAL`] and at the code's lifetime (at least a second).
+fn capped_interval(asked: Duration, lifetime: Duration) -> Duration {
+    asked
         .min(MAX_POLL_INTERVAL)
         .min(lifetime)
-        .max(Duration::from_secs(1));
+        .max(Duration::from_secs(1))
+}
+
+/// The service's poll interval, capped (and said, once per sign-in, when it is).
+fn poll_interval(asked: Duration, lifetime: Duration) -> Duration {
+    let capped = capped_interval(asked, lifetime);
     if capped < asked {
         tracing::warn!(
             asked_s = asked.as_secs(),

@@ -16,7 +16,7 @@ use a2_support::{Reply, loopback_http, serve};
 use entra_emulator::{Emulator, Endpoint};
 use identity_core::{
     AUTHORITY_VALIDATION_VAR, Authority, CacheKey, ClientSecret, ConfidentialClient, ConfigError, Error,
-    MemoryCache, TokenCache,
+    MemoryCache, Password, PublicClient, TokenCache,
 };
 
 /// `.test` names never resolve (RFC 2606): nothing can be sent to this host.
@@ -62,6 +62,20 @@ async fn an_unknown_host_is_refused_before_any_credential_is_sent_and_the_refusa
         assert_eq!(emu.request_counts().get(Endpoint::InstanceDiscovery), attempt);
     }
     assert!(cache.entries().await.unwrap().is_empty());
+
+    // The username/password flow: neither the username (user realm) nor the password goes to the host.
+    let public = PublicClient::builder("22222222-2222-2222-2222-222222222222", app.authority().clone())
+        .http_client(loopback_http(Some(emu.ca_pem())))
+        .build()
+        .unwrap();
+    let err = public
+        .acquire_token_by_username_password("adele@contoso.com", &Password::new("pw"), &["User.Read"])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Config(ConfigError::UnknownAuthorityHost { .. })),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
