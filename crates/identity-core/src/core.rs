@@ -281,6 +281,10 @@ impl ClientCore {
                         Err(e) => {
                             // The discovery that preceded the failed request is still worth keeping.
                             self.put_all(Vec::new()).await;
+                            if bypass_cache {
+                                // The resource refused the cached token: it must not be served again.
+                                self.remove(key).await;
+                            }
                             match cached.filter(|t| t.is_usable(now_secs())) {
                                 Some(still_valid) => {
                                     tracing::warn!(error = %e, "early refresh failed; using the cached token, which is still valid");

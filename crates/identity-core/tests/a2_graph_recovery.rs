@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use a2_support::{Reply, Stub, discovery_document, loopback_http, serve};
 use base64::Engine;
-use entra_emulator::{DEMO_PASSWORD, DEMO_USERNAME, Emulator, Endpoint};
+use entra_emulator::{DEMO_PASSWORD, DEMO_USERNAME, Emulator, Endpoint, Fault};
 use identity_core::{
     Authority, ClientSecret, ConfidentialClient, Error, GraphClient, MemoryCache, Password, PublicClient,
     TokenSource,
@@ -226,4 +226,40 @@ async fn a_401_on_a_cached_user_token_is_cured_with_the_refresh_token() {
     let sent = bearer_tokens(&graph_stub);
     assert_eq!(sent.len(), 2);
     assert_ne!(sent[0], sent[1]);
+}
+
+#[tokio::test]
+async fn a_refused_cached_token_is_dropped_even_when_no_new_token_can_be_had() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let app = daemon(&emu).await;
+    app.acquire_token_for_client(&[GRAPH_DEFAULT]).await.unwrap();
+    let cached = app.acquire_token_for_client(&[GRAPH_DEFAULT]).await.unwrap();
+    assert_eq!(cached.source, TokenSource::Cache);
+    let graph_stub = graph_stand_in(unauthorized).await;
+    let graph = GraphClient::new(app.http_client().clone());
+    // The identity platform is down when the new token is asked for.
+    emu.inject_fault(Fault {
+        endpoint: Endpoint::Token,
+        status: 503,
+        retry_after: None,
+        times: 1,
+    });
+
+    let err = graph
+        .get_with_token_recovery(&format!("{}/v1.0/users", graph_stub.base()), &cached, |options| {
+            app.acquire_token_for_client_with(&[GRAPH_DEFAULT], options)
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        !matches!(err, Error::Graph(_)),
+        "the token request's failure is reported: {err:?}"
+    );
+    let next = app.acquire_token_for_client(&[GRAPH_DEFAULT]).await.unwrap();
+    assert_eq!(
+        next.source,
+        TokenSource::IdentityProvider,
+        "the refused token was not served again"
+    );
+    assert_ne!(next.access_token, cached.access_token);
 }
