@@ -60,13 +60,13 @@ impl PublicClientBuilder {
         self
     }
 
-    /// Uses this HTTP client (default: one built from [`HttpConfig::from_env`]).
+    /// Uses this HTTP client (default: one built from [`crate::HttpConfig::from_env`]).
     pub fn http_client(mut self, http: HttpClient) -> Self {
         self.http = Some(http);
         self
     }
 
-    /// Uses this token cache (default: a fresh [`MemoryCache`], so nothing outlives the process).
+    /// Uses this token cache (default: a fresh [`crate::MemoryCache`], so nothing outlives the process).
     pub fn cache(mut self, cache: Arc<dyn TokenCache>) -> Self {
         self.cache = Some(cache);
         self
