@@ -42,7 +42,9 @@ pub enum SetupError {
         reason: String,
     },
     /// A secret flag's value starts with `-`, so the command line cannot be parsed (the value is never quoted).
-    #[error("{flag} got no value: a value starting with '-' is read as another flag")]
+    #[error(
+        "{flag} got no value: a value starting with '-' is read as another flag; write {flag}=<value>, or set {variable}"
+    )]
     DashValue {
         /// The flag.
         flag: &'static str,
@@ -117,7 +119,7 @@ impl SetupError {
                 "Each line of .env must be NAME=value; quote values containing spaces, # or quotes, in single quotes to keep $ literal.",
             ),
             SetupError::DashValue { .. } => Some(
-                "Attach the value with '=' (--client-secret=-value...), or better set the variable named above in the environment or .env (flags are visible in the process list).",
+                "Prefer the variable, in the environment or .env: flags are visible to other users in the process list.",
             ),
             SetupError::LookAlike(_) => Some(
                 "Rename each variable to the name suggested (see .env.example), or unset it to run against the embedded emulator.",
