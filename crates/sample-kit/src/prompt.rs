@@ -67,10 +67,16 @@ pub async fn wait_for_sign_in(
     outcome
 }
 
-/// Columns and rows of the terminal, read again on each use (it may be resized while the sample waits).
+/// Columns and rows of the terminal, read again on each use (it may be resized while the sample waits); `None`
+/// when the terminal does not say (a pseudo-terminal nobody sized).
 fn terminal_size() -> Option<(usize, usize)> {
-    terminal_size::terminal_size().map(|(w, h)| (usize::from(w.0), usize::from(h.0)))
+    terminal_size::terminal_size()
+        .map(|(w, h)| (usize::from(w.0), usize::from(h.0)))
+        .filter(|&(w, h)| w > 0 && h > 0)
 }
+
+/// What to assume of a terminal that does not give its size: the classic 80×24.
+const DEFAULT_SIZE: (usize, usize) = (80, 24);
 
 /// What is printed on a terminal of `size` (columns, rows) before the countdown: the emulator's notice, a QR
 /// code if it fits, then the instructions and the code, last so that they stay in view.
@@ -109,7 +115,7 @@ fn screen(
 
 /// The number of terminal rows `text` takes once wrapped at the terminal's width.
 fn rows(text: &str, size: Option<(usize, usize)>) -> usize {
-    let columns = size.map_or(80, |(c, _)| c.max(1));
+    let columns = size.unwrap_or(DEFAULT_SIZE).0.max(1);
     text.lines()
         .map(|line| line.chars().count().div_ceil(columns).max(1))
         .sum()
@@ -118,7 +124,7 @@ fn rows(text: &str, size: Option<(usize, usize)>) -> usize {
 /// The QR code with the standard quiet zone (4 modules) if it fits in the rows left, else with a 2-module
 /// zone (which phones read as well in practice), else none.
 fn fitting_qr_code(data: &str, size: Option<(usize, usize)>, used_rows: usize) -> Option<String> {
-    let (columns, total_rows) = size?;
+    let (columns, total_rows) = size.unwrap_or(DEFAULT_SIZE);
     [4, 2].into_iter().find_map(|quiet| {
         let qr = qr_code(data, quiet)?;
         let width = qr.lines().next().map_or(0, |l| l.chars().count());
@@ -175,7 +181,7 @@ fn countdown_style(columns: Option<usize>) -> Countdown {
     let width = |text: &str| text.chars().count();
     // Strictly narrower than the terminal: a line that fills it would wrap, and `\r` would then redraw on a
     // new line each time.
-    match columns.unwrap_or(80) {
+    match columns.unwrap_or(DEFAULT_SIZE.0) {
         c if c > width("⠋ Waiting for you to sign in… 00:00 left ") => Countdown::Full,
         c if c > width("⠋ 00:00 left ") => Countdown::Short,
         _ => Countdown::Lines,
@@ -244,7 +250,7 @@ mod tests {
         assert!(fitting_qr_code(url, Some((80, 24)), 6).is_some_and(|q| q.lines().count() == 17));
         assert!(fitting_qr_code(url, Some((80, 24)), 8).is_none());
         assert!(fitting_qr_code(url, Some((30, 50)), 5).is_none());
-        assert!(fitting_qr_code(url, None, 5).is_none());
+        assert!(fitting_qr_code(url, None, 6).is_some_and(|q| q.lines().count() == 17));
     }
 
     #[test]
