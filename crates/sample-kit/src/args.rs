@@ -8,6 +8,12 @@ use tracing_subscriber::EnvFilter;
 use crate::config::SetupError;
 
 /// Settings every sample shares. Flags override variables; variables come from the environment or `.env`.
+// The field docs are `--help` text, written for a terminal rather than for rustdoc's Markdown.
+#[allow(
+    rustdoc::bare_urls,
+    rustdoc::invalid_html_tags,
+    rustdoc::broken_intra_doc_links
+)]
 #[derive(Args, Clone, Default)]
 #[command(next_help_heading = "Identity platform")]
 pub struct CommonArgs {
@@ -28,11 +34,11 @@ pub struct CommonArgs {
     #[arg(long, env = "AZURE_CLIENT_ID", value_name = "GUID")]
     pub client_id: Option<String>,
 
-    /// Space-separated scopes [default: the sample's; `--help` shows it].
+    /// Space-separated scopes [default: the sample's, shown by --help].
     #[arg(long, env = "SCOPE", value_name = "SCOPES", help_heading = "Request")]
     pub scope: Option<String>,
 
-    /// The Microsoft Graph URL to call [default: the sample's; `--help` shows it].
+    /// The Microsoft Graph URL to call [default: the sample's, shown by --help].
     #[arg(long, env = "GRAPH_ENDPOINT", value_name = "URL", help_heading = "Request")]
     pub graph_endpoint: Option<String>,
 

@@ -150,7 +150,7 @@ impl SetupError {
 fn look_alike_message(found: &[LookAlike]) -> String {
     let mut text = String::from("no configuration found, but variables with nearly the right names are set:");
     for l in found {
-        text.push_str(&format!("\n  - {}: did you mean {}?", l.found, l.meant));
+        text.push_str(&format!("\n  - found {}: did you mean {}?", l.found, l.meant));
     }
     text.push_str("\n  (not falling back to the embedded emulator while they are set)");
     text
@@ -485,9 +485,6 @@ impl CommonArgs {
             None => None,
         };
         let look_alikes = look_alikes(std::env::vars_os().filter_map(|(name, _)| name.into_string().ok()));
-        for l in &look_alikes {
-            eprintln!("warning: found {}: did you mean {}?", l.found, l.meant);
-        }
 
         let nothing_set = self.authority.is_none()
             && self.authority_host.is_none()
@@ -500,6 +497,9 @@ impl CommonArgs {
                 return Err(SetupError::LookAlike(look_alikes));
             }
             return self.configure_emulator(credential, defaults).await;
+        }
+        for l in &look_alikes {
+            eprintln!("warning: found {}: did you mean {}?", l.found, l.meant);
         }
         if let Some(flag) = credential.emulator_only_flag() {
             return Err(SetupError::EmulatorOnly { flag });
