@@ -8,6 +8,12 @@ use tracing_subscriber::EnvFilter;
 use crate::config::SetupError;
 
 /// Settings every sample shares. Flags override variables; variables come from the environment or `.env`.
+// The field docs are `--help` text, written for a terminal rather than for rustdoc's Markdown.
+#[allow(
+    rustdoc::bare_urls,
+    rustdoc::invalid_html_tags,
+    rustdoc::broken_intra_doc_links
+)]
 #[derive(Args, Clone, Default)]
 #[command(next_help_heading = "Identity platform")]
 pub struct CommonArgs {
@@ -28,11 +34,11 @@ pub struct CommonArgs {
     #[arg(long, env = "AZURE_CLIENT_ID", value_name = "GUID")]
     pub client_id: Option<String>,
 
-    /// Space-separated scopes [default: the sample's, see above].
+    /// Space-separated scopes [default: the sample's, shown by --help].
     #[arg(long, env = "SCOPE", value_name = "SCOPES", help_heading = "Request")]
     pub scope: Option<String>,
 
-    /// The Microsoft Graph URL to call [default: the sample's, see above].
+    /// The Microsoft Graph URL to call [default: the sample's, shown by --help].
     #[arg(long, env = "GRAPH_ENDPOINT", value_name = "URL", help_heading = "Request")]
     pub graph_endpoint: Option<String>,
 
@@ -52,7 +58,8 @@ pub struct CommonArgs {
     )]
     pub cache: String,
 
-    /// File of the file cache [default: <user cache dir>/identity-core/token-cache.json].
+    /// File of the file cache [default: <user cache dir>/identity-core/token-cache.json]. A leading `~/` is the
+    /// home directory.
     #[arg(
         long,
         env = "IDENTITY_CACHE_PATH",
@@ -148,19 +155,111 @@ impl std::fmt::Debug for CertificateArgs {
     }
 }
 
-/// Loads `.env` from the working directory (the real environment wins), then parses the flags.
+/// Loads `./.env` (the working directory's only; the real environment wins), then parses the flags.
 ///
-/// Exits with usage help on bad flags, like any clap program.
+/// Exits with usage help on bad flags, like any clap program; a secret flag whose value starts with `-` gets a
+/// hint instead of clap's message, which would quote the value.
 pub fn parse<T: Parser>() -> Result<T, SetupError> {
     load_dotenv()?;
-    Ok(T::parse())
+    match T::try_parse() {
+        Ok(args) => Ok(args),
+        Err(error) => match secret_flag_before_dash(std::env::args_os().skip(1)) {
+            Some((flag, variable)) => Err(SetupError::DashValue { flag, variable }),
+            None => error.exit(),
+        },
+    }
 }
 
+/// The secret flags, and the variable that can hold the value instead.
+const SECRET_FLAGS: [(&str, &str); 3] = [
+    ("--client-secret", "AZURE_CLIENT_SECRET"),
+    ("--password", "AZURE_PASSWORD"),
+    ("--certificate-password", "AZURE_CLIENT_CERTIFICATE_PASSWORD"),
+];
+
+/// A secret flag followed by a separate argument starting with `-`, which clap reads as another flag.
+fn secret_flag_before_dash(
+    args: impl Iterator<Item = std::ffi::OsString>,
+) -> Option<(&'static str, &'static str)> {
+    let args: Vec<_> = args.collect();
+    args.windows(2).find_map(|pair| {
+        let flag = SECRET_FLAGS.iter().find(|(f, _)| pair[0] == **f)?;
+        pair[1]
+            .to_str()
+            .is_some_and(|v| v.starts_with('-'))
+            .then_some(*flag)
+    })
+}
+
+/// Upper bound of `.env`'s size: a settings file, not a data file.
+const MAX_DOTENV_BYTES: u64 = 1 << 20;
+
+/// The `.env` that was loaded, said in the log once logging is set up (`-v`).
+static LOADED_DOTENV: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Reads `.env` from the working directory only (never a parent's: a daemon started elsewhere must not pick
+/// up another project's settings).
 fn load_dotenv() -> Result<(), SetupError> {
-    match dotenvy::dotenv() {
-        Ok(_) => Ok(()),
-        Err(e) if e.not_found() => Ok(()),
-        Err(e) => Err(SetupError::Dotenv(e.to_string())),
+    let path = std::env::current_dir()
+        .map(|dir| dir.join(".env"))
+        .unwrap_or_else(|_| PathBuf::from(".env"));
+    let unreadable = |reason: String| SetupError::Dotenv {
+        path: path.clone(),
+        reason,
+    };
+    match std::fs::metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(unreadable(e.to_string())),
+        Ok(meta) if !meta.is_file() => return Err(unreadable("it is not a regular file".into())),
+        Ok(meta) if meta.len() > MAX_DOTENV_BYTES => {
+            return Err(unreadable(format!(
+                "it is larger than {} KiB",
+                MAX_DOTENV_BYTES / 1024
+            )));
+        }
+        Ok(_) => {}
+    }
+    match dotenvy::from_path(&path) {
+        Ok(()) => {
+            let _ = LOADED_DOTENV.set(path);
+            Ok(())
+        }
+        Err(dotenvy::Error::LineParse(line, _)) => Err(unreadable(describe_bad_line(&path, &line))),
+        // I/O errors say nothing of the contents; dotenvy's line errors quote the line, value included.
+        Err(dotenvy::Error::Io(e)) => Err(unreadable(e.to_string())),
+        Err(_) => Err(unreadable("it does not parse".into())),
+    }
+}
+
+/// "line N (NAME): why", never the value: `.env` holds secrets and this goes to CI logs and journald.
+fn describe_bad_line(path: &std::path::Path, bad: &str) -> String {
+    let first = bad.lines().next().unwrap_or_default();
+    let number = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| text.lines().position(|l| l == first))
+        .map(|i| format!("line {}", i + 1))
+        .unwrap_or_else(|| "a line".into());
+    let statement = first.trim_start();
+    let statement = statement.strip_prefix("export ").unwrap_or(statement);
+    match statement.split_once('=') {
+        Some((name, _)) if is_variable_name(name.trim_end()) => format!(
+            "{number} ({}): the value does not parse (an unclosed quote, or a space, # or quote that needs quoting)",
+            name.trim_end()
+        ),
+        _ => format!("{number}: not of the form NAME=value"),
+    }
+}
+
+fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+}
+
+/// Says which `.env` was read (at `-v`); call once logging is set up.
+pub(crate) fn log_loaded_dotenv() {
+    if let Some(path) = LOADED_DOTENV.get() {
+        tracing::debug!("loaded settings from {}", path.display());
     }
 }
 
@@ -179,7 +278,14 @@ pub(crate) fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour_on(&std::io::stderr()))
         .try_init();
+}
+
+/// Colour only on a terminal (never in cron mail, journald or CI logs), and never when `NO_COLOR` is set to
+/// anything but the empty string (<https://no-color.org>).
+pub(crate) fn colour_on(stream: &impl std::io::IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 impl std::fmt::Debug for CommonArgs {
@@ -190,13 +296,14 @@ impl std::fmt::Debug for CommonArgs {
         } else {
             self.cache.as_str()
         };
+        let url = |value: &Option<String>| value.as_deref().map(crate::config::redact_userinfo);
         f.debug_struct("CommonArgs")
-            .field("authority", &self.authority)
-            .field("authority_host", &self.authority_host)
+            .field("authority", &url(&self.authority))
+            .field("authority_host", &url(&self.authority_host))
             .field("tenant_id", &self.tenant_id)
             .field("client_id", &self.client_id)
             .field("scope", &self.scope)
-            .field("graph_endpoint", &self.graph_endpoint)
+            .field("graph_endpoint", &url(&self.graph_endpoint))
             .field("extra_ca_certs", &self.extra_ca_certs)
             .field("cache", &cache)
             .field("cache_path", &self.cache_path)
@@ -227,5 +334,43 @@ mod tests {
             format!("{args:?}"),
             r#"SecretArgs { client_secret: Some("[redacted]") }"#
         );
+    }
+}
+
+#[cfg(test)]
+mod dotenv_tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_line_is_named_by_number_and_variable_never_by_value() {
+        let dir = std::env::temp_dir().join(format!("sample-kit-dotenv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(".env");
+        let text = "# settings\nAZURE_CLIENT_ID=x\nexport AZURE_CLIENT_SECRET=\"s3cr3t value\nNOT A LINE\n";
+        std::fs::write(&path, text).unwrap();
+        let said = describe_bad_line(&path, "export AZURE_CLIENT_SECRET=\"s3cr3t value");
+        assert!(said.starts_with("line 3 (AZURE_CLIENT_SECRET): "), "{said}");
+        assert!(!said.contains("s3cr3t"));
+        assert_eq!(
+            describe_bad_line(&path, "NOT A LINE"),
+            "line 4: not of the form NAME=value"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_secret_flag_before_a_dash_value_is_found() {
+        let args = |a: &[&str]| {
+            a.iter()
+                .map(std::ffi::OsString::from)
+                .collect::<Vec<_>>()
+                .into_iter()
+        };
+        assert_eq!(
+            secret_flag_before_dash(args(&["--client-secret", "-Xy~abc"])),
+            Some(("--client-secret", "AZURE_CLIENT_SECRET"))
+        );
+        assert_eq!(secret_flag_before_dash(args(&["--client-secret=-Xy"])), None);
+        assert_eq!(secret_flag_before_dash(args(&["--client-id", "-x"])), None);
     }
 }

@@ -33,9 +33,56 @@ pub struct Missing {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SetupError {
-    /// `.env` exists but does not parse.
-    #[error("cannot read .env: {0}")]
-    Dotenv(String),
+    /// `.env` exists but cannot be read or does not parse (the value on the bad line is never quoted).
+    #[error("cannot read {}: {reason}", .path.display())]
+    Dotenv {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Which line and variable, and why.
+        reason: String,
+    },
+    /// A secret flag's value starts with `-`, so the command line cannot be parsed (the value is never quoted).
+    #[error(
+        "{flag} got no value: a value starting with '-' is read as another flag; write {flag}=<value>, or set {variable}"
+    )]
+    DashValue {
+        /// The flag.
+        flag: &'static str,
+        /// The variable that can hold the value instead.
+        variable: &'static str,
+    },
+    /// Variables that look like this sample's settings but are not (`AZURE_CLIENTID`, `CLIENT_SECRET`...), and
+    /// nothing else is configured: running against the emulator would silently ignore them.
+    #[error("{}", look_alike_message(.0))]
+    LookAlike(Vec<LookAlike>),
+    /// A URL setting carries a user name or password (`https://user:password@host`); the value is not quoted.
+    #[error("{setting}: the URL holds a user name or password (user:password@); it would be sent and logged")]
+    UrlCredentials {
+        /// The variable.
+        setting: &'static str,
+    },
+    /// A setting still holds the quickstart's placeholder, such as `Enter_the_Application_Id_Here`.
+    #[error("{setting} still holds the quickstart's placeholder; set it to {what}")]
+    Placeholder {
+        /// The variable.
+        setting: &'static str,
+        /// What the value should be.
+        what: &'static str,
+    },
+    /// A path setting starts with a `~` that cannot be expanded.
+    #[error("{setting}: {reason}")]
+    HomePath {
+        /// The variable.
+        setting: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A flag that only applies to the embedded emulator, given with a tenant configured.
+    #[error("{flag} only applies to the embedded emulator, and a tenant is configured")]
+    EmulatorOnly {
+        /// The flag.
+        flag: &'static str,
+    },
     /// Some settings are given but not all that are needed.
     #[error("{}", missing_message(.missing, .docs))]
     Missing {
@@ -68,8 +115,24 @@ impl SetupError {
     /// A one-line fix, when one is known.
     pub fn fix(&self) -> Option<&'static str> {
         match self {
-            SetupError::Dotenv(_) => {
-                Some("Each line of .env must be NAME=value; quote values containing spaces or #.")
+            SetupError::Dotenv { .. } => Some(
+                "Each line of .env must be NAME=value; quote values containing spaces, # or quotes, in single quotes to keep $ literal.",
+            ),
+            SetupError::DashValue { .. } => Some(
+                "Prefer the variable, in the environment or .env: flags are visible to other users in the process list.",
+            ),
+            SetupError::LookAlike(_) => Some(
+                "Rename each variable to the name suggested (see .env.example), or unset it to run against the embedded emulator.",
+            ),
+            SetupError::UrlCredentials { .. } => Some(
+                "Remove the user:password@ part; the identity platform and Graph take no credentials in URLs.",
+            ),
+            SetupError::Placeholder { .. } => {
+                Some("Copy the value from the app registration's Overview page.")
+            }
+            SetupError::HomePath { .. } => Some("Write the full path (/home/me/...) in the setting."),
+            SetupError::EmulatorOnly { .. } => {
+                Some("Leave out the flag, or unset the tenant settings to run against the embedded emulator.")
             }
             SetupError::Missing { .. } => Some(
                 "Set the variables above in the environment or in a .env file (see .env.example), or unset them all to use the embedded emulator.",
@@ -82,6 +145,133 @@ impl SetupError {
             SetupError::Emulator(_) => None,
         }
     }
+}
+
+fn look_alike_message(found: &[LookAlike]) -> String {
+    let mut text = String::from("no configuration found, but variables with nearly the right names are set:");
+    for l in found {
+        text.push_str(&format!("\n  - found {}: did you mean {}?", l.found, l.meant));
+    }
+    text.push_str("\n  (not falling back to the embedded emulator while they are set)");
+    text
+}
+
+/// A set variable whose name is close to one of the samples' settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookAlike {
+    /// The variable that is set.
+    pub found: String,
+    /// The setting it probably means.
+    pub meant: &'static str,
+}
+
+/// Every variable the samples read.
+const SETTINGS: [&str; 20] = [
+    "AUTHORITY",
+    "AZURE_AUTHORITY_HOST",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_CLIENT_CERTIFICATE_PATH",
+    "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+    "AZURE_CLIENT_CERTIFICATE_KEY_PATH",
+    "AZURE_CLIENT_CERTIFICATE_THUMBPRINT",
+    "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN",
+    "AZURE_CLIENT_ASSERTION_RS256",
+    "AZURE_USERNAME",
+    "AZURE_PASSWORD",
+    "SCOPE",
+    "GRAPH_ENDPOINT",
+    "IDENTITY_EXTRA_CA_CERTS",
+    "IDENTITY_CACHE",
+    "IDENTITY_CACHE_PATH",
+    "DEVICE_CODE_NO_QR",
+    "RUST_LOG",
+];
+
+/// Settings also recognised without their `AZURE_` prefix: the Python quickstart's `CLIENT_ID`, `CLIENT_SECRET`...
+/// (not `USERNAME` or `PASSWORD`, which shells and other programs set).
+const UNPREFIXED: [&str; 4] = [
+    "AZURE_CLIENT_ID",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_AUTHORITY_HOST",
+];
+
+/// Set variables whose names differ from a setting's only by case, underscores, or a missing `AZURE_` prefix.
+pub(crate) fn look_alikes(names: impl Iterator<Item = String>) -> Vec<LookAlike> {
+    let squash = |name: &str| -> String {
+        name.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_uppercase())
+            .collect()
+    };
+    let mut found: Vec<LookAlike> = names
+        .filter(|name| !SETTINGS.contains(&name.as_str()))
+        .filter_map(|name| {
+            let key = squash(&name);
+            let meant = SETTINGS.iter().find(|s| squash(s) == key).or_else(|| {
+                UNPREFIXED
+                    .iter()
+                    .find(|s| s.strip_prefix("AZURE_").is_some_and(|bare| squash(bare) == key))
+            })?;
+            Some(LookAlike { found: name, meant })
+        })
+        .collect();
+    found.sort_by(|a, b| a.found.cmp(&b.found));
+    found
+}
+
+/// Whether a URL has a user-info part (`user:password@`), found by text so that URLs that do not parse count too.
+pub(crate) fn has_userinfo(url: &str) -> bool {
+    userinfo_span(url).is_some()
+}
+
+/// The byte range of `user:password@` in a URL, if any.
+fn userinfo_span(url: &str) -> Option<std::ops::Range<usize>> {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[start..];
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let at = rest[..end].rfind('@')?;
+    Some(start..start + at + 1)
+}
+
+/// The URL with any `user:password@` replaced by `***@`, for display.
+pub(crate) fn redact_userinfo(url: &str) -> String {
+    match userinfo_span(url) {
+        Some(span) => format!("{}***@{}", &url[..span.start], &url[span.end..]),
+        None => url.to_string(),
+    }
+}
+
+/// Whether a value is one of the quickstarts' placeholders (`Enter_the_Application_Id_Here`, `<client id>`).
+fn is_placeholder(value: &str) -> bool {
+    let lower = value.trim().to_ascii_lowercase();
+    lower.starts_with("enter_the") || lower.ends_with("_here") || lower.starts_with('<')
+}
+
+/// A path setting with a leading `~` expanded to the home directory: a shell would do it on the command line,
+/// but not in `.env` or a systemd unit, and a literal `~` directory is never what was meant.
+fn expand_home(setting: &'static str, path: &std::path::Path) -> Result<std::path::PathBuf, SetupError> {
+    let Some(text) = path.to_str() else {
+        return Ok(path.to_path_buf());
+    };
+    let rest = match text.strip_prefix('~') {
+        None => return Ok(path.to_path_buf()),
+        Some("") => "",
+        Some(rest) if rest.starts_with('/') => &rest[1..],
+        Some(_) => {
+            return Err(SetupError::HomePath {
+                setting,
+                reason: "~name/ (another user's home) is not supported",
+            });
+        }
+    };
+    let home = dirs::home_dir().ok_or(SetupError::HomePath {
+        setting,
+        reason: "HOME is not set, so ~ cannot be expanded",
+    })?;
+    Ok(home.join(rest))
 }
 
 fn missing_message(missing: &[Missing], docs: &str) -> String {
@@ -103,9 +293,15 @@ pub trait CredentialArgs {
     fn missing(&self) -> Vec<Missing>;
     /// The credential from the user's settings (called only when nothing is missing).
     fn into_credential(self) -> Result<Self::Credential, SetupError>;
-    /// The credential of the emulator's demo app for this scenario, and that app's client id.
+    /// A flag given that only applies to the embedded emulator (refused with a tenant configured).
+    fn emulator_only_flag(&self) -> Option<&'static str> {
+        None
+    }
+    /// The emulator's demo app for this scenario, and its credential.
     #[cfg(feature = "embedded-emulator")]
-    fn from_emulator(emulator: &entra_emulator::Emulator) -> Result<(String, Self::Credential), SetupError>;
+    fn from_emulator(
+        emulator: &entra_emulator::Emulator,
+    ) -> Result<(entra_emulator::AppRegistration, Self::Credential), SetupError>;
     /// Scenario-specific emulator settings (for example approving device codes on the user's behalf).
     #[cfg(feature = "embedded-emulator")]
     fn emulator_builder(&self, builder: entra_emulator::EmulatorBuilder) -> entra_emulator::EmulatorBuilder {
@@ -114,6 +310,11 @@ pub trait CredentialArgs {
     /// What the user should know about the emulator in this scenario (printed after the emulator notice).
     #[cfg(feature = "embedded-emulator")]
     fn emulator_notice(&self) -> String {
+        String::new()
+    }
+    /// How to sign in at the emulator, printed only when a sign-in starts (not when a cached token is used).
+    #[cfg(feature = "embedded-emulator")]
+    fn sign_in_notice(&self) -> String {
         String::new()
     }
 }
@@ -140,7 +341,9 @@ impl CredentialArgs for SecretArgs {
     }
 
     #[cfg(feature = "embedded-emulator")]
-    fn from_emulator(emulator: &entra_emulator::Emulator) -> Result<(String, ClientSecret), SetupError> {
+    fn from_emulator(
+        emulator: &entra_emulator::Emulator,
+    ) -> Result<(entra_emulator::AppRegistration, ClientSecret), SetupError> {
         let app = emulator
             .app("daemon")
             .ok_or_else(|| SetupError::Emulator("it has no 'daemon' app".into()))?;
@@ -148,7 +351,8 @@ impl CredentialArgs for SecretArgs {
             .secrets
             .first()
             .ok_or_else(|| SetupError::Emulator("its 'daemon' app has no secret".into()))?;
-        Ok((app.app_id.clone(), ClientSecret::new(secret.value.clone())))
+        let secret = ClientSecret::new(secret.value.clone());
+        Ok((app, secret))
     }
 }
 
@@ -178,9 +382,16 @@ impl CredentialArgs for CertificateArgs {
             setting: "AZURE_CLIENT_CERTIFICATE_PATH",
             source: source.into(),
         };
-        let path = self.certificate_path.unwrap_or_default();
+        let path = expand_home(
+            "AZURE_CLIENT_CERTIFICATE_PATH",
+            &self.certificate_path.unwrap_or_default(),
+        )?;
+        let key_path = match &self.key_path {
+            Some(key) => Some(expand_home("AZURE_CLIENT_CERTIFICATE_KEY_PATH", key)?),
+            None => None,
+        };
         let password = self.certificate_password.as_deref().filter(|p| !p.is_empty());
-        let credential = match (&self.thumbprint, &self.key_path) {
+        let credential = match (&self.thumbprint, &key_path) {
             (Some(thumbprint), _) => CertificateCredential::from_key_file_and_thumbprint(
                 &path, thumbprint, password,
             )
@@ -210,7 +421,7 @@ impl CredentialArgs for CertificateArgs {
     #[cfg(feature = "embedded-emulator")]
     fn from_emulator(
         emulator: &entra_emulator::Emulator,
-    ) -> Result<(String, CertificateCredential), SetupError> {
+    ) -> Result<(entra_emulator::AppRegistration, CertificateCredential), SetupError> {
         let app = emulator
             .app("daemon-certificate")
             .ok_or_else(|| SetupError::Emulator("it has no 'daemon-certificate' app".into()))?;
@@ -219,7 +430,7 @@ impl CredentialArgs for CertificateArgs {
             .ok_or_else(|| SetupError::Emulator("it has no certificate for 'daemon-certificate'".into()))?;
         let credential = CertificateCredential::from_file(&files.pem_path, None)
             .map_err(|e| SetupError::Emulator(format!("its certificate is unusable: {e}")))?;
-        Ok((app.app_id, credential))
+        Ok((app, credential))
     }
 }
 
@@ -250,18 +461,48 @@ impl CommonArgs {
     /// Validates the settings. With nothing configured, starts the embedded emulator and says so on stdout;
     /// with a partial configuration, refuses and names each missing variable.
     pub async fn configure<A: CredentialArgs>(
-        self,
+        mut self,
         credential: A,
         defaults: &Defaults,
     ) -> Result<Config<A::Credential>, SetupError> {
         init_logging(self.verbose);
+        crate::args::log_loaded_dotenv();
+        for (setting, value) in [
+            ("AUTHORITY", &self.authority),
+            ("AZURE_AUTHORITY_HOST", &self.authority_host),
+            ("GRAPH_ENDPOINT", &self.graph_endpoint),
+        ] {
+            if value.as_deref().is_some_and(has_userinfo) {
+                return Err(SetupError::UrlCredentials { setting });
+            }
+        }
+        self.cache_path = match &self.cache_path {
+            Some(path) => Some(expand_home("IDENTITY_CACHE_PATH", path)?),
+            None => None,
+        };
+        self.extra_ca_certs = match &self.extra_ca_certs {
+            Some(path) => Some(expand_home(identity_core::EXTRA_CA_CERTS_VAR, path)?),
+            None => None,
+        };
+        let look_alikes = look_alikes(std::env::vars_os().filter_map(|(name, _)| name.into_string().ok()));
+
         let nothing_set = self.authority.is_none()
             && self.authority_host.is_none()
             && self.tenant_id.is_none()
             && self.client_id.is_none()
             && !credential.any_set();
         if nothing_set {
+            // Never run against the emulator when the user meant their tenant but misspelt every setting.
+            if !look_alikes.is_empty() {
+                return Err(SetupError::LookAlike(look_alikes));
+            }
             return self.configure_emulator(credential, defaults).await;
+        }
+        for l in &look_alikes {
+            eprintln!("warning: found {}: did you mean {}?", l.found, l.meant);
+        }
+        if let Some(flag) = credential.emulator_only_flag() {
+            return Err(SetupError::EmulatorOnly { flag });
         }
 
         let mut missing = Vec::new();
@@ -282,6 +523,12 @@ impl CommonArgs {
             return Err(SetupError::Missing {
                 missing,
                 docs: defaults.docs,
+            });
+        }
+        if self.client_id.as_deref().is_some_and(is_placeholder) {
+            return Err(SetupError::Placeholder {
+                setting: "AZURE_CLIENT_ID",
+                what: "the Application (client) ID (a GUID)",
             });
         }
 
@@ -311,6 +558,7 @@ impl CommonArgs {
         })?;
         let client_id = self.client_id.clone().unwrap_or_default().trim().to_string();
         let cache = crate::cache::open_cache(&self, &client_id, authority.tenant()).await?;
+        crate::report::set_app(&authority, &client_id);
         Ok(Config {
             cache,
             authority,
@@ -331,16 +579,23 @@ impl CommonArgs {
         defaults: &Defaults,
     ) -> Result<Config<A::Credential>, SetupError> {
         let emulator = start_embedded_emulator(|b| args.emulator_builder(b)).await?;
+        let (app, credential) = A::from_emulator(&emulator)?;
         println!(
             "No configuration found, so running against the embedded Entra emulator at {} (see docs/emulator.md); \
              set AZURE_CLIENT_ID and friends, or write a .env file, to use your own tenant.",
             emulator.https_url()
         );
+        // The object id is what the quickstart's GRAPH_ENDPOINT=.../v1.0/applications/{object-id} call needs.
+        println!(
+            "Its app registration '{}': client id {}, object id {}.",
+            app.display_name, app.app_id, app.object_id
+        );
         let notice = args.emulator_notice();
         if !notice.is_empty() {
             println!("{notice}");
         }
-        let (client_id, credential) = A::from_emulator(&emulator)?;
+        crate::prompt::set_sign_in_notice(args.sign_in_notice());
+        let client_id = app.app_id;
         let authority = Authority::parse(&emulator.authority())
             .map_err(|source| SetupError::Emulator(format!("its authority is unusable: {source}")))?;
         let mut http_config = self.http_config()?.with_extra_ca_pem(emulator.ca_pem());
@@ -351,6 +606,7 @@ impl CommonArgs {
             source,
         })?;
         let cache = crate::cache::open_cache(&self, &client_id, authority.tenant()).await?;
+        crate::report::set_app(&authority, &client_id);
         Ok(Config {
             cache,
             authority,
@@ -479,5 +735,74 @@ fn blank(value: &Option<String>) -> bool {
 impl fmt::Display for Missing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.variable, self.where_to_find)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn look_alikes_name_the_setting_they_probably_mean() {
+        let names = [
+            "AZURE_CLIENTID",
+            "CLIENT_SECRET",
+            "azure_tenant_id",
+            "AZURE_CLIENT_ID",
+            "USERNAME",
+            "PASSWORD",
+            "PATH",
+            "TENANTID",
+        ];
+        let found = look_alikes(names.iter().map(|n| n.to_string()));
+        let pairs: Vec<(&str, &str)> = found.iter().map(|l| (l.found.as_str(), l.meant)).collect();
+        assert_eq!(
+            pairs,
+            [
+                ("AZURE_CLIENTID", "AZURE_CLIENT_ID"),
+                ("CLIENT_SECRET", "AZURE_CLIENT_SECRET"),
+                ("TENANTID", "AZURE_TENANT_ID"),
+                ("azure_tenant_id", "AZURE_TENANT_ID"),
+            ]
+        );
+    }
+
+    #[test]
+    fn userinfo_is_found_and_redacted_even_in_urls_that_do_not_parse() {
+        for url in [
+            "https://user:hunter2@login.microsoftonline.com/contoso.com",
+            "https://hunter2@host",
+            "https://us er:hun ter2@host/x",
+        ] {
+            assert!(has_userinfo(url), "{url}");
+            assert!(!redact_userinfo(url).contains("hunter2"), "{url}");
+        }
+        assert_eq!(
+            redact_userinfo("https://u:p@host/t?x=a@b"),
+            "https://***@host/t?x=a@b"
+        );
+        for url in [
+            "https://login.microsoftonline.com/contoso.com",
+            "https://graph.microsoft.com/v1.0/users?$filter=mail eq 'a@b.com'",
+        ] {
+            assert!(!has_userinfo(url), "{url}");
+        }
+    }
+
+    #[test]
+    fn placeholders_are_recognised() {
+        assert!(is_placeholder("Enter_the_Application_Id_Here"));
+        assert!(is_placeholder("<client id>"));
+        assert!(!is_placeholder("00000000-0000-0000-0000-000000000001"));
+    }
+
+    #[test]
+    fn a_leading_tilde_is_the_home_directory() {
+        let Some(home) = dirs::home_dir() else { return };
+        let expand = |p: &str| expand_home("IDENTITY_CACHE_PATH", std::path::Path::new(p));
+        assert_eq!(expand("~/tokens.json").unwrap(), home.join("tokens.json"));
+        assert_eq!(expand("~").unwrap(), home);
+        assert_eq!(expand("/a/~/b").unwrap(), std::path::Path::new("/a/~/b"));
+        assert!(matches!(expand("~bob/x"), Err(SetupError::HomePath { .. })));
     }
 }

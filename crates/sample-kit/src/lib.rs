@@ -18,6 +18,6 @@ mod user;
 
 pub use args::{CertificateArgs, CommonArgs, SecretArgs, parse};
 pub use config::{Config, CredentialArgs, Defaults, Missing, SetupError};
-pub use prompt::wait_for_sign_in;
+pub use prompt::{Cancelled, wait_for_sign_in};
 pub use report::{ExitCode, main, say_token_source};
 pub use user::{DeviceCodeArgs, UserCredential, UserPasswordArgs, silent};

@@ -3,7 +3,9 @@
 
 use std::future::Future;
 
-use identity_core::{Error, TokenResult, TokenSource};
+use std::sync::OnceLock;
+
+use identity_core::{Authority, ConfigError, Error, TokenResult, TokenSource};
 
 use crate::config::SetupError;
 
@@ -67,6 +69,49 @@ pub fn say_token_source(token: &TokenResult) {
     }
 }
 
+/// The admin-consent page of the configured app, for the report of a Graph 403: the quickstart's "Admin
+/// consent" step, which a non-admin can hand to an administrator.
+static ADMIN_CONSENT_URL: OnceLock<String> = OnceLock::new();
+
+/// Remembers the configured app, so that error reports can point at its admin-consent page.
+pub(crate) fn set_app(authority: &Authority, client_id: &str) {
+    let client_id: String = url::form_urlencoded::byte_serialize(client_id.as_bytes()).collect();
+    let _ = ADMIN_CONSENT_URL.set(format!(
+        "{}/{}/adminconsent?client_id={client_id}",
+        authority.host_url(),
+        authority.tenant()
+    ));
+}
+
+/// The sample's setting(s) an error is about, by error kind and AADSTS code (the library's texts are neutral).
+fn settings_involved(error: &Error) -> Option<&'static str> {
+    match error {
+        Error::Config(e) => match e {
+            ConfigError::InvalidAuthority { .. } => Some("AUTHORITY (--authority) or AZURE_AUTHORITY_HOST"),
+            ConfigError::InvalidTenant { .. } => Some("AZURE_TENANT_ID (--tenant-id)"),
+            ConfigError::InvalidUsername => Some("AZURE_USERNAME (--username)"),
+            ConfigError::NoScopes => Some("SCOPE (--scope)"),
+            ConfigError::CaCertificates { .. } => Some("IDENTITY_EXTRA_CA_CERTS (--extra-ca-certs)"),
+            ConfigError::Certificate(_) => Some("AZURE_CLIENT_CERTIFICATE_PATH (--certificate)"),
+            _ => None,
+        },
+        Error::Service(s) => match s.code()? {
+            700016 => Some("AZURE_CLIENT_ID (--client-id), and AZURE_TENANT_ID"),
+            90002 | 900023 | 50059 => Some("AZURE_TENANT_ID (--tenant-id) or AUTHORITY"),
+            7000215 | 7000222 | 7000224 => Some("AZURE_CLIENT_SECRET (--client-secret)"),
+            700027 | 700024 | 50027 | 5002726 => Some("AZURE_CLIENT_CERTIFICATE_PATH (--certificate)"),
+            70011 | 500011 | 65005 => Some("SCOPE (--scope)"),
+            50126 => Some("AZURE_USERNAME (--username) and AZURE_PASSWORD"),
+            50034 => Some("AZURE_USERNAME (--username)"),
+            _ => None,
+        },
+        Error::Graph(g) if matches!(g.status, 400 | 404) => Some("GRAPH_ENDPOINT (--graph-endpoint)"),
+        Error::Graph(g) if g.status == 403 => Some("SCOPE (--scope) and the app's API permissions"),
+        Error::SignIn(_) => None,
+        _ => None,
+    }
+}
+
 fn exit_code(error: &anyhow::Error) -> ExitCode {
     if error.downcast_ref::<SetupError>().is_some() {
         return ExitCode::Config;
@@ -96,7 +141,8 @@ fn describe(error: &anyhow::Error) -> String {
     let mut lines = vec![format!("error: {message}")];
     let mut field = |name: &str, value: Option<String>| {
         if let Some(v) = value.filter(|v| !v.is_empty()) {
-            lines.push(format!("  {name:<16}{v}"));
+            // Names longer than the column still get a space before the value.
+            lines.push(format!("  {name:<15} {v}"));
         }
     };
     let fix = if let Some(setup) = error.downcast_ref::<SetupError>() {
@@ -128,9 +174,13 @@ fn describe(error: &anyhow::Error) -> String {
                     "retry after:",
                     g.retry_after.map(|d| format!("{} s", d.as_secs())),
                 );
+                if g.status == 403 {
+                    field("admin consent:", ADMIN_CONSENT_URL.get().cloned());
+                }
             }
             _ => {}
         }
+        field("setting:", settings_involved(e).map(str::to_string));
         e.fix()
     } else {
         None

@@ -38,8 +38,14 @@ impl CredentialArgs for DeviceCodeArgs {
         Ok(())
     }
 
+    fn emulator_only_flag(&self) -> Option<&'static str> {
+        self.emulator_approve.map(|_| "--emulator-approve")
+    }
+
     #[cfg(feature = "embedded-emulator")]
-    fn from_emulator(emulator: &entra_emulator::Emulator) -> Result<(String, ()), SetupError> {
+    fn from_emulator(
+        emulator: &entra_emulator::Emulator,
+    ) -> Result<(entra_emulator::AppRegistration, ()), SetupError> {
         Ok((emulator_app(emulator, "device-code")?, ()))
     }
 
@@ -55,14 +61,14 @@ impl CredentialArgs for DeviceCodeArgs {
     }
 
     #[cfg(feature = "embedded-emulator")]
-    fn emulator_notice(&self) -> String {
+    fn sign_in_notice(&self) -> String {
         match self.emulator_approve {
             Some(seconds) => format!(
                 "The emulator will approve the sign-in as its demo user {} after {seconds} s (--emulator-approve).",
                 entra_emulator::DEMO_USERNAME
             ),
             None => format!(
-                "Sign in at the emulator's page below as its demo user {} with the password {} \
+                "Sign in at the emulator's page as its demo user {} with the password {} \
                  (or run with --emulator-approve to have the emulator approve for you).",
                 entra_emulator::DEMO_USERNAME,
                 entra_emulator::DEMO_PASSWORD
@@ -158,7 +164,9 @@ impl CredentialArgs for UserPasswordArgs {
     }
 
     #[cfg(feature = "embedded-emulator")]
-    fn from_emulator(emulator: &entra_emulator::Emulator) -> Result<(String, UserCredential), SetupError> {
+    fn from_emulator(
+        emulator: &entra_emulator::Emulator,
+    ) -> Result<(entra_emulator::AppRegistration, UserCredential), SetupError> {
         let user = UserCredential {
             username: entra_emulator::DEMO_USERNAME.to_string(),
             configured: Some(Password::new(entra_emulator::DEMO_PASSWORD)),
@@ -176,10 +184,12 @@ impl CredentialArgs for UserPasswordArgs {
 }
 
 #[cfg(feature = "embedded-emulator")]
-fn emulator_app(emulator: &entra_emulator::Emulator, name: &str) -> Result<String, SetupError> {
+fn emulator_app(
+    emulator: &entra_emulator::Emulator,
+    name: &str,
+) -> Result<entra_emulator::AppRegistration, SetupError> {
     emulator
         .app(name)
-        .map(|app| app.app_id)
         .ok_or_else(|| SetupError::Emulator(format!("it has no '{name}' app")))
 }
 

@@ -292,16 +292,25 @@ async fn the_certificate_helper_writes_files_that_work_once_uploaded() {
     );
     assert!(!stdout.contains("pfx-pass"));
 
-    // A second run refuses to overwrite.
+    assert!(
+        stdout.contains("Thumbprint (SHA-256):"),
+        "both thumbprints, as the docs say: {stdout}"
+    );
+
+    // A second run refuses to overwrite: one error line, no backtrace even when one is asked for.
     let again = common::run(
         HELPER,
         &ext.dir,
-        &[],
+        &[("RUST_BACKTRACE", "1")],
         &["--out", &path(&out_dir), "--name", "my-daemon"],
     )
     .await;
-    assert!(!again.status.success());
-    assert!(text(&again.stderr).contains("--force"), "{}", text(&again.stderr));
+    let stderr = text(&again.stderr);
+    assert_eq!(again.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("error: cannot write"), "{stderr}");
+    assert!(stderr.contains("--force"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(!stderr.to_lowercase().contains("backtrace"), "{stderr}");
 
     // Upload the .cer to the app registration, then use the PEM and the PFX.
     let cer = std::fs::read_to_string(out_dir.join("my-daemon.cer")).unwrap();

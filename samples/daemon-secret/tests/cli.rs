@@ -284,7 +284,10 @@ async fn malformed_settings_are_refused_with_the_setting_named() {
     let out = run(&dir, &base, &[]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains("cannot read .env"),
+        text(&out.stderr).contains(&format!(
+            "cannot read {}: line 1: not of the form NAME=value",
+            dir.join(".env").display()
+        )),
         "{}",
         text(&out.stderr)
     );
@@ -317,6 +320,10 @@ async fn a_wrong_secret_exits_3_with_code_correlation_id_and_fix() {
         stderr.contains("fix:            Use the client secret's Value, not its Secret ID"),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("setting:        AZURE_CLIENT_SECRET (--client-secret)"),
+        "the sample names its variable: {stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -340,6 +347,19 @@ async fn a_missing_graph_permission_exits_4_with_the_admin_consent_fix() {
     assert!(stderr.contains("Authorization_RequestDenied"), "{stderr}");
     assert!(stderr.contains("request id:"), "{stderr}");
     assert!(stderr.contains("Grant admin consent"), "{stderr}");
+    // The quickstart's "Admin consent" step, for a non-admin to hand to an administrator.
+    let consent = format!(
+        "admin consent:  {}/{}/adminconsent?client_id={}\n",
+        ext.emu.https_url(),
+        ext.emu.tenant_id(),
+        ext.client_id
+    );
+    assert!(stderr.contains(&consent), "expected {consent} in:\n{stderr}");
+    // Long labels keep a space before their value.
+    assert!(
+        !stderr.contains("client request id:") || stderr.contains("client request id: "),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -451,4 +471,290 @@ async fn a_closed_stdout_ends_the_run_quietly() {
         .unwrap();
     assert_eq!(out.status.code(), Some(141), "stderr: {}", text(&out.stderr));
     assert!(!text(&out.stderr).contains("panicked"), "{}", text(&out.stderr));
+}
+
+/// The environment of a run configured for `ext`'s daemon app.
+fn configured(ext: &External) -> Vec<(&'static str, String)> {
+    vec![
+        ("AUTHORITY", ext.emu.authority()),
+        ("AZURE_CLIENT_ID", ext.client_id.clone()),
+        ("AZURE_CLIENT_SECRET", ext.secret.clone()),
+        ("GRAPH_ENDPOINT", format!("{}/users", ext.emu.graph_base())),
+        ("IDENTITY_EXTRA_CA_CERTS", ext.ca.clone()),
+    ]
+}
+
+fn borrowed<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dotenv_error_names_the_file_line_and_variable_never_the_value() {
+    let dir = temp_dir();
+    let secret = "Qx8~unclosed.secret_value";
+    std::fs::write(
+        dir.join(".env"),
+        format!("# my tenant\nAZURE_CLIENT_ID=00000000-0000-0000-0000-000000000001\nAZURE_CLIENT_SECRET=\"{secret}\n"),
+    )
+    .unwrap();
+    let out = run(&dir, &[], &[]).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let expected = format!(
+        "error: cannot read {}: line 3 (AZURE_CLIENT_SECRET): the value does not parse",
+        dir.join(".env").display()
+    );
+    assert!(stderr.starts_with(&expected), "expected {expected} in:\n{stderr}");
+    assert!(stderr.contains("fix:"), "{stderr}");
+    assert!(!stderr.contains("Qx8"), "the value leaked:\n{stderr}");
+    assert!(text(&out.stdout).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_working_directorys_dotenv_is_read_and_named_at_v() {
+    let ext = external("daemon").await;
+    let parent = temp_dir();
+    let child = parent.join("child");
+    std::fs::create_dir(&child).unwrap();
+    // A parent's .env that would break the run if it were read.
+    std::fs::write(parent.join(".env"), "AZURE_CLIENT_SECRET=wrong\nNOT A SETTING\n").unwrap();
+    let env = configured(&ext);
+    let out = run(&child, &borrowed(&env), &["-v"]).await;
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("loaded settings from"), "{stderr}");
+
+    let dotenv: String = env.iter().map(|(k, v)| format!("{k}='{v}'\n")).collect();
+    std::fs::write(child.join(".env"), dotenv).unwrap();
+    let out = run(&child, &[], &["-v"]).await;
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("loaded settings from {}", child.join(".env").display())),
+        "{stderr}"
+    );
+    let quiet = run(&child, &[], &[]).await;
+    assert!(!text(&quiet.stderr).contains("loaded settings"), "only at -v");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tilde_in_the_cache_path_is_the_home_directory() {
+    let dir = temp_dir();
+    let home = dir.join("home");
+    std::fs::create_dir(&home).unwrap();
+    std::fs::write(dir.join(".env"), "IDENTITY_CACHE_PATH=~/tokens.json\n").unwrap();
+    let out = run(&dir, &[("HOME", &home.display().to_string())], &[]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        home.join("tokens.json").is_file(),
+        "the cache is in the home directory"
+    );
+    assert!(!dir.join("~").exists(), "no directory named ~");
+
+    std::fs::write(dir.join(".env"), "IDENTITY_CACHE_PATH=~bob/tokens.json\n").unwrap();
+    let out = run(&dir, &[("HOME", &home.display().to_string())], &[]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("IDENTITY_CACHE_PATH: ~name/"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn misspelt_variables_are_named_and_never_fall_back_to_the_emulator() {
+    let dir = temp_dir();
+    // The Python quickstart's names, and a missing underscore; nothing else is configured.
+    let out = run(
+        &dir,
+        &[
+            ("AZURE_CLIENTID", "00000000-0000-0000-0000-000000000001"),
+            ("AZURE_TENANTID", "contoso.onmicrosoft.com"),
+            ("CLIENT_SECRET", "Py~quickstart.secret"),
+        ],
+        &[],
+    )
+    .await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(text(&out.stdout).is_empty(), "no emulator: {}", text(&out.stdout));
+    for (found, meant) in [
+        ("AZURE_CLIENTID", "AZURE_CLIENT_ID"),
+        ("AZURE_TENANTID", "AZURE_TENANT_ID"),
+        ("CLIENT_SECRET", "AZURE_CLIENT_SECRET"),
+    ] {
+        assert!(
+            stderr.contains(&format!("  - found {found}: did you mean {meant}?")),
+            "{stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("not falling back to the embedded emulator"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Py~quickstart"), "{stderr}");
+
+    // With the right names set too, the look-alike is only a warning.
+    let ext = external("daemon").await;
+    let env = configured(&ext);
+    let mut env = borrowed(&env);
+    env.push(("CLIENT_SECRET", "leftover"));
+    let out = run(&dir, &env, &[]).await;
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: found CLIENT_SECRET: did you mean AZURE_CLIENT_SECRET?"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_starting_with_a_dash_gets_a_hint_and_is_never_echoed() {
+    let ext = external("daemon").await;
+    let dir = temp_dir();
+    let env = configured(&ext);
+    let mut env = borrowed(&env);
+    env.retain(|(k, _)| *k != "AZURE_CLIENT_SECRET");
+    let out = run(&dir, &env, &["--client-secret", "-Xy8Q~dash.first"]).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--client-secret got no value"), "{stderr}");
+    assert!(
+        stderr.contains("--client-secret=") && stderr.contains("AZURE_CLIENT_SECRET"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Xy8Q"), "the secret leaked:\n{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_placeholder_client_id_is_refused_before_anything_is_sent() {
+    let ext = external("daemon").await;
+    let dir = temp_dir();
+    let env = configured(&ext);
+    let mut env = borrowed(&env);
+    env.retain(|(k, _)| *k != "AZURE_CLIENT_ID");
+    env.push(("AZURE_CLIENT_ID", "Enter_the_Application_Id_Here"));
+    let out = run(&dir, &env, &[]).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("AZURE_CLIENT_ID still holds the quickstart's placeholder"),
+        "{stderr}"
+    );
+    assert_eq!(ext.emu.request_counts().get(entra_emulator::Endpoint::Token), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn urls_with_credentials_are_refused_without_quoting_them() {
+    let dir = temp_dir();
+    let base = [
+        ("AZURE_CLIENT_ID", "00000000-0000-0000-0000-000000000001"),
+        ("AZURE_CLIENT_SECRET", "s"),
+    ];
+    for (setting, value) in [
+        (
+            "AUTHORITY",
+            "https://admin:Hunter2pw@login.microsoftonline.com/contoso.com",
+        ),
+        (
+            "AZURE_AUTHORITY_HOST",
+            "https://admin:Hunter2pw@login.microsoftonline.com",
+        ),
+        (
+            "GRAPH_ENDPOINT",
+            "https://admin:Hunter2pw@graph.microsoft.com/v1.0/users",
+        ),
+        // Does not even parse as a URL: still recognised, still not quoted.
+        (
+            "AUTHORITY",
+            "https://ad min:Hunter2pw@login.microsoftonline.com/contoso.com",
+        ),
+    ] {
+        let mut env = base.to_vec();
+        if setting != "AUTHORITY" {
+            env.push(("AZURE_TENANT_ID", "contoso.com"));
+        }
+        env.push((setting, value));
+        let out = run(&dir, &env, &["-vv"]).await;
+        let all = text(&out.stdout) + &text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{setting}: {all}");
+        assert!(
+            all.contains(&format!("{setting}: the URL holds a user name or password")),
+            "{setting}: {all}"
+        );
+        assert!(!all.contains("Hunter2pw"), "the password leaked:\n{all}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_are_coloured_only_on_a_terminal_and_never_with_no_color() {
+    let ext = external("daemon").await;
+    let dir = temp_dir();
+    let env = configured(&ext);
+    let env = borrowed(&env);
+    // A pipe (cron mail, journald, CI): no escape codes.
+    let out = run(&dir, &env, &["-v"]).await;
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("DEBUG"), "debug logs at -v: {stderr}");
+    assert!(!stderr.contains('\x1b'), "colour in a pipe: {stderr:?}");
+
+    // A terminal (`script` gives the sample one): colour, unless NO_COLOR is set.
+    let in_terminal = |extra: Option<(&'static str, &'static str)>| {
+        let mut env = env.clone();
+        env.extend(extra);
+        common::command(
+            "script",
+            &dir,
+            &env,
+            &["-q", "-e", "-c", &format!("{BIN} -v"), "/dev/null"],
+        )
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+    };
+    let coloured = in_terminal(None);
+    let screen = text(&coloured.stdout);
+    assert!(coloured.status.success(), "{screen}");
+    assert!(
+        screen.contains("\x1b[2m") || screen.contains("\x1b[3"),
+        "colour on a terminal: {screen:?}"
+    );
+    let plain = in_terminal(Some(("NO_COLOR", "1")));
+    let screen = text(&plain.stdout);
+    assert!(plain.status.success(), "{screen}");
+    assert!(screen.contains("DEBUG"), "{screen}");
+    assert!(!screen.contains('\x1b'), "NO_COLOR is honoured: {screen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_emulator_notice_gives_the_object_id_for_the_applications_call() {
+    let dir = temp_dir();
+    let out = run(&dir, &[], &[]).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("Its app registration"))
+        .unwrap_or_else(|| panic!("the app is described: {stdout}"));
+    let (_, ids) = line.split_once(": client id ").unwrap();
+    let (client_id, object_id) = ids.trim_end_matches('.').split_once(", object id ").unwrap();
+
+    // The quickstart's call, with Graph's public URL, as the docs say.
+    let endpoint = format!("https://graph.microsoft.com/v1.0/applications/{object_id}");
+    let out = run(&dir, &[("GRAPH_ENDPOINT", &endpoint)], &[]).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let application = graph_result(&stdout);
+    assert_eq!(application["appId"], client_id, "{application}");
+    assert_eq!(application["id"], object_id, "{application}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn short_help_points_at_long_help_for_the_defaults() {
+    let out = run(&temp_dir(), &[], &["-h"]).await;
+    let help = text(&out.stdout);
+    assert!(out.status.success());
+    assert!(!help.contains("see above"), "{help}");
+    assert!(help.contains("shown by --help"), "{help}");
 }

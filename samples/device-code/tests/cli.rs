@@ -270,9 +270,33 @@ async fn with_nothing_configured_the_embedded_emulator_can_approve_for_the_user(
             .unwrap()
             .eq_ignore_ascii_case(DEMO_USERNAME)
     );
-    // Runs again (silently if it got the same port; other tests may hold it, hence the flag).
+    // Runs again: silently if it got the same port (other processes may hold it, hence the flag). The notice
+    // about signing in comes exactly when a sign-in starts, never with a cached token.
     let again = common::run(BIN, &dir, &[], &["--emulator-approve=1"]).await;
     assert!(again.status.success(), "{}", show(&again));
+    let stdout = text(&again.stdout);
+    let signed_in = stdout.contains("/devicelogin");
+    assert_eq!(stdout.contains("will approve the sign-in"), signed_in, "{stdout}");
+    assert_eq!(stdout.contains("Found a cached token"), !signed_in, "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn emulator_approve_with_a_tenant_is_refused() {
+    let ext = external(|b| b).await;
+    let out = common::run(
+        BIN,
+        &temp_dir("device-code-test"),
+        &ext.env(),
+        &["--emulator-approve"],
+    )
+    .await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        stderr.contains("--emulator-approve only applies to the embedded emulator"),
+        "{stderr}"
+    );
+    assert_eq!(ext.emu.request_counts().get(Endpoint::DeviceCode), 0);
 }
 
 /// Runs the sample under `script`, which gives it a pseudo-terminal, as when a person runs it.
@@ -294,9 +318,8 @@ fn in_terminal(ext: &External, dir: &std::path::Path, args: &str) -> std::proces
 async fn in_a_terminal_it_shows_the_code_a_qr_code_and_a_countdown() {
     let ext = external(|b| b).await;
     let child = in_terminal(&ext, &temp_dir("device-code-test"), "");
+    // The countdown's first frame is drawn before the first poll is sent, so it is on screen by now.
     let code = ext.polled_code().await;
-    // Let the countdown tick a few times before approving.
-    tokio::time::sleep(Duration::from_millis(600)).await;
     ext.emu.approve_device_code(&code, DEMO_USERNAME).unwrap();
     let out = wait(child).await;
     assert!(out.status.success(), "{}", show(&out));
@@ -322,4 +345,213 @@ async fn in_a_terminal_it_shows_the_code_a_qr_code_and_a_countdown() {
         screen.contains(&code) && !screen.contains('▀') && !screen.contains('▄'),
         "{screen}"
     );
+}
+
+/// tmux, installed with apt-get when missing and running as root (else the test fails saying what to install).
+fn tmux_program() -> &'static str {
+    use std::process::Command;
+    static FOUND: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let found = FOUND.get_or_init(|| {
+        let present = || {
+            Command::new("tmux")
+                .arg("-V")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if present() {
+            return Ok(());
+        }
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+        if !root {
+            return Err("it is not installed, and the test is not running as root to install it".into());
+        }
+        let apt = |args: &[&str]| {
+            Command::new("apt-get")
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let install = ["install", "-y", "-qq", "tmux"];
+        if !(apt(&install) || (apt(&["update", "-qq"]) && apt(&install))) {
+            return Err("apt-get install -y tmux failed".into());
+        }
+        present()
+            .then_some(())
+            .ok_or_else(|| "installed, but tmux is not on the PATH".into())
+    });
+    match found {
+        Ok(()) => "tmux",
+        Err(e) => panic!("The terminal tests need tmux ({e}).\nFix: apt-get install -y tmux"),
+    }
+}
+
+/// The sample in a tmux pane of a given size: a real terminal, whose screen the test reads as a person would.
+struct Pane {
+    socket: std::path::PathBuf,
+    dir: std::path::PathBuf,
+}
+
+impl Pane {
+    fn start(ext: &External, columns: u16, rows: u16, args: &str) -> Pane {
+        let dir = temp_dir("device-code-tmux");
+        let socket = dir.join("tmux.sock");
+        // The pane stays after the sample exits, so that what it printed last can still be read.
+        std::fs::write(
+            dir.join("tmux.conf"),
+            "set -g remain-on-exit on\nset -g history-limit 5000\n",
+        )
+        .unwrap();
+        let mut env = ext.env();
+        env.push(("TERM", "xterm-256color"));
+        let conf = dir.join("tmux.conf").display().to_string();
+        let socket_arg = socket.display().to_string();
+        let status = common::command(
+            tmux_program(),
+            &dir,
+            &env,
+            &[
+                "-S",
+                &socket_arg,
+                "-f",
+                &conf,
+                "new-session",
+                "-d",
+                "-x",
+                &columns.to_string(),
+                "-y",
+                &rows.to_string(),
+                &format!("{BIN} {args}"),
+            ],
+        )
+        .status()
+        .unwrap();
+        assert!(status.success(), "tmux started");
+        Pane { socket, dir }
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new(tmux_program())
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "tmux {args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    /// The visible screen, one string per row as drawn (wrapped lines stay wrapped).
+    fn screen(&self) -> Vec<String> {
+        self.tmux(&["capture-pane", "-p"])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Everything drawn since the start, history included, wrapped lines joined.
+    fn history(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-J", "-S", "-"])
+    }
+
+    /// Waits until the screen shows `what`.
+    async fn wait_for(&self, what: impl Fn(&str) -> bool) -> Vec<String> {
+        for _ in 0..400 {
+            let screen = self.screen();
+            if what(&screen.join("\n")) {
+                return screen;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("never shown; the screen:\n{}", self.screen().join("\n"));
+    }
+}
+
+impl Drop for Pane {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The "mm:ss left" of a countdown on the screen.
+fn countdown_shown(screen: &str) -> Option<String> {
+    let end = screen.find(" left")?;
+    screen.get(end.checked_sub(5)?..end).map(str::to_string)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_an_80x24_terminal_the_qr_code_the_page_and_the_code_are_all_on_screen() {
+    let ext = external(|b| b).await;
+    let pane = Pane::start(&ext, 80, 24, "");
+    let code = ext.polled_code().await;
+    let uri = ext
+        .emu
+        .device_codes()
+        .into_iter()
+        .find(|c| c.user_code == code)
+        .map(|_| format!("{}/devicelogin", ext.emu.https_url()))
+        .unwrap();
+    let screen = pane.wait_for(|s| s.contains(" left")).await;
+    let drawn = screen.join("\n");
+    assert_eq!(screen.len(), 24, "{drawn}");
+    // The instructions are last, so the page and the code are in view; the header above the QR code is too,
+    // so the whole QR code is.
+    assert!(drawn.contains(&format!("    Code: {code}")), "{drawn}");
+    let joined = pane.tmux(&["capture-pane", "-p", "-J"]);
+    assert!(joined.contains(&uri), "the page: {joined}");
+    assert!(drawn.contains(&format!("Or scan this to open {uri}:")), "{drawn}");
+    let qr_rows: Vec<&String> = screen
+        .iter()
+        .filter(|l| !l.is_empty() && l.chars().all(|c| "█▀▄ ".contains(c)))
+        .collect();
+    assert!(qr_rows.len() >= 15, "a whole QR code: {drawn}");
+    let top = qr_rows[0].trim_end();
+    assert!(
+        !top.is_empty() && top.chars().all(|c| c == '█'),
+        "its quiet zone is on screen: {drawn}"
+    );
+    assert!(countdown_shown(&drawn).is_some(), "{drawn}");
+
+    ext.emu.approve_device_code(&code, DEMO_USERNAME).unwrap();
+    pane.wait_for(|s| s.contains("Pane is dead") || s.contains("Graph API call result") && s.contains('}'))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_narrow_terminal_the_countdown_redraws_in_place() {
+    let ext = external(|b| b).await;
+    let pane = Pane::start(&ext, 36, 24, "");
+    let code = ext.polled_code().await;
+    // Wait for the countdown to show two different times: it has been redrawn several times by then.
+    let first = pane.wait_for(|s| countdown_shown(s).is_some()).await.join("\n");
+    let first = countdown_shown(&first).unwrap();
+    let later = pane
+        .wait_for(|s| countdown_shown(s).is_some_and(|t| t != first))
+        .await
+        .join("\n");
+    let all = pane.history();
+    assert_eq!(
+        all.matches(" left").count(),
+        1,
+        "one countdown line, redrawn in place ({first} then {:?}):\n{all}",
+        countdown_shown(&later)
+    );
+    assert!(later.contains(&code), "the code is on screen: {later}");
+    assert!(
+        !later.contains('▀') && !later.contains('▄'),
+        "no QR code where it does not fit: {later}"
+    );
+
+    ext.emu.approve_device_code(&code, DEMO_USERNAME).unwrap();
+    pane.wait_for(|s| s.contains("Pane is dead") || s.contains('}'))
+        .await;
 }

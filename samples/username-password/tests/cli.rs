@@ -219,45 +219,79 @@ async fn with_nothing_configured_it_signs_in_the_emulators_demo_user() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn in_a_terminal_without_a_password_it_asks_without_echo() {
+    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
     use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
     let ext = external().await;
-    let mut env: Vec<(&str, &str)> = ext.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    env.push(("AZURE_USERNAME", DEMO_USERNAME));
-    // `script` gives the sample a pseudo-terminal; what we write to its stdin is typed at that terminal.
-    let mut child = common::command(
-        "script",
-        &temp_dir("ropc-test"),
-        &env,
-        &["-q", "-e", "-c", BIN, "/dev/null"],
-    )
-    .stdin(std::process::Stdio::piped())
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let screen = tokio::task::spawn_blocking(move || {
-        let mut screen = Vec::new();
+    let dir = temp_dir("ropc-test");
+    // A real pseudo-terminal, with the sample as its session leader, as when a person runs it.
+    let pair = native_pty_system()
+        .openpty(PtySize {
+            rows: 24,
+            cols: 80,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .unwrap();
+    let mut command = CommandBuilder::new(BIN);
+    command.env_clear();
+    command.cwd(&dir);
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    command.env("XDG_CACHE_HOME", dir.join(".cache"));
+    for (k, v) in ext.env.iter().map(|(k, v)| (k.as_str(), v.as_str())) {
+        command.env(k, v);
+    }
+    command.env("AZURE_USERNAME", DEMO_USERNAME);
+    let mut child = pair.slave.spawn_command(command).unwrap();
+    drop(pair.slave);
+
+    let screen = Arc::new(Mutex::new(Vec::new()));
+    let mut reader = pair.master.try_clone_reader().unwrap();
+    let collected = Arc::clone(&screen);
+    // Reads until the sample closes the terminal (EIO on Linux once the last slave descriptor is gone).
+    let reading = std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
-        let mut typed = false;
-        loop {
-            let n = stdout.read(&mut buf).unwrap();
+        while let Ok(n) = reader.read(&mut buf) {
             if n == 0 {
                 break;
             }
-            screen.extend_from_slice(&buf[..n]);
-            // Type only once the prompt is up, so echo is already off.
-            if !typed && String::from_utf8_lossy(&screen).contains("Password for") {
-                stdin.write_all(format!("{DEMO_PASSWORD}\n").as_bytes()).unwrap();
-                typed = true;
-            }
+            collected.lock().unwrap().extend_from_slice(&buf[..n]);
         }
-        String::from_utf8_lossy(&screen).into_owned()
-    })
-    .await
-    .unwrap();
-    let status = child.wait().unwrap();
+    });
+    let shown = || String::from_utf8_lossy(&screen.lock().unwrap()).into_owned();
+    let echo_off = || {
+        pair.master
+            .get_termios()
+            .is_some_and(|t| libc::termios::from(t).c_lflag & libc::ECHO == 0)
+    };
+
+    // Type only once the prompt is up *and* the terminal no longer echoes: the prompt is written before echo
+    // is turned off, so typing on the prompt alone could race it.
+    let started = Instant::now();
+    while !(shown().contains("Password for") && echo_off()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no no-echo prompt (echo off: {}):\n{}",
+            echo_off(),
+            shown()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut writer = pair.master.take_writer().unwrap();
+    writer.write_all(format!("{DEMO_PASSWORD}\r").as_bytes()).unwrap();
+    writer.flush().unwrap();
+
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    drop(writer);
+    drop(pair.master);
+    reading.join().unwrap();
+    let screen = shown();
     assert!(status.success(), "{screen}");
     assert!(
         screen.contains(&format!("Password for {DEMO_USERNAME}: ")),
