@@ -29,8 +29,16 @@ pub struct Sample {
     pub endpoints: &'static [Endpoint],
     /// Emulator settings the flow needs (device codes approved at once, for instance).
     pub builder: fn(EmulatorBuilder) -> EmulatorBuilder,
-    /// Its settings for `emu`, and the secrets that must never be printed.
-    pub env: fn(&Emulator) -> (Vec<(&'static str, String)>, Vec<String>),
+    /// Its settings for `emu`.
+    pub env: fn(&Emulator) -> Settings,
+}
+
+/// A sample's environment for one emulator, and the secrets in it that must never be printed.
+pub struct Settings {
+    /// Variables.
+    pub env: Vec<(&'static str, String)>,
+    /// Values that must not appear in the output.
+    pub secrets: Vec<String>,
 }
 
 /// How a run must end.
@@ -80,10 +88,7 @@ fn kind_name(kind: &FaultKind) -> String {
 }
 
 fn status(status: u16, retry_after: Option<u64>) -> FaultKind {
-    FaultKind::Status {
-        status,
-        retry_after,
-    }
+    FaultKind::Status { status, retry_after }
 }
 
 fn body(status: u16, content_type: &str, body: &str) -> FaultKind {
@@ -167,7 +172,9 @@ fn truncated(endpoint: Endpoint) -> &'static str {
         Endpoint::Token => r#"{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_tok"#,
         Endpoint::DeviceCode => r#"{"user_code":"ABCD1234","device_code":"DAQABAAEAAAD"#,
         Endpoint::UserRealm => r#"{"ver":"1.0","account_type":"Managed","domain_na"#,
-        Endpoint::Graph => r#"{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#users","value":[{"#,
+        Endpoint::Graph => {
+            r#"{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#users","value":[{"#
+        }
         _ => r#"{"token_endpoint":"https://login.microsoftonline.com/common/oauth2/v2.0/tok"#,
     }
 }
@@ -216,7 +223,7 @@ impl Sample {
     }
 
     async fn run(&self, emu: &Emulator, dir: &Path, cache: &Path) -> (Output, Vec<String>) {
-        let (mut env, secrets) = (self.env)(emu);
+        let Settings { mut env, secrets } = (self.env)(emu);
         env.push(("IDENTITY_CACHE_PATH", cache.display().to_string()));
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         (common::run(self.bin, dir, &env, &[]).await, secrets)
@@ -294,11 +301,7 @@ impl Sample {
         );
 
         let (clean, _) = self.run(&emu, &dir, &cache).await;
-        assert!(
-            clean.status.success(),
-            "the next clean run:\n{}",
-            show(&clean)
-        );
+        assert!(clean.status.success(), "the next clean run:\n{}", show(&clean));
         assert_eq!(
             contacts.load(std::sync::atomic::Ordering::SeqCst),
             0,
@@ -404,7 +407,10 @@ fn problems_of(out: &Output, expect: &Expect, secrets: &[String]) -> Vec<String>
 
 /// A JWT or secret in the output, if any.
 fn leak(output: &str, secrets: &[String]) -> Option<String> {
-    if secrets.iter().any(|s| !s.is_empty() && output.contains(s.as_str())) {
+    if secrets
+        .iter()
+        .any(|s| !s.is_empty() && output.contains(s.as_str()))
+    {
         return Some("a secret is in the output".to_owned());
     }
     (output.contains("eyJ0eXAi") || output.contains("eyJhbGci")).then(|| "a JWT is in the output".to_owned())
@@ -441,11 +447,7 @@ pub fn cached_access_tokens(path: &Path) -> usize {
 }
 
 fn report(name: &str, out: &Output, problems: &[String], which: &str) -> String {
-    format!(
-        "* {name} ({which}): {}\n{}",
-        problems.join("; "),
-        show(out)
-    )
+    format!("* {name} ({which}): {}\n{}", problems.join("; "), show(out))
 }
 
 /// Status and output, indented, for failure messages.

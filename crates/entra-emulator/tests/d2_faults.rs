@@ -1,5 +1,6 @@
 //! Every fault kind is produced as specified, seen by a raw TCP client (connection-level faults) or by an
 //! HTTPS client (answers), and faults are injected and cleared over the admin API in both JSON shapes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

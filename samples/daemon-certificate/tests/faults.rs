@@ -13,7 +13,7 @@ mod common;
 mod faults;
 
 use entra_emulator::Endpoint;
-use faults::{Sample, ca, path};
+use faults::{Sample, Settings, ca, path};
 
 const SAMPLE: Sample = Sample {
     bin: env!("CARGO_BIN_EXE_daemon-certificate"),
@@ -23,16 +23,16 @@ const SAMPLE: Sample = Sample {
     env: |emu| {
         let app = emu.app("daemon-certificate").unwrap();
         let files = emu.certificate_files("daemon-certificate").unwrap();
-        (
-            vec![
+        Settings {
+            env: vec![
                 ("AUTHORITY", emu.authority()),
                 ("AZURE_CLIENT_ID", app.app_id.clone()),
                 ("AZURE_CLIENT_CERTIFICATE_PATH", path(&files.pem_path)),
                 ("IDENTITY_EXTRA_CA_CERTS", ca(emu)),
                 ("GRAPH_ENDPOINT", format!("{}/users", emu.graph_base())),
             ],
-            vec!["PRIVATE KEY".to_owned()],
-        )
+            secrets: vec!["PRIVATE KEY".to_owned()],
+        }
     },
 };
 

@@ -15,7 +15,7 @@ mod faults;
 use std::time::Duration;
 
 use entra_emulator::{Emulator, Endpoint, Fault, FaultKind};
-use faults::{Sample, ca};
+use faults::{Sample, Settings, ca};
 use identity_core::{
     Authority, ClientSecret, ConfidentialClient, Error, GraphClient, HttpClient, HttpConfig, HttpError,
 };
@@ -28,16 +28,16 @@ const SAMPLE: Sample = Sample {
     env: |emu| {
         let app = emu.app("daemon").unwrap();
         let secret = app.secrets[0].value.clone();
-        (
-            vec![
+        Settings {
+            env: vec![
                 ("AUTHORITY", emu.authority()),
                 ("AZURE_CLIENT_ID", app.app_id.clone()),
                 ("AZURE_CLIENT_SECRET", secret.clone()),
                 ("IDENTITY_EXTRA_CA_CERTS", ca(emu)),
                 ("GRAPH_ENDPOINT", format!("{}/users", emu.graph_base())),
             ],
-            vec![secret],
-        )
+            secrets: vec![secret],
+        }
     },
 };
 

@@ -15,7 +15,7 @@ mod faults;
 use std::time::Duration;
 
 use entra_emulator::{DEMO_USERNAME, Endpoint, FaultKind};
-use faults::{Case, Expect, Sample, ca};
+use faults::{Case, Expect, Sample, Settings, ca};
 
 const SAMPLE: Sample = Sample {
     bin: env!("CARGO_BIN_EXE_device-code"),
@@ -32,15 +32,15 @@ const SAMPLE: Sample = Sample {
     },
     env: |emu| {
         let app = emu.app("device-code").unwrap();
-        (
-            vec![
+        Settings {
+            env: vec![
                 ("AUTHORITY", emu.authority()),
                 ("AZURE_CLIENT_ID", app.app_id.clone()),
                 ("IDENTITY_EXTRA_CA_CERTS", ca(emu)),
                 ("GRAPH_ENDPOINT", format!("{}/me", emu.graph_base())),
             ],
-            vec![],
-        )
+            secrets: vec![],
+        }
     },
 };
 

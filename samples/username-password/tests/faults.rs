@@ -13,7 +13,7 @@ mod common;
 mod faults;
 
 use entra_emulator::{DEMO_PASSWORD, DEMO_USERNAME, Endpoint};
-use faults::{Sample, ca};
+use faults::{Sample, Settings, ca};
 
 const SAMPLE: Sample = Sample {
     bin: env!("CARGO_BIN_EXE_username-password"),
@@ -27,8 +27,8 @@ const SAMPLE: Sample = Sample {
     builder: |b| b,
     env: |emu| {
         let app = emu.app("username-password").unwrap();
-        (
-            vec![
+        Settings {
+            env: vec![
                 ("AUTHORITY", emu.authority()),
                 ("AZURE_CLIENT_ID", app.app_id.clone()),
                 ("AZURE_USERNAME", DEMO_USERNAME.to_owned()),
@@ -36,8 +36,8 @@ const SAMPLE: Sample = Sample {
                 ("IDENTITY_EXTRA_CA_CERTS", ca(emu)),
                 ("GRAPH_ENDPOINT", format!("{}/users", emu.graph_base())),
             ],
-            vec![DEMO_PASSWORD.to_owned()],
-        )
+            secrets: vec![DEMO_PASSWORD.to_owned()],
+        }
     },
 };
 
