@@ -466,6 +466,36 @@ pub fn show(out: &Output) -> String {
     )
 }
 
+/// The faults that only a client's own timeout ends: a hang, and a drip far longer than the timeout.
+pub fn too_slow() -> [FaultKind; 2] {
+    [FaultKind::Hang, FaultKind::SlowDrip { duration_ms: 20_000 }]
+}
+
+/// An HTTP configuration trusting `emu` whose requests give up after half a second (the samples have no such
+/// setting: their limit is 30 s).
+pub fn impatient_http(emu: &Emulator) -> identity_core::HttpClient {
+    let mut config = identity_core::HttpConfig::default().with_extra_ca_pem(emu.ca_pem());
+    config.request_timeout = std::time::Duration::from_millis(500);
+    identity_core::HttpClient::new(config).expect("an HTTP client")
+}
+
+/// Runs `flow`, bounded so that a client without a timeout fails the test instead of hanging it, and checks that
+/// it ended with the request timeout error, which has a fix.
+pub async fn assert_times_out<T: std::fmt::Debug>(
+    what: &str,
+    flow: impl Future<Output = Result<T, identity_core::Error>>,
+) {
+    let result = tokio::time::timeout(std::time::Duration::from_secs(60), flow)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: the client's request timeout did not end the wait"));
+    match result {
+        Err(e @ identity_core::Error::Http(identity_core::HttpError::Timeout { .. })) => {
+            assert!(e.fix().is_some(), "{what}: no fix for {e}");
+        }
+        other => panic!("{what}: expected the request timeout error, got {other:?}"),
+    }
+}
+
 /// A path as a string for the environment.
 pub fn path(p: &Path) -> String {
     p.display().to_string()

@@ -14,8 +14,9 @@ mod faults;
 
 use std::time::Duration;
 
-use entra_emulator::{DEMO_USERNAME, Endpoint, FaultKind};
-use faults::{Case, Expect, Sample, Settings, ca};
+use entra_emulator::{DEMO_USERNAME, Emulator, Endpoint, Fault, FaultKind};
+use faults::{Case, Expect, Sample, Settings, assert_times_out, ca, impatient_http, too_slow};
+use identity_core::{Authority, MemoryCache, PublicClient};
 
 const SAMPLE: Sample = Sample {
     bin: env!("CARGO_BIN_EXE_device-code"),
@@ -79,4 +80,31 @@ async fn an_error_sent_with_status_200_by_the_device_code_endpoint_is_a_service_
             Expect::Service("AADSTS7000218"),
         )])
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn device_code_and_token_answers_that_hang_or_trickle_end_with_the_request_timeout() {
+    for endpoint in [Endpoint::DeviceCode, Endpoint::Token] {
+        for kind in too_slow() {
+            let emu = (SAMPLE.builder)(Emulator::builder().device_code_lifetime(Duration::from_secs(30)))
+                .start()
+                .await
+                .unwrap();
+            emu.inject_fault(Fault::new(endpoint, kind.clone()).times(10));
+            let app = PublicClient::builder(
+                emu.app("device-code").unwrap().app_id,
+                Authority::parse(&emu.authority()).unwrap(),
+            )
+            .http_client(impatient_http(&emu))
+            .cache(std::sync::Arc::new(MemoryCache::new()))
+            .build()
+            .unwrap();
+            let flow = async {
+                let flow = app.initiate_device_flow(&["User.Read"]).await?;
+                app.acquire_token_by_device_flow(&flow).await
+            };
+            assert_times_out(&format!("{kind:?} at {endpoint:?}"), flow).await;
+            emu.shutdown().await;
+        }
+    }
 }

@@ -12,8 +12,9 @@ mod common;
 #[path = "../../tests-common/faults.rs"]
 mod faults;
 
-use entra_emulator::{DEMO_PASSWORD, DEMO_USERNAME, Endpoint};
-use faults::{Sample, Settings, ca};
+use entra_emulator::{DEMO_PASSWORD, DEMO_USERNAME, Emulator, Endpoint, Fault};
+use faults::{Sample, Settings, assert_times_out, ca, impatient_http, too_slow};
+use identity_core::{Authority, MemoryCache, Password, PublicClient};
 
 const SAMPLE: Sample = Sample {
     bin: env!("CARGO_BIN_EXE_username-password"),
@@ -59,4 +60,27 @@ async fn absurd_token_lifetimes_do_not_poison_the_cache() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_spoofed_discovery_document_is_never_followed() {
     SAMPLE.check_spoofed_discovery().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn user_realm_and_token_answers_that_hang_or_trickle_end_with_the_request_timeout() {
+    for endpoint in [Endpoint::UserRealm, Endpoint::Token] {
+        for kind in too_slow() {
+            let emu = Emulator::builder().start().await.unwrap();
+            emu.inject_fault(Fault::new(endpoint, kind.clone()).times(10));
+            let app = PublicClient::builder(
+                emu.app("username-password").unwrap().app_id,
+                Authority::parse(&emu.authority()).unwrap(),
+            )
+            .http_client(impatient_http(&emu))
+            .cache(std::sync::Arc::new(MemoryCache::new()))
+            .build()
+            .unwrap();
+            let password = Password::new(DEMO_PASSWORD);
+            let flow =
+                app.acquire_token_by_username_password(DEMO_USERNAME, &password, &["User.ReadBasic.All"]);
+            assert_times_out(&format!("{kind:?} at {endpoint:?}"), flow).await;
+            emu.shutdown().await;
+        }
+    }
 }
