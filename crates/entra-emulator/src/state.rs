@@ -473,6 +473,13 @@ impl AppState {
         if fault.times == 0 {
             return;
         }
+        // The admin API refuses such faults; from Rust they are served as well as they can be.
+        if let Err(e) = fault.validate() {
+            tracing::warn!(
+                endpoint = fault.endpoint.as_str(),
+                "injected fault partly unusable: {e}"
+            );
+        }
         self.faults
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
