@@ -156,7 +156,7 @@ impl Fault {
     }
 
     /// Why the fault cannot be served as asked (an invalid status, header value or origin), if it cannot.
-    pub fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         let status = |s: u16, range: std::ops::RangeInclusive<u16>, what: &str| {
             if range.contains(&s) {
                 Ok(())
