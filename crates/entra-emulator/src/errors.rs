@@ -698,6 +698,17 @@ impl AadError {
         }
     }
 
+    /// Injected 401: the STS's answer to a client it cannot authenticate (AADSTS7000215).
+    pub fn injected_unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000215,
+            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret \
+             value, not the client secret ID.",
+        )
+    }
+
     /// Renders the error as the STS does, with the usual headers.
     pub fn into_response_with(self, ctx: &Ctx) -> Response {
         let timestamp = aad_timestamp(ctx.now);
@@ -845,6 +856,11 @@ impl GraphError {
     /// Injected fault with the body Graph sends for that status.
     pub fn injected(status: StatusCode) -> Self {
         match status.as_u16() {
+            401 => Self::new(
+                status,
+                "InvalidAuthenticationToken",
+                "Access token validation failure.",
+            ),
             429 => Self::new(status, "TooManyRequests", "Please retry again later."),
             503 => Self::new(
                 status,

@@ -58,7 +58,7 @@ pub use directory::{
     GRAPH_RESOURCE, MSA_TENANT_ID, SignInAudience, Tenant, User,
 };
 pub use held_certificates::CertificateFiles;
-pub use state::{Endpoint, Fault, RequestCounts};
+pub use state::{Endpoint, Fault, FaultKind, RequestCounts};
 
 use crate::device_codes::DeviceConfig;
 use crate::held_certificates::HeldCertificate;
@@ -655,8 +655,7 @@ impl Emulator {
         self.state.counters.reset();
     }
 
-    /// Answer the next `fault.times` requests to `fault.endpoint` with `fault.status` (and
-    /// `Retry-After`), before any normal handling.
+    /// Answer the next `fault.times` requests to `fault.endpoint` with `fault.kind` (see [`FaultKind`]).
     pub fn inject_fault(&self, fault: Fault) {
         self.state.inject_fault(fault);
     }

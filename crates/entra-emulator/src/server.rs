@@ -5,24 +5,27 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{FromRequestParts as _, Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt as _;
 
-use crate::errors::{AadError, GraphError};
-use crate::routes::{Ctx, DefaultBase, Scheme, admin, device, graph, identity};
+use crate::routes::{DefaultBase, Scheme, admin, device, graph, identity};
 use crate::signin;
 use crate::state::{AppState, Endpoint};
+
+mod faults;
+
+use faults::ConnectionFault;
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
@@ -61,7 +64,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/_emulator/health", get(admin::health))
         .route("/_emulator/requests", get(admin::requests))
         .route("/_emulator/requests/reset", post(admin::reset_requests))
-        .route("/_emulator/faults", post(admin::inject_fault))
+        .route(
+            "/_emulator/faults",
+            post(admin::inject_fault).delete(admin::clear_faults),
+        )
         .route("/_emulator/device-codes", get(admin::device_codes))
         .route(
             "/_emulator/device-codes/{user_code}/approve",
@@ -91,26 +97,8 @@ async fn count_and_fault(State(state): State<Arc<AppState>>, req: Request, next:
     let method = req.method().clone();
     let response = match endpoint.and_then(|e| state.take_fault(e).map(|f| (e, f))) {
         Some((endpoint, fault)) => {
-            let (mut parts, _body) = req.into_parts();
-            let ctx = match Ctx::from_request_parts(&mut parts, &()).await {
-                Ok(ctx) => ctx,
-                Err(never) => match never {},
-            };
-            let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            tracing::info!(
-                ?endpoint,
-                status = status.as_u16(),
-                "answering with an injected fault"
-            );
-            let mut resp = if endpoint == Endpoint::Graph {
-                GraphError::injected(status).into_response_with(&ctx)
-            } else {
-                AadError::injected(status).into_response_with(&ctx)
-            };
-            if let Some(secs) = fault.retry_after {
-                resp.headers_mut().insert("retry-after", HeaderValue::from(secs));
-            }
-            resp
+            tracing::info!(?endpoint, kind = ?fault.kind, "answering with an injected fault");
+            faults::answer(endpoint, fault.kind, req, next).await
         }
         None => next.run(req).await,
     };
@@ -222,7 +210,25 @@ async fn serve_connection<I>(io: I, router: Router, mut shutdown: watch::Receive
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = TowerToHyperService::new(router);
+    let stop = shutdown.clone();
+    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let router = router.clone();
+        let mut stop = stop.clone();
+        async move {
+            let Ok(resp) = router.oneshot(req).await;
+            // An error from the service makes hyper drop the connection without answering.
+            match resp.extensions().get::<ConnectionFault>() {
+                None => Ok(resp),
+                Some(ConnectionFault::ResetBeforeAnswer) => Err(std::io::Error::other(
+                    "injected fault: connection reset before the answer",
+                )),
+                Some(ConnectionFault::Hang) => {
+                    stop_requested(&mut stop).await;
+                    Err(std::io::Error::other("injected fault: hung until shutdown"))
+                }
+            }
+        }
+    });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())

@@ -116,21 +116,254 @@ impl Serialize for RequestCounts {
     }
 }
 
-/// Answer the next `times` requests to `endpoint` with HTTP `status` (and `Retry-After: retry_after` if
-/// given) instead of handling them. The body has the dialect of the endpoint (AADSTS error or Graph
-/// error envelope). Faults for the same endpoint are consumed in the order they were injected.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Answer the next `times` requests to `endpoint` with `kind` instead of (or by altering) the normal answer.
+/// Faults for the same endpoint are consumed in the order they were injected.
+///
+/// JSON: `{"endpoint":"token","kind":{"type":"reset_mid_body"},"times":2}`; the older flat form
+/// `{"endpoint":"graph","status":429,"retry_after":2,"times":3}` still means a [`FaultKind::Status`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "FaultJson", into = "FaultJson")]
 pub struct Fault {
     /// Which endpoint kind to fail.
     pub endpoint: Endpoint,
-    /// HTTP status to answer with (e.g. 429, 503).
-    pub status: u16,
-    /// `Retry-After` seconds, if any.
-    #[serde(default)]
-    pub retry_after: Option<u64>,
+    /// What to answer.
+    pub kind: FaultKind,
     /// How many requests to fail (default 1 in JSON).
-    #[serde(default = "one")]
     pub times: u32,
+}
+
+impl Fault {
+    /// One request to `endpoint` answered with `kind`.
+    pub fn new(endpoint: Endpoint, kind: FaultKind) -> Self {
+        Self {
+            endpoint,
+            kind,
+            times: 1,
+        }
+    }
+
+    /// One request to `endpoint` answered with an error `status` in the endpoint's dialect (and
+    /// `Retry-After: retry_after` seconds when given).
+    pub fn status(endpoint: Endpoint, status: u16, retry_after: Option<u64>) -> Self {
+        Self::new(endpoint, FaultKind::Status { status, retry_after })
+    }
+
+    /// The same fault for the next `times` requests.
+    #[must_use]
+    pub fn times(mut self, times: u32) -> Self {
+        self.times = times;
+        self
+    }
+
+    /// Why the fault cannot be served as asked (an invalid status, header value or origin), if it cannot.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        let status = |s: u16, range: std::ops::RangeInclusive<u16>, what: &str| {
+            if range.contains(&s) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{what} must be between {} and {}, not {s}",
+                    range.start(),
+                    range.end()
+                ))
+            }
+        };
+        let header = |value: &str, what: &str| {
+            axum::http::HeaderValue::from_str(value)
+                .map(drop)
+                .map_err(|_| format!("{what} is not a valid header value"))
+        };
+        match &self.kind {
+            FaultKind::Status { status: s, .. } => status(*s, 100..=999, "status"),
+            FaultKind::Body {
+                status: s,
+                content_type,
+                ..
+            } => {
+                status(*s, 100..=999, "status")?;
+                content_type
+                    .as_deref()
+                    .map_or(Ok(()), |c| header(c, "content_type"))
+            }
+            FaultKind::Unauthorized { www_authenticate } => www_authenticate
+                .as_deref()
+                .map_or(Ok(()), |w| header(w, "www_authenticate")),
+            FaultKind::Redirect { status: s, location } => {
+                status(*s, 300..=399, "status")?;
+                header(location, "location")
+            }
+            FaultKind::SpoofedDiscovery { origin } => match url::Url::parse(origin) {
+                Ok(u)
+                    if matches!(u.scheme(), "http" | "https")
+                        && u.path() == "/"
+                        && !origin.ends_with('/') =>
+                {
+                    Ok(())
+                }
+                _ => Err(format!(
+                    "origin must be scheme://host[:port] without a path or trailing slash, not '{origin}'"
+                )),
+            },
+            FaultKind::ResetBeforeAnswer
+            | FaultKind::ResetMidBody
+            | FaultKind::Hang
+            | FaultKind::SlowDrip { .. }
+            | FaultKind::Patch { .. }
+            | FaultKind::Huge { .. } => Ok(()),
+        }
+    }
+}
+
+/// What an injected fault answers. In JSON an object tagged with `type` (`{"type":"slow_drip","duration_ms":2000}`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum FaultKind {
+    /// An error `status` before any handling, with the endpoint's error body (AADSTS error or Graph error
+    /// envelope) and `Retry-After: retry_after` seconds when given.
+    Status {
+        /// HTTP status (e.g. 429, 503).
+        status: u16,
+        /// `Retry-After` seconds, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after: Option<u64>,
+    },
+    /// 401 in the endpoint's dialect (Graph: `InvalidAuthenticationToken`; identity: `invalid_client`), with
+    /// `WWW-Authenticate: www_authenticate` when given.
+    Unauthorized {
+        /// The `WWW-Authenticate` header value (a claims challenge, for instance).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        www_authenticate: Option<String>,
+    },
+    /// Close the connection without answering.
+    ResetBeforeAnswer,
+    /// Handle the request, send the headers (with the full `Content-Length`) and half of the body, then close
+    /// the connection.
+    ResetMidBody,
+    /// Never answer (until the emulator stops); the client's timeout must end the wait.
+    Hang,
+    /// Handle the request, then send the body in 100 pieces spread over `duration_ms`.
+    SlowDrip {
+        /// How long the whole body takes.
+        duration_ms: u64,
+    },
+    /// Answer with this status, `Content-Type` and body instead of handling the request (HTML pages, empty,
+    /// truncated or malformed JSON, wrong shapes, errors sent with status 200…).
+    Body {
+        /// HTTP status (default 200).
+        #[serde(default = "ok_status")]
+        status: u16,
+        /// `Content-Type` (default `application/json; charset=utf-8`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        content_type: Option<String>,
+        /// The body, sent as is.
+        #[serde(default)]
+        body: String,
+    },
+    /// Handle the request, then set these members of the JSON object it answers (absurd `expires_in` values,
+    /// wrong types…), keeping the status and headers. Non-object answers pass unchanged.
+    Patch {
+        /// Members to set (added or replaced).
+        set: serde_json::Map<String, serde_json::Value>,
+    },
+    /// A 200 JSON answer of `bytes` bytes (default 50 MiB), streamed; with `declare_length` its
+    /// `Content-Length` is sent, else it is chunked. Read to the end it is a valid token answer.
+    Huge {
+        /// Total size.
+        #[serde(default = "huge_default")]
+        bytes: u64,
+        /// Send `Content-Length`.
+        #[serde(default)]
+        declare_length: bool,
+    },
+    /// A redirect (`status`, default 302) to `location`, instead of handling the request.
+    Redirect {
+        /// 3xx status.
+        #[serde(default = "found_status")]
+        status: u16,
+        /// The `Location` header.
+        location: String,
+    },
+    /// Handle the request, then replace the emulator's origin in every URL of the JSON answer with `origin`
+    /// (`https://host:port`): on discovery, a document whose `token_endpoint`, `device_authorization_endpoint`,
+    /// `issuer`… point to another server; on Graph, a `@odata.nextLink` to another server.
+    SpoofedDiscovery {
+        /// The other server's origin.
+        origin: String,
+    },
+}
+
+/// Default size of [`FaultKind::Huge`]: 50 MiB.
+const HUGE_DEFAULT_BYTES: u64 = 50 * 1024 * 1024;
+
+fn ok_status() -> u16 {
+    200
+}
+
+fn found_status() -> u16 {
+    302
+}
+
+fn huge_default() -> u64 {
+    HUGE_DEFAULT_BYTES
+}
+
+/// The JSON of a [`Fault`]: `kind`, or the older flat `status` and `retry_after`.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultJson {
+    endpoint: Endpoint,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kind: Option<FaultKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry_after: Option<u64>,
+    #[serde(default = "one")]
+    times: u32,
+}
+
+impl TryFrom<FaultJson> for Fault {
+    type Error = String;
+
+    fn try_from(json: FaultJson) -> Result<Self, String> {
+        let kind = match (json.kind, json.status) {
+            (Some(kind), None) if json.retry_after.is_none() => kind,
+            (None, Some(status)) => FaultKind::Status {
+                status,
+                retry_after: json.retry_after,
+            },
+            (Some(_), _) => {
+                return Err(
+                    "give either kind or the older status and retry_after, not both (retry_after goes inside a \
+                     kind of type status)"
+                        .into(),
+                );
+            }
+            (None, None) => {
+                return Err(
+                    "a fault needs a kind ({\"type\":\"status\",\"status\":503}, …) or a status".into(),
+                );
+            }
+        };
+        Ok(Fault {
+            endpoint: json.endpoint,
+            kind,
+            times: json.times,
+        })
+    }
+}
+
+impl From<Fault> for FaultJson {
+    fn from(fault: Fault) -> Self {
+        FaultJson {
+            endpoint: fault.endpoint,
+            kind: Some(fault.kind),
+            status: None,
+            retry_after: None,
+            times: fault.times,
+        }
+    }
 }
 
 fn one() -> u32 {
@@ -193,6 +426,7 @@ pub(crate) struct AppState {
     /// `https://127.0.0.1:PORT` of the HTTPS listener.
     pub https_url: String,
     pub counters: Counters,
+    /// Pending injected faults, in injection order.
     pub faults: Mutex<VecDeque<Fault>>,
     /// Whether a client assertion's `jti` may be used only once.
     pub reject_replayed_assertions: bool,
@@ -239,10 +473,28 @@ impl AppState {
         if fault.times == 0 {
             return;
         }
+        // The admin API refuses such faults; from Rust they are served as well as they can be.
+        if let Err(e) = fault.validate() {
+            tracing::warn!(
+                endpoint = fault.endpoint.as_str(),
+                "injected fault partly unusable: {e}"
+            );
+        }
         self.faults
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push_back(fault);
+    }
+
+    /// Drops every pending fault; returns how many there were.
+    pub fn clear_faults(&self) -> usize {
+        let mut faults = self
+            .faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = faults.len();
+        faults.clear();
+        n
     }
 
     /// Records the `jti` of an accepted client assertion of `client_id`, remembered until `until` (unix

@@ -413,12 +413,7 @@ async fn injected_faults_answer_first_then_normal_handling_resumes() {
     let http = client(&emu);
     let tok = token(&emu, &http, "daemon").await;
     let users = format!("{}/users", emu.graph_base());
-    emu.inject_fault(Fault {
-        endpoint: Endpoint::Graph,
-        status: 429,
-        retry_after: Some(7),
-        times: 2,
-    });
+    emu.inject_fault(Fault::status(Endpoint::Graph, 429, Some(7)).times(2));
     for _ in 0..2 {
         let resp = get(&http, &users, &tok).await;
         assert_eq!(resp.headers()["retry-after"], "7");
@@ -450,12 +445,7 @@ async fn injected_faults_answer_first_then_normal_handling_resumes() {
             .contains("A transient error has occurred.")
     );
 
-    emu.inject_fault(Fault {
-        endpoint: Endpoint::Token,
-        status: 429,
-        retry_after: None,
-        times: 1,
-    });
+    emu.inject_fault(Fault::status(Endpoint::Token, 429, None));
     let (id, secret) = creds(&emu, "daemon");
     let form = [
         ("grant_type", "client_credentials"),

@@ -235,12 +235,7 @@ async fn retries_a_503_after_retry_after_then_succeeds() {
     let emu = emulator().await;
     let app = daemon(&emu);
     app.metadata().await.unwrap();
-    emu.inject_fault(Fault {
-        endpoint: Endpoint::Token,
-        status: 503,
-        retry_after: Some(1),
-        times: 1,
-    });
+    emu.inject_fault(Fault::status(Endpoint::Token, 503, Some(1)));
     let token = app.acquire_token_for_client(&[GRAPH_DEFAULT]).await.unwrap();
     assert_eq!(token.source, TokenSource::IdentityProvider);
     assert_eq!(emu.request_counts().get(Endpoint::Token), 2);
@@ -251,12 +246,7 @@ async fn a_retry_after_beyond_the_limit_is_returned_not_waited_for() {
     let emu = emulator().await;
     let app = daemon(&emu);
     app.metadata().await.unwrap();
-    emu.inject_fault(Fault {
-        endpoint: Endpoint::Token,
-        status: 429,
-        retry_after: Some(600),
-        times: 1,
-    });
+    emu.inject_fault(Fault::status(Endpoint::Token, 429, Some(600)));
     let err = app.acquire_token_for_client(&[GRAPH_DEFAULT]).await.unwrap_err();
     let retry_after = match &err {
         Error::Service(e) => e.retry_after,

@@ -22,17 +22,18 @@ pub(crate) async fn reset_requests(State(state): State<Arc<AppState>>) -> Respon
     Json(state.counters.snapshot()).into_response()
 }
 
-/// `POST /_emulator/faults` with a JSON [`Fault`].
+/// `POST /_emulator/faults` with a JSON [`Fault`]: 204, or 400 saying what is wrong with it.
 pub(crate) async fn inject_fault(State(state): State<Arc<AppState>>, Json(fault): Json<Fault>) -> Response {
-    if StatusCode::from_u16(fault.status).is_err() {
-        return (
-            StatusCode::BAD_REQUEST,
-            "status must be an HTTP status code between 100 and 999",
-        )
-            .into_response();
+    if let Err(e) = fault.validate() {
+        return (StatusCode::BAD_REQUEST, e).into_response();
     }
     state.inject_fault(fault);
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// `DELETE /_emulator/faults`: drops every pending fault; 200 with how many there were.
+pub(crate) async fn clear_faults(State(state): State<Arc<AppState>>) -> Response {
+    Json(serde_json::json!({"cleared": state.clear_faults()})).into_response()
 }
 
 /// `GET /_emulator/health`
