@@ -238,12 +238,7 @@ async fn a_refused_cached_token_is_dropped_even_when_no_new_token_can_be_had() {
     let graph_stub = graph_stand_in(unauthorized).await;
     let graph = GraphClient::new(app.http_client().clone());
     // The identity platform is down when the new token is asked for.
-    emu.inject_fault(Fault {
-        endpoint: Endpoint::Token,
-        status: 503,
-        retry_after: None,
-        times: 1,
-    });
+    emu.inject_fault(Fault::status(Endpoint::Token, 503, None).times(1));
 
     let err = graph
         .get_with_token_recovery(&format!("{}/v1.0/users", graph_stub.base()), &cached, |options| {
