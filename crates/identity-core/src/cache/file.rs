@@ -696,7 +696,7 @@ fn read_contents(access: &Access<'_>) -> Result<Loaded, CacheError> {
         )));
     };
     let (Some(nonce), Some(ciphertext)) = (stored.nonce, stored.ciphertext) else {
-        return corrupt(&"encrypted file without nonce or ciphertext");
+        return corrupt("encrypted file without nonce or ciphertext");
     };
     let plain = match encryption.open(path, &header, &nonce, &ciphertext) {
         Ok(plain) => plain,

@@ -130,7 +130,7 @@ struct VersionOnly {
 
 /// What a stored value is.
 enum Decoded {
-    Record(RecordIn),
+    Record(Box<RecordIn>),
     /// Written by a newer version of this crate: not ours to judge.
     NewerFormat,
     /// Not a readable record of this format, or one with absurd times.
@@ -310,18 +310,6 @@ impl RedisCache {
             .collect())
     }
 
-    /// Deletes what [`entries_under_prefix`](Self::entries_under_prefix) lists; returns how many records.
-    pub async fn clear_under_prefix(&self) -> Result<usize, CacheError> {
-        let keys: Vec<String> = self
-            .scan_records(true)
-            .await?
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
-        self.delete_keys(&keys).await?;
-        Ok(keys.len())
-    }
-
     async fn delete_keys(&self, keys: &[String]) -> Result<(), CacheError> {
         for batch in keys.chunks(SCAN_COUNT as usize) {
             let mut cmd = redis::cmd("DEL");
@@ -382,7 +370,7 @@ impl RedisCache {
                             == Some(storage_key.as_str())
                     };
                     if filed_here {
-                        records.push((redis_key, record));
+                        records.push((redis_key, *record));
                     }
                 }
             }
@@ -530,7 +518,7 @@ impl TokenCache for RedisCache {
             let fresh = current
                 .as_deref()
                 .and_then(|v| match classify(v) {
-                    Decoded::Record(record) => Some(record),
+                    Decoded::Record(record) => Some(*record),
                     _ => None,
                 })
                 .is_some_and(|r| {
@@ -624,7 +612,7 @@ fn classify(value: &[u8]) -> Decoded {
     match serde_json::from_slice::<RecordIn>(value) {
         Ok(record) if record.version == FORMAT_VERSION => {
             if super::file::is_plausible(&record.key, &record.entry, now_secs()) {
-                Decoded::Record(record)
+                Decoded::Record(Box::new(record))
             } else {
                 Decoded::Unreadable
             }
