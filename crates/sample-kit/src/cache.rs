@@ -106,9 +106,9 @@ fn checked_file(cache: FileCache, kind: StoreKind) -> Store {
             tracing::warn!(
                 "{e}. Running without the file cache: this run keeps its tokens in memory only. Fix: {}",
                 if link {
-                    "remove the symbolic link, or set IDENTITY_CACHE_PATH to the path of a regular file of yours"
+                    "remove the symbolic link, or set IDENTITY_CACHE_PATH to another file"
                 } else {
-                    "set IDENTITY_CACHE_PATH to the path of a regular file of yours (or of one yet to be created)"
+                    "set IDENTITY_CACHE_PATH to another file"
                 }
             );
             Store {
