@@ -54,8 +54,8 @@ pub struct FileCache {
 /// Conditions reported once per cache rather than at every read.
 #[derive(Default)]
 struct Warnings {
-    /// The directory is writable by others.
-    open_directory: AtomicBool,
+    /// The directory was checked for write access by others (once per cache: a stat per operation is waste).
+    directory_checked: AtomicBool,
     /// The file is corrupt or oversized; cleared by the next good read, so a later corruption is reported too.
     unreadable_file: AtomicBool,
 }
@@ -158,6 +158,9 @@ impl FileCache {
     /// Warns, once per cache, when the cache directory is writable by others: they could plant files or
     /// links beside the cache (which is refused then, and the cache stops working).
     fn warn_about_directory(&self) {
+        if self.warnings.directory_checked.swap(true, Ordering::Relaxed) {
+            return;
+        }
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
@@ -165,7 +168,7 @@ impl FileCache {
             let Ok(meta) = std::fs::metadata(dir) else {
                 return;
             };
-            if meta.mode() & 0o022 != 0 && !self.warnings.open_directory.swap(true, Ordering::Relaxed) {
+            if meta.mode() & 0o022 != 0 {
                 tracing::warn!(
                     directory = %dir.display(),
                     mode = format!("{:o}", meta.mode() & 0o7777),
@@ -242,9 +245,7 @@ impl FileCache {
         &self,
         work: impl FnOnce(&Access<'_>) -> Result<T, CacheError> + Send + 'static,
     ) -> Result<T, CacheError> {
-        if !self.warnings.open_directory.load(Ordering::Relaxed) {
-            self.warn_about_directory();
-        }
+        self.warn_about_directory();
         let path = self.path.clone();
         let encryption = self.encryption.clone();
         let warnings = Arc::clone(&self.warnings);
@@ -530,7 +531,7 @@ fn kind_of(file_type: &std::fs::FileType) -> &'static str {
             return "a socket";
         }
     }
-    "not a regular file"
+    "an unknown kind of file"
 }
 
 fn ensure_dir(path: &Path) -> Result<(), CacheError> {
