@@ -356,3 +356,28 @@ async fn a_regular_file_of_ours_and_a_missing_one_pass_the_check() {
     assert_eq!(uid, std::fs::metadata("/proc/self").unwrap().uid());
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn a_record_that_could_not_be_read_back_is_never_stored() {
+    let dir = temp_dir();
+    let path = dir.join("cache.json");
+    let cache = FileCache::new(&path);
+    cache.put(&key(1), &entry("older")).await.unwrap();
+    let absurd = CacheEntry::AccessToken(CachedAccessToken::new(
+        AccessToken::new("forever"),
+        "Bearer".into(),
+        vec![],
+        now_secs(),
+        u64::MAX / 2,
+        None,
+        None,
+    ));
+    cache.put(&key(1), &absurd).await.unwrap();
+    assert!(
+        cache.get(&key(1)).await.unwrap().is_none(),
+        "neither the absurd record nor the one it replaced"
+    );
+    let text = String::from_utf8(std::fs::read(&path).unwrap()).unwrap();
+    assert!(!text.contains("forever") && !text.contains("older"), "{text}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -521,6 +521,12 @@ async fn unreadable_records_are_deleted_and_newer_ones_left_alone() {
         1,
         "only the good one is listed"
     );
+
+    // Nor is a record that could not be read back ever stored; the one it replaces goes too.
+    let mut forever = json(&token("forever", 3600));
+    forever["expires_on"] = serde_json::json!(u64::MAX / 2);
+    cache.put(&token_key("good"), &entry(forever)).await.unwrap();
+    assert!(!exists(&token_key("good")));
 }
 
 #[tokio::test]

@@ -342,9 +342,18 @@ impl TokenCache for FileCache {
                 entry: entry.clone(),
             })
             .collect();
+        let path = self.path.clone();
         self.update(move |c| {
+            let now = now_secs();
             for record in records {
-                c.records.insert(record.key.storage_key(), record);
+                let storage_key = record.key.storage_key();
+                if is_plausible(&record.key, &record.entry, now) {
+                    c.records.insert(storage_key, record);
+                } else {
+                    // It would be dropped when read back: never stored, and no older version lingers.
+                    tracing::debug!(path = %path.display(), key = storage_key, "not storing a token cache record with absurd times");
+                    c.records.remove(&storage_key);
+                }
             }
         })
         .await

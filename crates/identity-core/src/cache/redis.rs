@@ -425,10 +425,20 @@ impl TokenCache for RedisCache {
             entry,
         })
         .map_err(|e| self.unavailable(format!("cannot encode the record: {e}")))?;
+        let now = now_secs();
         let mut cmd;
         match entry.expires_on() {
+            _ if !super::file::is_plausible(key, entry, now) => {
+                // It would be deleted when read back: never stored, and no older version lingers.
+                tracing::debug!(
+                    key = redis_key,
+                    "not storing a token cache record with absurd times"
+                );
+                cmd = redis::cmd("DEL");
+                cmd.arg(&redis_key);
+            }
             Some(expires_on) => {
-                let left = expires_on.saturating_sub(now_secs());
+                let left = expires_on.saturating_sub(now);
                 if left == 0 {
                     // Already worthless: make sure no older version lingers.
                     cmd = redis::cmd("DEL");
