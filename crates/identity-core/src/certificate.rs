@@ -431,8 +431,12 @@ fn display(path: &Path) -> String {
     path.display().to_string()
 }
 
+/// The most a certificate, key or PFX file may hold: real ones are a few KiB; this stops `/dev/zero` or a huge
+/// file from being read into memory.
+const MAX_FILE_SIZE: u64 = 1024 * 1024;
+
 fn read(path: &Path) -> Result<Vec<u8>, CertificateError> {
-    std::fs::read(path).map_err(|e| match e.kind() {
+    crate::fs::read_bounded(path, MAX_FILE_SIZE).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => CertificateError::NotFound { path: display(path) },
         _ => CertificateError::Unreadable {
             path: display(path),

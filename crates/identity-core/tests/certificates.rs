@@ -393,3 +393,41 @@ async fn the_assertion_is_reused_on_the_wire_and_tokens_are_issued() {
         }
     }
 }
+
+/// A device, a FIFO or a huge file as the certificate path: a clear error naming the file, at once (no hang, no
+/// gigabytes read).
+#[test]
+fn devices_fifos_and_huge_files_are_refused_without_reading_them() {
+    let fx = Fixture::new();
+    let fifo = fx.dir.join("cert.pem");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let huge = fx.write("huge.pem", vec![b'A'; 1024 * 1024 + 1]);
+    let devices = [PathBuf::from("/dev/zero"), fifo.clone()];
+    for path in devices.iter().chain([&huge]) {
+        let err = refused(CertificateCredential::from_file(path, None));
+        assert!(
+            matches!(&err, CertificateError::Unreadable { path: p, .. } if *p == path.display().to_string()),
+            "{path:?}: {err:?}"
+        );
+        assert!(err.fix().is_some());
+    }
+    for path in &devices {
+        let err = refused(CertificateCredential::from_file(path, None)).to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        // The key file and the certificate file given apart are read the same way.
+        let good_key = fx.write("key.pem", fx.cert.key_pem());
+        let err = refused(CertificateCredential::from_key_and_certificate_files(
+            &good_key, path, None,
+        ))
+        .to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+    }
+    let err = refused(CertificateCredential::from_file(&huge, None)).to_string();
+    assert!(err.contains("limit of 1048576 bytes"), "{err}");
+}

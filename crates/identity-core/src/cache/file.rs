@@ -7,7 +7,12 @@
 //! - Shared: writers take an exclusive lock on `<file>.lock` and re-read before they change anything, so two
 //!   processes writing at once lose nothing. [`TokenCache::lock`] offers a second lock, held while a token is
 //!   fetched, so processes that start together ask the identity provider once.
-//! - Forgiving: a corrupt, truncated or newer-format file is reported and treated as empty, never a crash.
+//! - Forgiving: a corrupt, truncated, oversized (over 16 MiB) or newer-format file is reported and treated as
+//!   empty, never a crash; a single record that cannot be read (or holds absurd times) is dropped, not the file.
+//! - Careful with hostile paths: only regular files of this user are ever read, created, chmod'ed or replaced. A
+//!   symbolic link, a directory, a device or a FIFO at the cache path (or at its lock file) is refused without
+//!   being opened for reading, and a permission fix goes through the open file, never through the path. A cache
+//!   directory others can write to is reported once. See [`FileCache::check`].
 //! - Optionally encrypted at rest (cargo feature `encrypted-file-cache`, Linux): see [`FileCache::open_encrypted`].
 
 use std::collections::BTreeMap;
@@ -16,6 +21,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -31,12 +37,27 @@ use encryption::{Encryption, OpenError};
 const FORMAT_VERSION: u32 = 1;
 /// How long a process waits for another one's token request before asking itself.
 const FETCH_LOCK_WAIT: Duration = Duration::from_secs(45);
+/// See [`FileCache::MAX_FILE_SIZE`].
+const MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
+/// The furthest ahead a stored expiry may be. Tokens and discovery documents live hours; a record claiming more
+/// than this is treated as unreadable rather than served for years.
+const MAX_LIFETIME_SECS: u64 = 366 * 24 * 3600;
 
 /// A token cache in a JSON file.
 pub struct FileCache {
     path: PathBuf,
     /// `None`: a plain owner-only file.
     encryption: Option<Arc<Encryption>>,
+    warnings: Arc<Warnings>,
+}
+
+/// Conditions reported once per cache rather than at every read.
+#[derive(Default)]
+struct Warnings {
+    /// The directory was checked for write access by others (once per cache: a stat per operation is waste).
+    directory_checked: AtomicBool,
+    /// The file is corrupt or oversized; cleared by the next good read, so a later corruption is reported too.
+    unreadable_file: AtomicBool,
 }
 
 impl fmt::Debug for FileCache {
@@ -52,10 +73,17 @@ impl fmt::Debug for FileCache {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 struct Contents {
     version: u32,
     records: BTreeMap<String, Record>,
+}
+
+/// The plain form as read: each record is decoded on its own, so one bad record does not cost the others.
+#[derive(Deserialize)]
+struct StoredContents {
+    version: u32,
+    records: BTreeMap<String, serde_json::Value>,
 }
 
 /// Either form of the file: plain (`records`) or encrypted (`encryption`, `nonce`, `ciphertext`).
@@ -63,7 +91,7 @@ struct Contents {
 struct Stored {
     version: u32,
     #[serde(default)]
-    records: Option<BTreeMap<String, Record>>,
+    records: Option<BTreeMap<String, serde_json::Value>>,
     #[serde(default)]
     encryption: Option<encryption::Header>,
     #[serde(default)]
@@ -95,11 +123,59 @@ impl Default for Contents {
 }
 
 impl FileCache {
+    /// The largest cache file read, in bytes (16 MiB). Real ones hold a few KiB per app and account; a larger
+    /// file is treated as corrupt (reported, never read whole, replaced at the next write), so a runaway or
+    /// hostile file cannot exhaust memory.
+    pub const MAX_FILE_SIZE: u64 = MAX_FILE_SIZE;
+
     /// A cache in `path` (created on first write, with its directory).
     pub fn new(path: impl Into<PathBuf>) -> FileCache {
         FileCache {
             path: path.into(),
             encryption: None,
+            warnings: Arc::default(),
+        }
+    }
+
+    /// Checks, without opening anything, that the path can hold the cache: nothing there yet, or a regular file
+    /// of this user (not a symbolic link, directory, device or FIFO). Every operation checks this too and fails
+    /// with [`CacheError::Refused`]; calling it at startup lets a program choose another store at once (the
+    /// samples then keep their tokens in memory). Also reports, once, a directory that others can write to.
+    pub fn check(&self) -> Result<(), CacheError> {
+        self.warn_about_directory();
+        check_path(&self.path)
+    }
+
+    /// Whether the file holds the encrypted form (read whole, up to [`MAX_FILE_SIZE`](Self::MAX_FILE_SIZE), with the same checks as
+    /// a read). Lets a program that opened the cache without encryption tell why it was refused.
+    pub fn holds_encrypted_file(&self) -> Result<bool, CacheError> {
+        let FileBytes::Read(text) = read_file(&self.path)? else {
+            return Ok(false);
+        };
+        Ok(serde_json::from_slice::<Stored>(&text).is_ok_and(|s| s.encryption.is_some()))
+    }
+
+    /// Warns, once per cache, when the cache directory is writable by others: they could plant files or
+    /// links beside the cache (which is refused then, and the cache stops working).
+    fn warn_about_directory(&self) {
+        if self.warnings.directory_checked.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let dir = parent_dir(&self.path);
+            let Ok(meta) = std::fs::metadata(dir) else {
+                return;
+            };
+            if meta.mode() & 0o022 != 0 {
+                tracing::warn!(
+                    directory = %dir.display(),
+                    mode = format!("{:o}", meta.mode() & 0o7777),
+                    "the token cache directory is writable by other users, who could plant files or links \
+                     beside the cache file; keep the cache in a directory only you can write to"
+                );
+            }
         }
     }
 
@@ -167,20 +243,40 @@ impl FileCache {
 
     async fn blocking<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&Path, Option<&Encryption>) -> Result<T, CacheError> + Send + 'static,
+        work: impl FnOnce(&Access<'_>) -> Result<T, CacheError> + Send + 'static,
     ) -> Result<T, CacheError> {
+        self.warn_about_directory();
         let path = self.path.clone();
         let encryption = self.encryption.clone();
-        tokio::task::spawn_blocking(move || work(&path, encryption.as_deref()))
-            .await
-            .map_err(|e| CacheError::Unavailable(format!("cache task failed: {e}")))?
+        let warnings = Arc::clone(&self.warnings);
+        tokio::task::spawn_blocking(move || {
+            work(&Access {
+                path: &path,
+                encryption: encryption.as_deref(),
+                warnings: &warnings,
+            })
+        })
+        .await
+        .map_err(|e| CacheError::Unavailable(format!("cache task failed: {e}")))?
     }
 
     /// Applies `change` to the file's contents under the write lock and replaces the file atomically.
     async fn update(&self, change: impl FnOnce(&mut Contents) + Send + 'static) -> Result<(), CacheError> {
-        self.blocking(move |path, encryption| update(path, encryption, change))
-            .await
+        self.blocking(move |access| update(access, change)).await
     }
+}
+
+/// What a blocking operation works with.
+struct Access<'a> {
+    path: &'a Path,
+    encryption: Option<&'a Encryption>,
+    warnings: &'a Warnings,
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 fn lock_path(path: &Path, suffix: &str) -> PathBuf {
@@ -190,32 +286,33 @@ fn lock_path(path: &Path, suffix: &str) -> PathBuf {
 }
 
 /// Applies `change` under the write lock: re-read, prune, change, replace atomically (encrypted if configured).
-fn update(
-    path: &Path,
-    encryption: Option<&Encryption>,
-    change: impl FnOnce(&mut Contents),
-) -> Result<(), CacheError> {
+fn update(access: &Access<'_>, change: impl FnOnce(&mut Contents)) -> Result<(), CacheError> {
+    let path = access.path;
+    check_path(path)?;
     ensure_dir(path)?;
     // Also serialises creating the encryption key, so processes starting together end with one key.
     let _lock = lock_exclusive(&lock_path(path, ".lock"), None)?;
-    let mut contents = read_contents(path, encryption)?.contents;
+    let mut contents = read_contents(access)?.contents;
     let now = now_secs();
     contents
         .records
         .retain(|_, r| r.entry.expires_on().is_none_or(|e| e > now));
     change(&mut contents);
-    write_atomically(path, &encode(path, encryption, &contents)?)?;
+    let bytes = encode(path, access.encryption, &contents)?;
+    // Checked again under the lock, right before the rename: what is replaced is a regular file of ours.
+    check_path(path)?;
+    write_atomically(path, &bytes)?;
     sweep_stale_temporaries(path);
     Ok(())
 }
 
 /// Reads the file; a plain file found by a cache that encrypts is rewritten encrypted at once, not at the next
 /// token write (which may be an hour away).
-fn read_and_migrate(path: &Path, encryption: Option<&Encryption>) -> Result<Contents, CacheError> {
-    let loaded = read_contents(path, encryption)?;
+fn read_and_migrate(access: &Access<'_>) -> Result<Contents, CacheError> {
+    let loaded = read_contents(access)?;
     if loaded.needs_encrypting {
-        update(path, encryption, |_| {})?;
-        tracing::info!(path = %path.display(), "token cache file was plain text; rewritten encrypted");
+        update(access, |_| {})?;
+        tracing::info!(path = %access.path.display(), "token cache file was plain text; rewritten encrypted");
     }
     Ok(loaded.contents)
 }
@@ -224,8 +321,8 @@ fn read_and_migrate(path: &Path, encryption: Option<&Encryption>) -> Result<Cont
 impl TokenCache for FileCache {
     async fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, CacheError> {
         let storage_key = key.storage_key();
-        self.blocking(move |path, encryption| {
-            Ok(read_and_migrate(path, encryption)?
+        self.blocking(move |access| {
+            Ok(read_and_migrate(access)?
                 .records
                 .remove(&storage_key)
                 .map(|r| r.entry))
@@ -245,9 +342,18 @@ impl TokenCache for FileCache {
                 entry: entry.clone(),
             })
             .collect();
+        let path = self.path.clone();
         self.update(move |c| {
+            let now = now_secs();
             for record in records {
-                c.records.insert(record.key.storage_key(), record);
+                let storage_key = record.key.storage_key();
+                if is_plausible(&record.key, &record.entry, now) {
+                    c.records.insert(storage_key, record);
+                } else {
+                    // It would be dropped when read back: never stored, and no older version lingers.
+                    tracing::debug!(path = %path.display(), key = storage_key, "not storing a token cache record with absurd times");
+                    c.records.remove(&storage_key);
+                }
             }
         })
         .await
@@ -262,8 +368,8 @@ impl TokenCache for FileCache {
     }
 
     async fn entries(&self) -> Result<Vec<(CacheKey, CacheEntry)>, CacheError> {
-        self.blocking(|path, encryption| {
-            Ok(read_and_migrate(path, encryption)?
+        self.blocking(|access| {
+            Ok(read_and_migrate(access)?
                 .records
                 .into_values()
                 .map(|r| (r.key, r.entry))
@@ -278,9 +384,10 @@ impl TokenCache for FileCache {
 
     async fn lock(&self, _key: &CacheKey) -> Result<Option<Box<dyn CacheLock>>, CacheError> {
         let lock = self
-            .blocking(move |path, _| {
-                ensure_dir(path)?;
-                lock_exclusive(&lock_path(path, ".fetch.lock"), Some(FETCH_LOCK_WAIT))
+            .blocking(move |access| {
+                check_path(access.path)?;
+                ensure_dir(access.path)?;
+                lock_exclusive(&lock_path(access.path, ".fetch.lock"), Some(FETCH_LOCK_WAIT))
             })
             .await?;
         Ok(Some(Box::new(lock)))
@@ -304,13 +411,16 @@ fn unavailable(path: &Path, what: &str, e: impl fmt::Display) -> CacheError {
 }
 
 fn lock_exclusive(path: &Path, wait: Option<Duration>) -> Result<FileLock, CacheError> {
+    // The same rules as for the cache file: never a link, a FIFO or a device, never another user's file.
+    check_path(path)?;
     let file = private_options()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)
-        .map_err(|e| unavailable(path, "cannot open lock file", e))?;
+        .map_err(|e| open_error(path, "cannot open lock file", e))?;
+    check_open_file(path, &file)?;
     match wait {
         None => file.lock().map_err(|e| unavailable(path, "cannot lock", e))?,
         Some(limit) => {
@@ -336,14 +446,101 @@ fn lock_exclusive(path: &Path, wait: Option<Duration>) -> Result<FileLock, Cache
     Ok(FileLock(file))
 }
 
+/// Options for every file this cache opens: created owner-only; never through a symbolic link (`O_NOFOLLOW`)
+/// and never waiting on a FIFO (`O_NONBLOCK`, which changes nothing for regular files), should one replace the
+/// file between its check and its opening.
 fn private_options() -> OpenOptions {
     let mut options = OpenOptions::new();
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+        options
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
     }
     options
+}
+
+/// An open failure; a symbolic link that appeared after the check is refused like one found by it.
+fn open_error(path: &Path, what: &str, e: std::io::Error) -> CacheError {
+    #[cfg(unix)]
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        return refused_type(path, "a symbolic link");
+    }
+    unavailable(path, what, e)
+}
+
+fn refused_type(path: &Path, kind: &str) -> CacheError {
+    let fix = if kind == "a symbolic link" {
+        "remove the link or use the path of a regular file"
+    } else {
+        "use the path of a regular file (or of one yet to be created)"
+    };
+    CacheError::Refused(format!(
+        "{} is {kind}, not a regular file; the token cache only ever reads, creates or replaces regular files \
+         of its own; {fix}",
+        path.display()
+    ))
+}
+
+/// What is at `path`, found without following a link or opening anything: nothing, or a regular file of this
+/// user; anything else is refused.
+fn check_path(path: &Path) -> Result<(), CacheError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) => check_type_and_owner(path, &meta),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(unavailable(path, "cannot inspect", e)),
+    }
+}
+
+/// The same checks on a file just opened (it may have been replaced since [`check_path`]).
+fn check_open_file(path: &Path, file: &File) -> Result<(), CacheError> {
+    let meta = file
+        .metadata()
+        .map_err(|e| unavailable(path, "cannot inspect", e))?;
+    check_type_and_owner(path, &meta)
+}
+
+fn check_type_and_owner(path: &Path, meta: &std::fs::Metadata) -> Result<(), CacheError> {
+    let file_type = meta.file_type();
+    if file_type.is_symlink() {
+        return Err(refused_type(path, "a symbolic link"));
+    }
+    if !file_type.is_file() {
+        return Err(refused_type(path, kind_of(&file_type)));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if meta.uid() != current_uid(path)? {
+            return Err(CacheError::Refused(format!(
+                "{} belongs to another user (uid {}); refusing to use it",
+                path.display(),
+                meta.uid()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn kind_of(file_type: &std::fs::FileType) -> &'static str {
+    if file_type.is_dir() {
+        return "a directory";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a FIFO";
+        }
+        if file_type.is_char_device() || file_type.is_block_device() {
+            return "a device";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+    }
+    "an unknown kind of file"
 }
 
 fn ensure_dir(path: &Path) -> Result<(), CacheError> {
@@ -365,21 +562,15 @@ fn ensure_dir(path: &Path) -> Result<(), CacheError> {
         .map_err(|e| unavailable(dir, "cannot create directory", e))
 }
 
-/// Checks that only the owner can read the file; fixes group/world permissions, refuses a stranger's file.
+/// Checks that the open file is a regular file of ours that only we can read; fixes group/world permissions
+/// through the open file (never by path, which could name something else by now).
 #[cfg(unix)]
 fn check_permissions(path: &Path, file: &File) -> Result<(), CacheError> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let meta = file
         .metadata()
         .map_err(|e| unavailable(path, "cannot inspect", e))?;
-    let uid = current_uid(path)?;
-    if meta.uid() != uid {
-        return Err(CacheError::Refused(format!(
-            "{} belongs to another user (uid {}); refusing to use it",
-            path.display(),
-            meta.uid()
-        )));
-    }
+    check_type_and_owner(path, &meta)?;
     if meta.mode() & 0o077 != 0 {
         tracing::warn!(path = %path.display(), mode = format!("{:o}", meta.mode() & 0o777), "token cache file was readable by others; restricting it to its owner");
         file.set_permissions(std::fs::Permissions::from_mode(0o600))
@@ -394,8 +585,8 @@ fn check_permissions(path: &Path, file: &File) -> Result<(), CacheError> {
 }
 
 #[cfg(not(unix))]
-fn check_permissions(_path: &Path, _file: &File) -> Result<(), CacheError> {
-    Ok(())
+fn check_permissions(path: &Path, file: &File) -> Result<(), CacheError> {
+    check_open_file(path, file)
 }
 
 /// The effective uid, read from `/proc/self` (no libc needed) or, elsewhere, from the owner of our cache dir.
@@ -411,44 +602,96 @@ fn current_uid(path: &Path) -> Result<u32, CacheError> {
         .map_err(|e| unavailable(dir, "cannot inspect", e))
 }
 
-fn read_contents(path: &Path, encryption: Option<&Encryption>) -> Result<Loaded, CacheError> {
+/// What is on disk.
+enum FileBytes {
+    Missing,
+    /// Larger than [`MAX_FILE_SIZE`]: not read.
+    TooLarge,
+    Read(Vec<u8>),
+}
+
+/// Reads the cache file: only a regular file of ours (opened without following links, permissions fixed
+/// through the open file), and at most [`MAX_FILE_SIZE`] bytes of it.
+fn read_file(path: &Path) -> Result<FileBytes, CacheError> {
+    check_path(path)?;
+    let file = match private_options().read(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileBytes::Missing),
+        Err(e) => return Err(open_error(path, "cannot open", e)),
+    };
+    check_permissions(path, &file)?;
+    if file.metadata().is_ok_and(|m| m.len() > MAX_FILE_SIZE) {
+        return Ok(FileBytes::TooLarge);
+    }
+    let mut text = Vec::new();
+    // The file may grow between the size check and the read.
+    file.take(MAX_FILE_SIZE.saturating_add(1))
+        .read_to_end(&mut text)
+        .map_err(|e| unavailable(path, "cannot read", e))?;
+    if u64::try_from(text.len()).map_or(true, |len| len > MAX_FILE_SIZE) {
+        return Ok(FileBytes::TooLarge);
+    }
+    Ok(FileBytes::Read(text))
+}
+
+impl Access<'_> {
+    /// Reports a corrupt or oversized file: a warning the first time, then at debug level until a good read.
+    fn report_unreadable(&self, reason: &str) {
+        let path = self.path.display();
+        if self.warnings.unreadable_file.swap(true, Ordering::Relaxed) {
+            tracing::debug!(%path, reason, "token cache file is still unreadable; starting with an empty cache");
+        } else {
+            tracing::warn!(%path, reason, "token cache file is corrupt, truncated or oversized; starting with an empty cache (the file is replaced at the next write)");
+        }
+    }
+}
+
+/// A JSON error without its message, which may quote the file's contents (tokens).
+fn json_error(e: &serde_json::Error) -> String {
+    format!(
+        "{:?} error at line {}, column {}",
+        e.classify(),
+        e.line(),
+        e.column()
+    )
+}
+
+fn read_contents(access: &Access<'_>) -> Result<Loaded, CacheError> {
+    let (path, encryption) = (access.path, access.encryption);
     let empty = || Loaded {
         contents: Contents::default(),
         needs_encrypting: false,
     };
-    let mut file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(empty()),
-        Err(e) => return Err(unavailable(path, "cannot open", e)),
+    let corrupt = |reason: &str| {
+        access.report_unreadable(reason);
+        Ok(empty())
     };
-    check_permissions(path, &file)?;
-    let mut text = Vec::new();
-    file.read_to_end(&mut text)
-        .map_err(|e| unavailable(path, "cannot read", e))?;
+    let text = match read_file(path)? {
+        FileBytes::Missing => return Ok(empty()),
+        FileBytes::TooLarge => return corrupt(&format!("larger than {MAX_FILE_SIZE} bytes")),
+        FileBytes::Read(text) => text,
+    };
     if text.is_empty() {
         return Ok(empty());
     }
-    let corrupt = |e: &dyn fmt::Display| {
-        tracing::warn!(path = %path.display(), error = %e, "token cache file is corrupt or truncated; starting with an empty cache");
-        Ok(empty())
-    };
     let stored = match serde_json::from_slice::<Stored>(&text) {
         Ok(s) if s.version == FORMAT_VERSION => s,
         Ok(s) => {
             tracing::warn!(path = %path.display(), version = s.version, "token cache file has an unknown format version; starting with an empty cache");
             return Ok(empty());
         }
-        Err(e) => return corrupt(&e),
+        Err(e) => return corrupt(&json_error(&e)),
     };
     let Some(header) = stored.encryption else {
         let Some(records) = stored.records else {
-            return corrupt(&"no records");
+            return corrupt("no records");
         };
+        access.warnings.unreadable_file.store(false, Ordering::Relaxed);
         return Ok(Loaded {
             needs_encrypting: encryption.is_some() && !records.is_empty(),
             contents: Contents {
                 version: FORMAT_VERSION,
-                records,
+                records: decode_records(path, records),
             },
         });
     };
@@ -463,7 +706,7 @@ fn read_contents(path: &Path, encryption: Option<&Encryption>) -> Result<Loaded,
         )));
     };
     let (Some(nonce), Some(ciphertext)) = (stored.nonce, stored.ciphertext) else {
-        return corrupt(&"encrypted file without nonce or ciphertext");
+        return corrupt("encrypted file without nonce or ciphertext");
     };
     let plain = match encryption.open(path, &header, &nonce, &ciphertext) {
         Ok(plain) => plain,
@@ -485,16 +728,67 @@ fn read_contents(path: &Path, encryption: Option<&Encryption>) -> Result<Loaded,
         }
         Err(OpenError::KeyStore(e)) => return Err(unavailable(path, "cannot decrypt", e)),
     };
-    match serde_json::from_slice::<Contents>(&plain) {
-        Ok(contents) if contents.version == FORMAT_VERSION => Ok(Loaded {
-            contents,
-            needs_encrypting: false,
-        }),
+    match serde_json::from_slice::<StoredContents>(&plain) {
+        Ok(stored) if stored.version == FORMAT_VERSION => {
+            access.warnings.unreadable_file.store(false, Ordering::Relaxed);
+            Ok(Loaded {
+                contents: Contents {
+                    version: FORMAT_VERSION,
+                    records: decode_records(path, stored.records),
+                },
+                needs_encrypting: false,
+            })
+        }
         Ok(c) => {
             tracing::warn!(path = %path.display(), version = c.version, "token cache file has an unknown format version inside its encryption; starting with an empty cache");
             Ok(empty())
         }
-        Err(e) => corrupt(&e),
+        Err(e) => corrupt(&json_error(&e)),
+    }
+}
+
+/// Decodes the records one by one: one that does not decode, is filed under another key or claims absurd
+/// times is dropped (and gone at the next write), not the whole file.
+fn decode_records(path: &Path, stored: BTreeMap<String, serde_json::Value>) -> BTreeMap<String, Record> {
+    let now = now_secs();
+    let mut records = BTreeMap::new();
+    for (storage_key, value) in stored {
+        match serde_json::from_value::<Record>(value) {
+            Ok(record)
+                if record.key.storage_key() == storage_key
+                    && is_plausible(&record.key, &record.entry, now) =>
+            {
+                records.insert(storage_key, record);
+            }
+            Ok(_) => {
+                tracing::debug!(path = %path.display(), key = storage_key, "dropping a token cache record filed under another key or with absurd times");
+            }
+            Err(e) => {
+                tracing::debug!(path = %path.display(), key = storage_key, error = json_error(&e), "dropping an unreadable token cache record");
+            }
+        }
+    }
+    records
+}
+
+/// Whether a record read back makes sense: the key and the entry are of the same kind, and no time in it lies
+/// absurdly far ahead (such a record would be served for years). Shared with the Redis store.
+pub(super) fn is_plausible(key: &CacheKey, entry: &CacheEntry, now: u64) -> bool {
+    let horizon = now.saturating_add(MAX_LIFETIME_SECS);
+    let within = |t: u64| t <= horizon;
+    match (key, entry) {
+        (CacheKey::AccessToken(_), CacheEntry::AccessToken(t)) => {
+            within(t.expires_on)
+                && within(t.cached_at)
+                && t.extended_expires_on.is_none_or(within)
+                && t.refresh_on.is_none_or(within)
+        }
+        (CacheKey::Metadata { .. }, CacheEntry::Metadata(m)) => within(m.expires_on),
+        (CacheKey::RefreshToken(_), CacheEntry::RefreshToken(r)) => within(r.last_modified),
+        (CacheKey::IdToken(_), CacheEntry::IdToken(_)) | (CacheKey::Account(_), CacheEntry::Account(_)) => {
+            true
+        }
+        _ => false,
     }
 }
 
@@ -541,6 +835,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
         uuid::Uuid::new_v4().simple()
     ));
     let result = (|| {
+        // create_new: O_EXCL, so never an existing file or a link planted at the temporary name.
         let mut file = private_options().write(true).create_new(true).open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;

@@ -7,7 +7,10 @@
 //!   them when they are worthless; the others have no TTL.
 //! - Listing and clearing use `SCAN … MATCH {prefix}:*` (never `KEYS`), and touch only records of this prefix.
 //! - Cross-process single flight: [`TokenCache::lock`] takes `SET {prefix}:lock:{storage key} <random> NX PX
-//!   30000`, waits while another process holds it, and releases it on drop only if it still owns it.
+//!   5000`, renews it every second while it is held, waits while another process holds it, and releases it on
+//!   drop only if it still owns it. A holder that crashes stops renewing, so its lock is gone within 5 s.
+//! - Forgiving with what it reads: a record that does not decode (or claims absurd times) is treated as absent
+//!   and deleted, so it costs one lookup once; a record of a newer format version is left alone.
 //! - Forgiving: an unreachable, slow or failing server makes every call return [`CacheError::Unavailable`]
 //!   within about two seconds (the clients then ask the identity provider); after a timeout the server is not
 //!   tried again for a few seconds, so one token acquisition waits for it once, not four times.
@@ -35,17 +38,25 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// After a timeout, calls fail at once for this long instead of waiting for the server again.
 const COOL_DOWN: Duration = Duration::from_secs(3);
-/// How long the fetch lock lives if its holder never releases it (it died, or lost its connection).
-const LOCK_TTL: Duration = Duration::from_secs(30);
+/// How long the fetch lock lives unless renewed: how long a holder that died (or lost its connection) delays
+/// the others. The holder renews it every [`LOCK_RENEW_EVERY`], so a long token request keeps it.
+const LOCK_TTL: Duration = Duration::from_secs(5);
+/// How often a holder renews its fetch lock: often enough that a renewal stuck for a whole
+/// [`CALL_TIMEOUT`] still lands before the lock expires.
+const LOCK_RENEW_EVERY: Duration = Duration::from_secs(1);
 /// How often a waiting process tries the fetch lock again.
 const LOCK_POLL: Duration = Duration::from_millis(20);
 /// How long a process waits for another one's token request before asking itself.
 const LOCK_WAIT: Duration = Duration::from_secs(45);
 /// Keys asked for per `SCAN` step.
 const SCAN_COUNT: u64 = 500;
-/// Deletes the lock only if it still holds our token (it may have expired and been taken by another process).
-const RELEASE_SCRIPT: &str =
+/// Deletes a key only if it still holds the value given: the fetch lock only if it still holds our token (it
+/// may have expired and been taken by another process), an unreadable record only if no writer replaced it
+/// since it was read.
+const DELETE_IF_SCRIPT: &str =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+/// Extends the lock only if it still holds our token.
+const RENEW_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
 
 /// A token cache in Redis, for many processes on many machines.
 ///
@@ -111,6 +122,21 @@ struct RecordIn {
     entry: CacheEntry,
 }
 
+/// Only the version of a stored value, to tell a newer format (left alone) from a broken record (deleted).
+#[derive(Deserialize)]
+struct VersionOnly {
+    version: u32,
+}
+
+/// What a stored value is.
+enum Decoded {
+    Record(Box<RecordIn>),
+    /// Written by a newer version of this crate: not ours to judge.
+    NewerFormat,
+    /// Not a readable record of this format, or one with absurd times.
+    Unreadable,
+}
+
 impl RedisCache {
     /// A cache in the Redis server at `url`, with every key under `{prefix}:`.
     ///
@@ -157,11 +183,16 @@ impl RedisCache {
     /// tenant has its own records in a shared Redis.
     pub fn app_prefix(client_id: &str, tenant: &str) -> String {
         format!(
-            "identity-core:{}:{}",
+            "{}:{}:{}",
+            Self::APP_PREFIX_ROOT,
             client_id.to_ascii_lowercase(),
             tenant.to_ascii_lowercase()
         )
     }
+
+    /// The start of every [`app_prefix`](Self::app_prefix): a cache with this prefix lists every app's records
+    /// with [`entries_under_prefix`](Self::entries_under_prefix).
+    pub const APP_PREFIX_ROOT: &str = "identity-core";
 
     /// The key prefix: every key of this cache is `{prefix}:…`.
     pub fn prefix(&self) -> &str {
@@ -249,33 +280,49 @@ impl RedisCache {
         }
     }
 
-    /// Decodes a stored value; `None` (logged) for a value that is not a record of this crate.
-    fn decode(&self, redis_key: &str, value: &[u8], log: bool) -> Option<RecordIn> {
-        match serde_json::from_slice::<RecordIn>(value) {
-            Ok(record) if record.version == FORMAT_VERSION => Some(record),
-            Ok(record) => {
-                if log {
-                    tracing::warn!(
-                        key = redis_key,
-                        version = record.version,
-                        "Redis token cache record has an unknown format version; ignoring it"
-                    );
-                }
-                None
-            }
-            Err(e) => {
-                if log {
-                    // Only where and what kind: serde's message may quote the value, which may be a token.
-                    tracing::warn!(key = redis_key, error = ?e.classify(), line = e.line(), column = e.column(), "Redis token cache record is unreadable; ignoring it");
-                }
-                None
-            }
+    /// Deletes a record that cannot be read back, unless it was replaced since it was read.
+    async fn delete_unreadable(&self, redis_key: &str, value: Vec<u8>) -> Result<(), CacheError> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(DELETE_IF_SCRIPT).arg(1).arg(redis_key).arg(value);
+        self.call(|mut con| async move { cmd.query_async::<i64>(&mut con).await })
+            .await?;
+        Ok(())
+    }
+
+    /// Every record under `{prefix}:`, including those filed under longer prefixes (`{prefix}:{more}:…`),
+    /// each with the prefix it was found under (the cache's own operations see only records filed directly
+    /// under their prefix). For tools that show or clear what several apps have cached: a cache with the
+    /// prefix [`APP_PREFIX_ROOT`](Self::APP_PREFIX_ROOT) finds every app and tenant of the samples.
+    pub async fn entries_under_prefix(&self) -> Result<Vec<(String, CacheKey, CacheEntry)>, CacheError> {
+        Ok(self
+            .scan_records(true)
+            .await?
+            .into_iter()
+            .map(|(redis_key, record)| {
+                let storage_key = record.key.storage_key();
+                let prefix = redis_key
+                    .strip_suffix(storage_key.as_str())
+                    .and_then(|p| p.strip_suffix(':'))
+                    .unwrap_or(&self.prefix)
+                    .to_string();
+                (prefix, record.key, record.entry)
+            })
+            .collect())
+    }
+
+    async fn delete_keys(&self, keys: &[String]) -> Result<(), CacheError> {
+        for batch in keys.chunks(SCAN_COUNT as usize) {
+            let mut cmd = redis::cmd("DEL");
+            cmd.arg(batch);
+            self.call(|mut con| async move { cmd.query_async::<i64>(&mut con).await })
+                .await?;
         }
+        Ok(())
     }
 
     /// Every record of this prefix, with its Redis key. Keys that are not records of this prefix (locks, other
-    /// data, records of a longer prefix that starts with this one) are skipped.
-    async fn scan(&self) -> Result<Vec<(String, RecordIn)>, CacheError> {
+    /// data, and unless `nested`, records of a longer prefix that starts with this one) are skipped.
+    async fn scan_records(&self, nested: bool) -> Result<Vec<(String, RecordIn)>, CacheError> {
         let pattern = format!("{}:*", glob_escape(&self.prefix));
         let lock_prefix = format!("{}:lock:", self.prefix);
         let mut seen = std::collections::HashSet::new();
@@ -309,15 +356,21 @@ impl RedisCache {
                 for (redis_key, value) in keys.into_iter().zip(values) {
                     // Gone since the SCAN, or not a string.
                     let Some(value) = value else { continue };
-                    let Some(record) = self.decode(&redis_key, &value, false) else {
+                    let Decoded::Record(record) = classify(&value) else {
                         tracing::debug!(key = redis_key, "skipping a key that is not a token cache record");
                         continue;
                     };
-                    let suffix = redis_key
-                        .strip_prefix(&self.prefix)
-                        .and_then(|s| s.strip_prefix(':'));
-                    if suffix == Some(record.key.storage_key().as_str()) {
-                        records.push((redis_key, record));
+                    let storage_key = record.key.storage_key();
+                    let filed_here = if nested {
+                        redis_key.ends_with(&format!(":{storage_key}"))
+                    } else {
+                        redis_key
+                            .strip_prefix(&self.prefix)
+                            .and_then(|s| s.strip_prefix(':'))
+                            == Some(storage_key.as_str())
+                    };
+                    if filed_here {
+                        records.push((redis_key, *record));
                     }
                 }
             }
@@ -340,10 +393,28 @@ impl TokenCache for RedisCache {
                 async move { cmd.query_async(&mut con).await }
             })
             .await?;
-        Ok(value
-            .and_then(|v| self.decode(&redis_key, &v, true))
-            .filter(|r| r.key == *key)
-            .map(|r| r.entry))
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        match classify(&value) {
+            Decoded::Record(record) if record.key == *key => Ok(Some(record.entry)),
+            Decoded::NewerFormat => {
+                tracing::warn!(
+                    key = redis_key,
+                    "Redis token cache record has an unknown format version; ignoring it"
+                );
+                Ok(None)
+            }
+            // Broken, absurd, or filed under another key: it could never be used, so it goes.
+            Decoded::Record(_) | Decoded::Unreadable => {
+                tracing::debug!(
+                    key = redis_key,
+                    "Redis token cache record is unreadable; deleting it"
+                );
+                self.delete_unreadable(&redis_key, value).await?;
+                Ok(None)
+            }
+        }
     }
 
     async fn put(&self, key: &CacheKey, entry: &CacheEntry) -> Result<(), CacheError> {
@@ -354,10 +425,20 @@ impl TokenCache for RedisCache {
             entry,
         })
         .map_err(|e| self.unavailable(format!("cannot encode the record: {e}")))?;
+        let now = now_secs();
         let mut cmd;
         match entry.expires_on() {
+            _ if !super::file::is_plausible(key, entry, now) => {
+                // It would be deleted when read back: never stored, and no older version lingers.
+                tracing::debug!(
+                    key = redis_key,
+                    "not storing a token cache record with absurd times"
+                );
+                cmd = redis::cmd("DEL");
+                cmd.arg(&redis_key);
+            }
             Some(expires_on) => {
-                let left = expires_on.saturating_sub(now_secs());
+                let left = expires_on.saturating_sub(now);
                 if left == 0 {
                     // Already worthless: make sure no older version lingers.
                     cmd = redis::cmd("DEL");
@@ -390,7 +471,7 @@ impl TokenCache for RedisCache {
 
     async fn entries(&self) -> Result<Vec<(CacheKey, CacheEntry)>, CacheError> {
         Ok(self
-            .scan()
+            .scan_records(false)
             .await?
             .into_iter()
             .map(|(_, r)| (r.key, r.entry))
@@ -398,18 +479,17 @@ impl TokenCache for RedisCache {
     }
 
     async fn clear(&self) -> Result<(), CacheError> {
-        let keys: Vec<String> = self.scan().await?.into_iter().map(|(k, _)| k).collect();
-        for batch in keys.chunks(SCAN_COUNT as usize) {
-            let mut cmd = redis::cmd("DEL");
-            cmd.arg(batch);
-            self.call(|mut con| async move { cmd.query_async::<i64>(&mut con).await })
-                .await?;
-        }
-        Ok(())
+        let keys: Vec<String> = self
+            .scan_records(false)
+            .await?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        self.delete_keys(&keys).await
     }
 
-    /// Takes `{prefix}:lock:{storage key}` (`SET … NX PX 30000` with a random value), polling every 20 ms while
-    /// another process holds it, for up to 45 s. Stops waiting early, returning `Ok(None)`, when the holder has
+    /// Takes `{prefix}:lock:{storage key}` (`SET … NX PX 5000` with a random value, renewed every second while
+    /// held), polling every 20 ms while another process holds it, for up to 45 s. Stops waiting early, returning `Ok(None)`, when the holder has
     /// stored a fresh access token for `key` (or the record changed): the client then reads it from the cache,
     /// even if the holder has not released the lock yet (a process that exits right after storing may never
     /// run its release; the lock then expires by itself).
@@ -436,16 +516,21 @@ impl TokenCache for RedisCache {
                 })
                 .await?;
             if taken.is_some() {
-                // The connection that took the lock releases it.
+                // The connection that took the lock renews and releases it.
+                let renewal = tokio::spawn(renew(manager.clone(), lock_key.clone(), token.clone()));
                 return Ok(Some(Box::new(RedisLock {
                     manager,
                     key: lock_key,
                     token,
+                    renewal,
                 })));
             }
             let fresh = current
                 .as_deref()
-                .and_then(|v| self.decode(&data_key, v, false))
+                .and_then(|v| match classify(v) {
+                    Decoded::Record(record) => Some(*record),
+                    _ => None,
+                })
                 .is_some_and(|r| {
                     r.key == *key && matches!(&r.entry, CacheEntry::AccessToken(t) if t.is_fresh(now_secs()))
                 });
@@ -466,11 +551,37 @@ impl TokenCache for RedisCache {
     }
 }
 
-/// The fetch lock, released on drop if this process still owns it.
+/// Keeps the fetch lock alive while its holder lives, until it is released or found taken by another.
+async fn renew(mut manager: ConnectionManager, key: String, token: String) {
+    let ttl_ms = u64::try_from(LOCK_TTL.as_millis()).unwrap_or(u64::MAX);
+    let mut ticks = tokio::time::interval(LOCK_RENEW_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is immediate: the lock was just taken.
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(RENEW_SCRIPT).arg(1).arg(&key).arg(&token).arg(ttl_ms);
+        match tokio::time::timeout(CALL_TIMEOUT, cmd.query_async::<i64>(&mut manager)).await {
+            Ok(Ok(1)) => {}
+            Ok(Ok(_)) => {
+                tracing::debug!(
+                    key,
+                    "the Redis fetch lock expired and was taken by another process"
+                );
+                return;
+            }
+            _ => tracing::debug!(key, "could not renew the Redis fetch lock; trying again"),
+        }
+    }
+}
+
+/// The fetch lock, renewed while held and released on drop if this process still owns it.
 struct RedisLock {
     manager: ConnectionManager,
     key: String,
     token: String,
+    renewal: tokio::task::JoinHandle<()>,
 }
 
 impl fmt::Debug for RedisLock {
@@ -485,6 +596,7 @@ impl CacheLock for RedisLock {}
 
 impl Drop for RedisLock {
     fn drop(&mut self) {
+        self.renewal.abort();
         // Drop cannot wait: release on the current runtime. Without one (or if the release fails) the lock
         // expires by itself after LOCK_TTL.
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -492,7 +604,7 @@ impl Drop for RedisLock {
         };
         let mut manager = self.manager.clone();
         let mut cmd = redis::cmd("EVAL");
-        cmd.arg(RELEASE_SCRIPT)
+        cmd.arg(DELETE_IF_SCRIPT)
             .arg(1)
             .arg(std::mem::take(&mut self.key))
             .arg(std::mem::take(&mut self.token));
@@ -502,6 +614,24 @@ impl Drop for RedisLock {
                 tracing::debug!("could not release the Redis fetch lock; it expires by itself");
             }
         });
+    }
+}
+
+/// Decodes a stored value, and tells a newer format from a broken record.
+fn classify(value: &[u8]) -> Decoded {
+    match serde_json::from_slice::<RecordIn>(value) {
+        Ok(record) if record.version == FORMAT_VERSION => {
+            if super::file::is_plausible(&record.key, &record.entry, now_secs()) {
+                Decoded::Record(Box::new(record))
+            } else {
+                Decoded::Unreadable
+            }
+        }
+        Ok(_) => Decoded::NewerFormat,
+        Err(_) => match serde_json::from_slice::<VersionOnly>(value) {
+            Ok(v) if v.version > FORMAT_VERSION => Decoded::NewerFormat,
+            _ => Decoded::Unreadable,
+        },
     }
 }
 
