@@ -58,12 +58,7 @@ async fn a_throttled_poll_waits_for_retry_after_and_the_sign_in_goes_on() {
     .await;
     let flow = app.initiate_device_flow(&["User.Read"]).await.unwrap();
     // The client itself does not retry (max_retries 0): the polling loop has to.
-    emu.inject_fault(Fault {
-        endpoint: Endpoint::Token,
-        status: 429,
-        retry_after: Some(1),
-        times: 2,
-    });
+    emu.inject_fault(Fault::status(Endpoint::Token, 429, Some(1)).times(2));
     let token = app.acquire_token_by_device_flow(&flow).await.unwrap();
     assert_eq!(token.source, TokenSource::IdentityProvider);
     assert_eq!(token.account.unwrap().username, DEMO_USERNAME);

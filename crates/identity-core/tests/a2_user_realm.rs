@@ -20,12 +20,7 @@ use identity_core::{Authority, MemoryCache, Password, PublicClient, TokenSource}
 async fn a_404_with_a_json_error_body_falls_back_to_the_password_grant() {
     let emu = Emulator::builder().start().await.unwrap();
     // The emulator's fault answers in the endpoint's dialect: an AADSTS JSON error body.
-    emu.inject_fault(Fault {
-        endpoint: Endpoint::UserRealm,
-        status: 404,
-        retry_after: None,
-        times: 1,
-    });
+    emu.inject_fault(Fault::status(Endpoint::UserRealm, 404, None).times(1));
     let registration = emu.app("username-password").unwrap();
     let app = PublicClient::builder(registration.app_id, Authority::parse(&emu.authority()).unwrap())
         .http_client(loopback_http(Some(emu.ca_pem())))
