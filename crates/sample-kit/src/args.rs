@@ -46,6 +46,20 @@ pub struct CommonArgs {
     #[arg(long, env = identity_core::EXTRA_CA_CERTS_VAR, value_name = "FILE", help_heading = "Network")]
     pub extra_ca_certs: Option<PathBuf>,
 
+    /// Check an authority host that is not a known Microsoft cloud with Microsoft's instance discovery before
+    /// any credential is sent to it: `on` (default) or `off`, for a private deployment that instance discovery
+    /// does not know. Loopback hosts (the emulator) are never checked.
+    #[arg(
+        long,
+        env = identity_core::AUTHORITY_VALIDATION_VAR,
+        value_name = "on|off",
+        default_value = "on",
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new(),
+        help_heading = "Network"
+    )]
+    pub authority_validation: bool,
+
     /// Token cache: `file` (default; survives runs), `encrypted-file` (the same, encrypted with a key in the
     /// kernel keyring; Linux), `memory`, or a Redis URL (redis://[:password@]host:port/db) shared by many daemons.
     #[arg(

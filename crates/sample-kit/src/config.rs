@@ -551,7 +551,8 @@ impl CommonArgs {
                 },
                 source,
             })?,
-        };
+        }
+        .validated(self.authority_validation);
         let http = HttpClient::new(self.http_config()?).map_err(|source| SetupError::Invalid {
             setting: "HTTP client",
             source,

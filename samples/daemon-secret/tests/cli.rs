@@ -758,3 +758,69 @@ async fn short_help_points_at_long_help_for_the_defaults() {
     assert!(!help.contains("see above"), "{help}");
     assert!(help.contains("shown by --help"), "{help}");
 }
+
+/// A proxy that records the host of each `CONNECT` and then hangs up: it shows where the sample would have
+/// connected first, without any network.
+async fn recording_proxy() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let mut line = String::new();
+            if BufReader::new(stream).read_line(&mut line).await.is_ok()
+                && let Some(target) = line.strip_prefix("CONNECT ")
+            {
+                let host = target.split_whitespace().next().unwrap_or_default().to_string();
+                record.lock().unwrap().push(host);
+            }
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_authority_host_is_checked_with_instance_discovery_unless_validation_is_off() {
+    let (port, seen) = recording_proxy().await;
+    let proxy = format!("http://127.0.0.1:{port}");
+    let settings = [
+        ("AUTHORITY", "https://idp.example.test/contoso.onmicrosoft.com"),
+        ("AZURE_CLIENT_ID", "00000000-0000-0000-0000-00000000000a"),
+        ("AZURE_CLIENT_SECRET", "not-a-real-secret"),
+        ("HTTPS_PROXY", proxy.as_str()),
+        ("IDENTITY_CACHE", "memory"),
+    ];
+    let dir = temp_dir();
+
+    // Validation on (the default): the first connection is to Microsoft's instance discovery, not the host.
+    let out = run(&dir, &settings, &[]).await;
+    assert_eq!(out.status.code(), Some(5), "stderr: {}", text(&out.stderr));
+    let first = seen.lock().unwrap().first().cloned();
+    assert_eq!(first.as_deref(), Some("login.microsoftonline.com:443"));
+
+    // Turned off by its variable: straight to the configured host.
+    seen.lock().unwrap().clear();
+    let mut off = settings.to_vec();
+    off.push(("IDENTITY_AUTHORITY_VALIDATION", "off"));
+    let out = run(&dir, &off, &[]).await;
+    assert_eq!(out.status.code(), Some(5), "stderr: {}", text(&out.stderr));
+    assert_eq!(
+        seen.lock().unwrap().as_slice(),
+        ["idp.example.test:443"; 3].as_slice(),
+        "the first request and its two retries, all to the configured host"
+    );
+
+    // A value that is neither on nor off is a configuration error naming the variable.
+    let mut bad = settings.to_vec();
+    bad.push(("IDENTITY_AUTHORITY_VALIDATION", "sometimes"));
+    let out = run(&dir, &bad, &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("IDENTITY_AUTHORITY_VALIDATION")
+            || text(&out.stderr).contains("--authority-validation"),
+        "{}",
+        text(&out.stderr)
+    );
+}
