@@ -15,6 +15,9 @@ use crate::error::{ConfigError, Error, GraphError, HttpError, Result, ServiceErr
 /// [`HttpConfig::system_ca_certs`]).
 pub const EXTRA_CA_CERTS_VAR: &str = "IDENTITY_EXTRA_CA_CERTS";
 
+/// Largest CA bundle file read by [`HttpConfig::with_extra_ca_file`]: the full system bundle is about 200 KiB.
+pub const MAX_CA_FILE_BYTES: u64 = 1024 * 1024;
+
 const SKU: &str = "identity-core.Rust";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -69,12 +72,13 @@ impl HttpConfig {
         Ok(config)
     }
 
-    /// Adds the certificates of a PEM file to the trusted roots.
+    /// Adds the certificates of a PEM file (a regular file of at most [`MAX_CA_FILE_BYTES`]) to the trusted roots.
     pub fn with_extra_ca_file(mut self, path: &Path) -> Result<HttpConfig, ConfigError> {
-        let pem = std::fs::read(path).map_err(|e| ConfigError::CaCertificates {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let pem =
+            crate::fs::read_bounded(path, MAX_CA_FILE_BYTES).map_err(|e| ConfigError::CaCertificates {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
         parse_pem_bundle(&pem).map_err(|reason| ConfigError::CaCertificates {
             path: path.display().to_string(),
             reason,
@@ -555,5 +559,33 @@ mod tests {
             .unwrap_err();
         assert!(missing.to_string().contains("/nonexistent/ca.pem"), "{missing}");
         std::fs::remove_file(dir).unwrap();
+    }
+
+    #[test]
+    fn refuses_an_oversized_ca_file_and_a_fifo() {
+        let big = std::env::temp_dir().join(format!("idcore-ca-big-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&big, vec![b'a'; MAX_CA_FILE_BYTES as usize + 1]).unwrap();
+        let err = HttpConfig::default().with_extra_ca_file(&big).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(&big.display().to_string()) && text.contains("1048576 bytes"),
+            "{text}"
+        );
+        std::fs::remove_file(big).unwrap();
+
+        #[cfg(unix)]
+        {
+            let fifo = std::env::temp_dir().join(format!("idcore-ca-fifo-{}", uuid::Uuid::new_v4()));
+            assert!(
+                std::process::Command::new("mkfifo")
+                    .arg(&fifo)
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+            let err = HttpConfig::default().with_extra_ca_file(&fifo).unwrap_err();
+            assert!(err.to_string().contains("not a regular file"), "{err}");
+            std::fs::remove_file(fifo).unwrap();
+        }
     }
 }

@@ -55,6 +55,7 @@ pub mod confidential;
 mod core;
 pub mod credential;
 pub mod error;
+mod fs;
 pub mod graph;
 pub mod http;
 pub mod public;
