@@ -181,37 +181,63 @@ impl HttpClient {
     }
 
     /// Sends a request built by `build` (called again for each retry), reads the answer within the size cap,
-    /// and retries connection failures, 429 and 5xx answers with `Retry-After` or an exponential back-off.
+    /// and retries what may heal: a connection refused, reset or closed mid-answer, a connect timeout, a 429 or
+    /// a 5xx, waiting for `Retry-After` or an exponential back-off. Every request this client sends is safe to
+    /// repeat: GETs, and identity form POSTs (a token or device-code request sent twice gets two answers, the
+    /// last one counts). A TLS certificate that is not trusted is never retried: it will not heal. The waits of
+    /// one call add up to at most [`HttpConfig::max_retry_wait`].
+    ///
+    /// Logs one line per attempt at INFO (target `identity_core::http`): method, URL without query or user
+    /// info, status or failure, elapsed time, attempt and correlation id. Never headers or bodies.
     async fn execute(
         &self,
+        method: &reqwest::Method,
         url: &str,
+        correlation_id: &str,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Response, HttpError> {
+        let shown_url = loggable_url(url);
         let mut attempt = 0;
+        let mut waited = Duration::ZERO;
         loop {
             let started = Instant::now();
             let outcome = self.send_once(url, build()).await;
+            let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             let retry_wait = match &outcome {
-                Err(HttpError::Connect { .. }) => Some(backoff(attempt)),
+                Err(e) if is_transient(e) => Some(backoff(attempt)),
                 Ok(resp) if is_retryable(resp.status) => {
                     Some(retry_after(&resp.headers).unwrap_or_else(|| backoff(attempt)))
                 }
                 _ => None,
             };
             match &outcome {
-                Ok(resp) => tracing::debug!(
-                    url,
+                Ok(resp) => tracing::info!(
+                    method = %method,
+                    url = %shown_url,
                     status = resp.status.as_u16(),
-                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    elapsed_ms,
                     attempt,
-                    "http"
+                    correlation_id,
+                    "http request"
                 ),
-                Err(e) => tracing::debug!(url, error = %e, attempt, "http failed"),
+                Err(e) => tracing::info!(
+                    method = %method,
+                    url = %shown_url,
+                    failure = failure_kind(e),
+                    elapsed_ms,
+                    attempt,
+                    correlation_id,
+                    "http request failed"
+                ),
             }
             match retry_wait {
-                Some(wait) if attempt < self.config.max_retries && wait <= self.config.max_retry_wait => {
-                    tracing::info!(url, wait_ms = wait.as_millis() as u64, "retrying");
+                Some(wait)
+                    if attempt < self.config.max_retries
+                        && waited.saturating_add(wait) <= self.config.max_retry_wait =>
+                {
+                    tracing::info!(url = %shown_url, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "retrying");
                     tokio::time::sleep(wait).await;
+                    waited = waited.saturating_add(wait);
                     attempt += 1;
                 }
                 _ => return outcome,
@@ -261,15 +287,16 @@ impl HttpClient {
 
     fn transport_error(&self, url: &str, e: reqwest::Error) -> HttpError {
         let url = url.to_string();
-        if e.is_timeout() {
-            HttpError::Timeout {
-                url,
-                timeout: self.config.request_timeout,
-            }
-        } else if e.is_connect() {
+        // A connect timeout is a connection failure (retried); a timeout of the whole request is not.
+        if e.is_connect() {
             HttpError::Connect {
                 url,
                 source: e.without_url(),
+            }
+        } else if e.is_timeout() {
+            HttpError::Timeout {
+                url,
+                timeout: self.config.request_timeout,
             }
         } else {
             HttpError::Request {
@@ -285,26 +312,33 @@ impl HttpClient {
         url: &str,
         ctx: &RequestContext,
     ) -> reqwest::RequestBuilder {
-        self.inner
+        let post = method == reqwest::Method::POST;
+        let request = self
+            .inner
             .request(method, url)
             .header(ACCEPT, "application/json")
             .header("client-request-id", ctx.correlation_id())
             .header("return-client-request-id", "true")
             .header("x-client-SKU", SKU)
             .header("x-client-Ver", VERSION)
-            .header("x-client-OS", std::env::consts::OS)
+            .header("x-client-OS", std::env::consts::OS);
+        if post {
+            // Token and device-code requests: we honour Retry-After and understand 429 (as MSAL says).
+            request.header("x-ms-lib-capability", "retry-after, h429")
+        } else {
+            request
+        }
     }
 
     /// GET on an identity endpoint (discovery); an error answer becomes a [`ServiceError`].
     pub(crate) async fn get_identity_json(&self, url: &str, ctx: &RequestContext) -> Result<Vec<u8>> {
+        let method = reqwest::Method::GET;
         let resp = self
-            .execute(url, || self.identity_request(reqwest::Method::GET, url, ctx))
+            .execute(&method, url, ctx.correlation_id(), || {
+                self.identity_request(method.clone(), url, ctx)
+            })
             .await?;
-        if resp.status.is_success() {
-            Ok(resp.body)
-        } else {
-            Err(identity_error(resp))
-        }
+        identity_answer(resp)
     }
 
     /// POST a form to an identity endpoint (device code, token); an error answer becomes a [`ServiceError`].
@@ -317,18 +351,15 @@ impl HttpClient {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
+        let method = reqwest::Method::POST;
         let resp = self
-            .execute(url, || {
-                self.identity_request(reqwest::Method::POST, url, ctx)
+            .execute(&method, url, ctx.correlation_id(), || {
+                self.identity_request(method.clone(), url, ctx)
                     .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
                     .body(body.clone())
             })
             .await?;
-        if resp.status.is_success() {
-            Ok(resp.body)
-        } else {
-            Err(identity_error(resp))
-        }
+        identity_answer(resp)
     }
 
     /// An adapter that lets the `oauth2` crate send its requests through this client.
@@ -351,7 +382,7 @@ impl HttpClient {
         })?;
         auth.set_sensitive(true);
         let resp = self
-            .execute(url, || {
+            .execute(&reqwest::Method::GET, url, ctx.correlation_id(), || {
                 self.inner
                     .get(url)
                     .header(ACCEPT, "application/json")
@@ -362,13 +393,7 @@ impl HttpClient {
         if !resp.status.is_success() {
             return Err(graph_error(resp));
         }
-        serde_json::from_slice(&resp.body).map_err(|e| {
-            HttpError::InvalidResponse {
-                url: url.to_string(),
-                reason: format!("the answer is not JSON: {e}"),
-            }
-            .into()
-        })
+        Ok(parse_json(&resp.body, url, "Graph answer")?)
     }
 }
 
@@ -392,21 +417,24 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuthTransport<'_> {
             let url = parts.uri.to_string();
             let resp = self
                 .http
-                .execute(&url, || {
+                .execute(&parts.method, &url, self.ctx.correlation_id(), || {
                     self.http
                         .identity_request(parts.method.clone(), &url, self.ctx)
                         .headers(parts.headers.clone())
                         .body(body.clone())
                 })
                 .await?;
-            if !resp.status.is_success() {
-                return Err(identity_error(resp));
+            let status = resp.status;
+            let headers = resp.headers.clone();
+            let body = identity_answer(resp)?;
+            // `oauth2` is only used for token requests. Parsing here first names what is wrong with a malformed
+            // answer (its own parse error gives a bare JSON path, or none).
+            crate::token::parse_token_response(&body, &url)?;
+            let mut out = http::Response::builder().status(status);
+            if let Some(out_headers) = out.headers_mut() {
+                *out_headers = headers;
             }
-            let mut out = http::Response::builder().status(resp.status);
-            if let Some(headers) = out.headers_mut() {
-                *headers = resp.headers;
-            }
-            out.body(resp.body).map_err(|e| {
+            out.body(body).map_err(|e| {
                 HttpError::InvalidResponse {
                     url,
                     reason: format!("cannot rebuild the response: {e}"),
@@ -447,22 +475,249 @@ fn excerpt(body: &[u8]) -> String {
     clean.trim().to_string()
 }
 
+/// An identity endpoint's answer: the body of a success, else a typed error. A success carrying an `error`
+/// member is an error too: the device-code endpoint has answered errors with HTTP 200.
+fn identity_answer(resp: Response) -> Result<Vec<u8>> {
+    if !resp.status.is_success() {
+        return Err(identity_error(resp));
+    }
+    // Only a JSON object can carry it; anything else is left to the caller's parser, which names the problem.
+    if resp.body.first_non_space() == Some(b'{')
+        && let Ok(serde_json::Value::Object(members)) = serde_json::from_slice(&resp.body)
+        && let Some(e) = service_error_from_json(&members)
+    {
+        return Err(ServiceError {
+            status: resp.status.as_u16(),
+            retry_after: retry_after(&resp.headers),
+            ..e
+        }
+        .into());
+    }
+    Ok(resp.body)
+}
+
+trait FirstNonSpace {
+    fn first_non_space(&self) -> Option<u8>;
+}
+
+impl FirstNonSpace for [u8] {
+    /// The first byte that is not whitespace (nor a UTF-8 byte order mark).
+    fn first_non_space(&self) -> Option<u8> {
+        let body = self.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(self);
+        body.iter().copied().find(|b| !b.is_ascii_whitespace())
+    }
+}
+
+/// A [`ServiceError`] from an OAuth error object: one with a non-empty string `error`. Each other member is
+/// kept when it has the protocol's type and skipped otherwise, so one odd member does not lose the rest.
+fn service_error_from_json(members: &serde_json::Map<String, serde_json::Value>) -> Option<ServiceError> {
+    let text = |name: &str| members.get(name).and_then(|v| v.as_str()).map(str::to_string);
+    let error = text("error").filter(|e| !e.trim().is_empty())?;
+    let error_codes = members
+        .get("error_codes")
+        .and_then(|v| v.as_array())
+        .map(|codes| codes.iter().filter_map(serde_json::Value::as_i64).collect())
+        .unwrap_or_default();
+    Some(ServiceError {
+        error,
+        error_description: text("error_description"),
+        error_codes,
+        timestamp: text("timestamp"),
+        trace_id: text("trace_id"),
+        correlation_id: text("correlation_id"),
+        error_uri: text("error_uri"),
+        suberror: text("suberror"),
+        claims: text("claims"),
+        ..ServiceError::default()
+    })
+}
+
 /// Turns an identity endpoint's error answer into a [`ServiceError`], or an [`HttpError`] if it is not one.
 fn identity_error(resp: Response) -> Error {
     let retry = retry_after(&resp.headers);
-    match serde_json::from_slice::<ServiceError>(&resp.body) {
-        Ok(mut e) if !e.error.is_empty() => {
-            e.status = resp.status.as_u16();
-            e.retry_after = retry;
-            e.into()
+    match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&resp.body)
+        .ok()
+        .as_ref()
+        .and_then(service_error_from_json)
+    {
+        Some(e) => ServiceError {
+            status: resp.status.as_u16(),
+            retry_after: retry,
+            ..e
         }
-        _ => HttpError::UnexpectedStatus {
+        .into(),
+        None => HttpError::UnexpectedStatus {
             url: resp.url,
             status: resp.status.as_u16(),
             excerpt: excerpt(&resp.body),
             retry_after: retry,
         }
         .into(),
+    }
+}
+
+/// Parses a success answer as `T`. What is wrong is named without quoting the answer, which may hold tokens:
+/// empty, truncated, not JSON (an HTML page, with its title: a proxy or captive portal), the wrong JSON type, or
+/// the member that is missing or malformed.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    url: &str,
+    what: &str,
+) -> Result<T, HttpError> {
+    let invalid = |reason: String| HttpError::InvalidResponse {
+        url: url.to_string(),
+        reason,
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        invalid(describe_parse_error(
+            body,
+            url,
+            what,
+            e.inner(),
+            &e.path().to_string(),
+        ))
+    })?;
+    // Trailing bytes after the JSON value.
+    de.end()
+        .map_err(|e| invalid(describe_parse_error(body, url, what, &e, ".")))?;
+    Ok(value)
+}
+
+fn describe_parse_error(body: &[u8], url: &str, what: &str, inner: &serde_json::Error, path: &str) -> String {
+    use serde_json::error::Category;
+    let first = body.first_non_space();
+    match inner.classify() {
+        _ if first.is_none() => format!("the {what} is empty"),
+        Category::Eof => format!(
+            "the {what} is truncated JSON (it ends after {} bytes)",
+            body.len()
+        ),
+        Category::Syntax | Category::Io if first == Some(b'<') => {
+            let host = url::Url::parse(url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_default();
+            match html_title(body) {
+                Some(title) => format!("not JSON: an HTML page from {host} (title: \"{title}\")"),
+                None => format!("not JSON: an HTML page from {host}"),
+            }
+        }
+        Category::Syntax | Category::Io => format!(
+            "the {what} is not JSON (line {}, column {})",
+            inner.line(),
+            inner.column()
+        ),
+        Category::Data => {
+            let message = inner.to_string();
+            if let Some(member) = missing_field(&message) {
+                let member = if path == "." {
+                    member
+                } else {
+                    format!("{path}.{member}")
+                };
+                format!("member '{member}' of the {what} is missing")
+            } else if path == "." {
+                let kind = match serde_json::from_slice::<serde_json::Value>(body) {
+                    Ok(serde_json::Value::Array(_)) => "a JSON array",
+                    Ok(serde_json::Value::String(_)) => "a JSON string",
+                    Ok(serde_json::Value::Number(_)) => "a JSON number",
+                    Ok(serde_json::Value::Bool(_)) => "a JSON boolean",
+                    Ok(serde_json::Value::Null) => "JSON null",
+                    _ => "not the expected JSON object",
+                };
+                format!("the {what} is {kind}, not the expected object")
+            } else {
+                match expectation(&message) {
+                    Some(expected) => format!("member '{path}' of the {what} is malformed: {expected}"),
+                    None => format!("member '{path}' of the {what} is malformed"),
+                }
+            }
+        }
+    }
+}
+
+/// The member named by serde's "missing field `name`" (a name from our own types, never a value).
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
+    rest.split_once('`').map(|(name, _)| name.to_string())
+}
+
+/// What the member should have been: the "expected ..." end of serde's message, which comes from our types.
+/// The start of the message may quote the value, so it is never shown.
+fn expectation(message: &str) -> Option<String> {
+    // serde_json appends the position; the expectation comes right before it.
+    let message = message.rsplit_once(" at line ").map_or(message, |(m, _)| m);
+    if let Some(expected) = message.strip_prefix("expected ") {
+        // Our own custom messages start with "expected" and hold no value.
+        return Some(format!("expected {expected}"));
+    }
+    if !(message.starts_with("invalid type: ")
+        || message.starts_with("invalid value: ")
+        || message.starts_with("invalid length "))
+    {
+        return None;
+    }
+    message
+        .rsplit_once(", expected ")
+        .map(|(_, expected)| format!("expected {expected}"))
+}
+
+/// The `<title>` of an HTML page, sanitised and short: it names the proxy or portal that answered.
+fn html_title(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]);
+    let lower = text.to_ascii_lowercase();
+    let start = lower.find("<title")?;
+    let open_end = start + lower[start..].find('>')? + 1;
+    let close = open_end + lower[open_end..].find("</title")?;
+    let title: String = text
+        .get(open_end..close)?
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .filter(|c| *c != '"')
+        .take(80)
+        .collect();
+    let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!title.is_empty()).then_some(title)
+}
+
+/// A network failure that may heal on a new connection: refused, reset, closed mid-answer, connect timeout.
+/// A TLS certificate that is not trusted will not heal.
+fn is_transient(e: &HttpError) -> bool {
+    match e {
+        HttpError::Connect { source, .. } => !crate::error::is_certificate_error(source),
+        HttpError::Request { .. } => true,
+        _ => false,
+    }
+}
+
+/// A short word for the log line of a failed attempt.
+fn failure_kind(e: &HttpError) -> &'static str {
+    match e {
+        HttpError::Connect { source, .. } if crate::error::is_certificate_error(source) => {
+            "untrusted certificate"
+        }
+        HttpError::Connect { .. } => "connect",
+        HttpError::Timeout { .. } => "timeout",
+        HttpError::Request { .. } => "connection dropped",
+        HttpError::TooLarge { .. } => "too large",
+        HttpError::Redirect { .. } => "redirect",
+        HttpError::UnexpectedStatus { .. } | HttpError::InvalidResponse { .. } => "invalid answer",
+    }
+}
+
+/// The URL as logged: no user info and no query (either could carry a secret), no fragment.
+fn loggable_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            // Only fails for URLs that cannot have user info, which then have none.
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        Err(_) => "(unparsable URL)".to_string(),
     }
 }
 

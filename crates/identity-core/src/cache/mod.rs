@@ -29,6 +29,12 @@ pub use redis::RedisCache;
 /// A token with less than this left counts as expired, so a caller never gets one that dies in flight.
 pub const EXPIRY_MARGIN: Duration = Duration::from_secs(300);
 
+/// The longest lifetime kept for a token: Entra's access tokens live 60 to 90 minutes, at most a day under a
+/// token lifetime policy. A longer `expires_in`, `ext_expires_in` or `refresh_in` from a server is clamped to it
+/// (a bogus lifetime must not keep a token for centuries, nor overflow the clock), and a stored entry that claims
+/// more than this is left is treated as expired (a corrupt or hostile store).
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
 /// What identifies a cached access token: where it came from, for which app, tenant, scopes and account.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -172,7 +178,8 @@ pub struct CachedAccessToken {
 }
 
 impl CachedAccessToken {
-    /// Builds an entry from the service's relative lifetimes.
+    /// Builds an entry from the service's relative lifetimes, clamped to [`MAX_TOKEN_LIFETIME`] (and `refresh_in`
+    /// to `expires_in`), so whatever the service says the entry reads back and converts to a time.
     pub fn new(
         access_token: AccessToken,
         token_type: String,
@@ -182,20 +189,24 @@ impl CachedAccessToken {
         ext_expires_in: Option<u64>,
         refresh_in: Option<u64>,
     ) -> CachedAccessToken {
+        let max = MAX_TOKEN_LIFETIME.as_secs();
+        let expires_in = expires_in.min(max);
         CachedAccessToken {
             access_token,
             token_type,
             scopes,
             cached_at: now,
             expires_on: now.saturating_add(expires_in),
-            extended_expires_on: ext_expires_in.map(|s| now.saturating_add(s)),
-            refresh_on: refresh_in.map(|s| now.saturating_add(s)),
+            extended_expires_on: ext_expires_in.map(|s| now.saturating_add(s.min(max))),
+            refresh_on: refresh_in.map(|s| now.saturating_add(s.min(expires_in))),
         }
     }
 
-    /// Still usable: more than [`EXPIRY_MARGIN`] left.
+    /// Still usable: more than [`EXPIRY_MARGIN`] left, and no more than [`MAX_TOKEN_LIFETIME`] (an entry claiming
+    /// more was not written by this library: it counts as expired).
     pub fn is_usable(&self, now: u64) -> bool {
-        self.expires_on.saturating_sub(now) >= EXPIRY_MARGIN.as_secs()
+        let left = self.expires_on.saturating_sub(now);
+        left >= EXPIRY_MARGIN.as_secs() && left <= MAX_TOKEN_LIFETIME.as_secs()
     }
 
     /// Usable and not yet due for the early refresh the service asked for.
