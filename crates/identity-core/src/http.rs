@@ -217,7 +217,7 @@ impl HttpClient {
                     status = resp.status.as_u16(),
                     elapsed_ms,
                     attempt,
-                    correlation_id,
+                    correlation_id = %correlation_id,
                     "http request"
                 ),
                 Err(e) => tracing::info!(
@@ -226,7 +226,7 @@ impl HttpClient {
                     failure = failure_kind(e),
                     elapsed_ms,
                     attempt,
-                    correlation_id,
+                    correlation_id = %correlation_id,
                     "http request failed"
                 ),
             }
