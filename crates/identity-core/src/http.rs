@@ -477,7 +477,7 @@ fn excerpt(body: &[u8]) -> String {
 
 /// An identity endpoint's answer: the body of a success, else a typed error. A success carrying an `error`
 /// member is an error too: the device-code endpoint has answered errors with HTTP 200.
-fn identity_answer(resp: Response) -> Result<Vec<u8>> {
+pub(crate) fn identity_answer(resp: Response) -> Result<Vec<u8>> {
     if !resp.status.is_success() {
         return Err(identity_error(resp));
     }
@@ -746,7 +746,7 @@ struct GraphInnerError {
     date: Option<String>,
 }
 
-fn graph_error(resp: Response) -> Error {
+pub(crate) fn graph_error(resp: Response) -> Error {
     let header = |name: &str| {
         resp.headers
             .get(name)

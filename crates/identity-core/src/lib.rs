@@ -58,6 +58,8 @@ pub mod error;
 mod fs;
 pub mod graph;
 pub mod http;
+#[cfg(test)]
+mod proptests;
 pub mod public;
 pub mod secret;
 pub mod token;
