@@ -16,7 +16,8 @@ use reqwest::StatusCode;
 use crate::authority::Metadata;
 use crate::cache::{CacheEntry, CachedAccessToken, MAX_TOKEN_LIFETIME};
 use crate::error::{Error, HttpError};
-use crate::http::{Response, graph_error, identity_answer, parse_json};
+use crate::http::{Response, graph_error, identity_answer};
+use crate::json::parse_json;
 use crate::secret::AccessToken;
 use crate::token::{DEFAULT_EXPIRES_IN, TokenResult, TokenSource, parse_token_response};
 

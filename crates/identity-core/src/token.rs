@@ -152,7 +152,7 @@ pub(crate) fn normalise_scopes(scopes: &[impl AsRef<str>]) -> Result<Vec<String>
 /// Parses a token endpoint's success answer. What is wrong is named (the member, or "not JSON: an HTML page"),
 /// never quoted: the answer holds tokens.
 pub(crate) fn parse_token_response(body: &[u8], url: &str) -> Result<EntraTokenResponse, HttpError> {
-    let response: EntraTokenResponse = crate::http::parse_json(body, url, "token response")?;
+    let response: EntraTokenResponse = crate::json::parse_json(body, url, "token response")?;
     validate_token_response(&response, url)?;
     Ok(response)
 }
@@ -185,7 +185,7 @@ pub(crate) fn validate_token_response(response: &EntraTokenResponse, url: &str) 
 
 /// A lifetime in seconds: a non-negative JSON number (integer or not) or a string of digits. Values beyond
 /// `u64` saturate (they are clamped later); error messages never quote the value and start with "expected", which
-/// [`crate::http::parse_json`] shows.
+/// `parse_json` shows.
 fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     use serde::de::Error as _;
     const EXPECTED: &str = "expected a non-negative number of seconds";
