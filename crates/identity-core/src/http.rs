@@ -32,9 +32,11 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// Answers larger than this are refused rather than read.
     pub max_response_bytes: usize,
-    /// How many times a request is retried after a connection failure, a 429, or a 5xx.
+    /// How many times a request is retried after a connection failure (refused, reset, or closed before the
+    /// answer was complete), a 429, or a 5xx.
     pub max_retries: u32,
-    /// A `Retry-After` longer than this is not waited for; the error is returned instead.
+    /// The most one request waits between its attempts, in all: a `Retry-After` beyond what is left is not
+    /// waited for, the error is returned instead.
     pub max_retry_wait: Duration,
     /// Extra trusted CA certificates, PEM.
     pub extra_ca_pem: Vec<Vec<u8>>,
@@ -184,8 +186,8 @@ impl HttpClient {
     /// Sends a request built by `build` (called again for each retry), reads the answer within the size cap,
     /// and retries what may heal: a connection refused, reset or closed mid-answer, a connect timeout, a 429 or
     /// a 5xx, waiting for `Retry-After` or an exponential back-off. Every request this client sends is safe to
-    /// repeat: GETs, and identity form POSTs (a token or device-code request sent twice gets two answers, the
-    /// last one counts). A TLS certificate that is not trusted is never retried: it will not heal. The waits of
+    /// repeat: GETs, and identity form POSTs (a token or device-code request sent again just gets a new answer;
+    /// a device code is redeemed once, whichever poll wins). A TLS certificate that is not trusted is never retried: it will not heal. The waits of
     /// one call add up to at most [`HttpConfig::max_retry_wait`].
     ///
     /// Logs one line per attempt at INFO (target `identity_core::http`): method, URL without query or user
@@ -236,7 +238,8 @@ impl HttpClient {
                     if attempt < self.config.max_retries
                         && waited.saturating_add(wait) <= self.config.max_retry_wait =>
                 {
-                    tracing::info!(url = %shown_url, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "retrying");
+                    let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+                    tracing::info!(url = %shown_url, wait_ms, "retrying");
                     tokio::time::sleep(wait).await;
                     waited = waited.saturating_add(wait);
                     attempt += 1;
@@ -482,9 +485,25 @@ pub(crate) fn identity_answer(resp: Response) -> Result<Vec<u8>> {
     if !resp.status.is_success() {
         return Err(identity_error(resp));
     }
+    /// Just the `error` member (the others are skipped unparsed): cheap on every token answer.
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        error: Option<serde_json::Value>,
+    }
     // Only a JSON object can carry it; anything else is left to the caller's parser, which names the problem.
+    let may_carry_error = || match serde_json::from_slice::<Probe>(&resp.body) {
+        Ok(probe) => probe
+            .error
+            .as_ref()
+            .and_then(|e| e.as_str())
+            .is_some_and(|e| !e.trim().is_empty()),
+        // A duplicate member, say: the full parse below decides (the last duplicate counts).
+        Err(_) => true,
+    };
     if first_non_space(&resp.body) == Some(b'{')
-        && let Ok(serde_json::Value::Object(members)) = serde_json::from_slice(&resp.body)
+        && may_carry_error()
+        && let Ok(members) = serde_json::from_slice(&resp.body)
         && let Some(e) = service_error_from_json(&members)
     {
         return Err(ServiceError {
@@ -550,7 +569,8 @@ fn identity_error(resp: Response) -> Error {
 fn is_transient(e: &HttpError) -> bool {
     match e {
         HttpError::Connect { source, .. } => !crate::error::is_certificate_error(source),
-        HttpError::Request { .. } => true,
+        // A request that could not even be built fails the same way every time.
+        HttpError::Request { source, .. } => !source.is_builder(),
         _ => false,
     }
 }
@@ -665,6 +685,40 @@ mod tests {
             HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
         );
         assert_eq!(retry_after(&h), None);
+    }
+
+    fn ok_answer(body: &str) -> Result<Vec<u8>> {
+        identity_answer(Response {
+            url: "https://login.example.com/t/oauth2/v2.0/token".into(),
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+        })
+    }
+
+    #[test]
+    fn a_success_answer_with_an_error_member_is_a_service_error() {
+        for body in [
+            r#"{"error":"authorization_pending"}"#,
+            r#"{"error":1,"error":"authorization_pending"}"#,
+            r#"{"error_codes":"x","error":"authorization_pending","trace_id":[]}"#,
+        ] {
+            match ok_answer(body) {
+                Err(Error::Service(e)) => {
+                    assert_eq!((e.error.as_str(), e.status), ("authorization_pending", 200))
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        for body in [
+            r#"{"error":""}"#,
+            r#"{"error":null,"access_token":"a"}"#,
+            r#"{"error":{"code":"x"}}"#,
+            "[1]",
+            "",
+        ] {
+            assert_eq!(ok_answer(body).unwrap(), body.as_bytes(), "{body}");
+        }
     }
 
     #[test]
