@@ -9,7 +9,7 @@ use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, 
 use reqwest::StatusCode;
 
 use crate::error::{ConfigError, Error, GraphError, HttpError, Result, ServiceError};
-use crate::json::{first_non_space, parse_json};
+use crate::json::{first_non_space, html_title, parse_json};
 
 /// Environment variable naming a PEM file of extra CA certificates to trust (a TLS-inspecting proxy's CA, or
 /// the emulator's). They are trusted in addition to Mozilla's roots (and the system's, see
@@ -469,7 +469,15 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     (value.is_finite() && value >= 0.0).then(|| Duration::from_secs_f64(value.min(3600.0)))
 }
 
+/// The start of an error answer that is not the protocol's, for diagnosis: at most 200 printable characters, or
+/// for an HTML page (a proxy's or a portal's), its title.
 fn excerpt(body: &[u8]) -> String {
+    if first_non_space(body) == Some(b'<') {
+        return match html_title(body) {
+            Some(title) => format!("an HTML page (title: \"{title}\")"),
+            None => "an HTML page".to_string(),
+        };
+    }
     let text = String::from_utf8_lossy(body);
     let clean: String = text
         .chars()
@@ -719,6 +727,18 @@ mod tests {
         ] {
             assert_eq!(ok_answer(body).unwrap(), body.as_bytes(), "{body}");
         }
+    }
+
+    #[test]
+    fn error_pages_are_summarised_short_and_printable() {
+        assert_eq!(
+            excerpt(b"\n<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"),
+            "an HTML page (title: \"502 Bad Gateway\")"
+        );
+        assert_eq!(excerpt(b"<!DOCTYPE html><p>down</p>"), "an HTML page");
+        let text = excerpt(format!("Service\u{1b}[2J unavailable {}", "x".repeat(500)).as_bytes());
+        assert!(text.starts_with("Service [2J unavailable x"), "{text}");
+        assert!(text.chars().count() <= 200 && !text.chars().any(char::is_control));
     }
 
     #[test]

@@ -117,7 +117,7 @@ fn expectation(message: &str) -> Option<String> {
 }
 
 /// The `<title>` of an HTML page, sanitised and short: it names the proxy or portal that answered.
-fn html_title(body: &[u8]) -> Option<String> {
+pub(crate) fn html_title(body: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]);
     let lower = text.to_ascii_lowercase();
     let start = lower.find("<title")?;

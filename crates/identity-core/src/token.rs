@@ -252,4 +252,42 @@ mod tests {
         assert_eq!(minimal.expires_in, None);
         assert!(serde_json::from_str::<EntraTokenResponse>(r#"{"token_type":"Bearer"}"#).is_err());
     }
+
+    #[test]
+    fn huge_lifetimes_saturate_and_bad_ones_are_refused() {
+        let parse = |lifetime: &str| {
+            serde_json::from_str::<EntraTokenResponse>(&format!(
+                r#"{{"token_type":"Bearer","access_token":"a","expires_in":{lifetime}}}"#
+            ))
+            .map(|r| r.expires_in)
+        };
+        for huge in [
+            "1e30",
+            "18446744073709551615",
+            "\"99999999999999999999999\"",
+            "1e300",
+        ] {
+            assert_eq!(parse(huge).unwrap(), Some(u64::MAX), "{huge}");
+        }
+        assert_eq!(parse("\" 3599 \"").unwrap(), Some(3599));
+        for bad in ["-1", "-0.5", "\"NaN\"", "\"1e3\"", "\"\"", "true", "[]", "{}"] {
+            let err = parse(bad).unwrap_err().to_string();
+            assert!(
+                err.starts_with("expected a non-negative number of seconds"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cached_entry_with_unrepresentable_times_reads_as_expired() {
+        let mut entry =
+            CachedAccessToken::new(AccessToken::new("t"), "Bearer".into(), vec![], 0, 60, None, None);
+        entry.expires_on = u64::MAX;
+        entry.refresh_on = Some(u64::MAX);
+        let result = TokenResult::from_cached(entry, TokenSource::Cache, None);
+        assert_eq!(result.expires_on, UNIX_EPOCH);
+        assert_eq!(result.refresh_on, Some(UNIX_EPOCH));
+        assert_eq!(result.expires_in(), Duration::ZERO);
+    }
 }

@@ -380,6 +380,38 @@ mod tests {
     }
 
     #[test]
+    fn lifetimes_are_clamped_to_a_day_and_refresh_to_expiry() {
+        let day = MAX_TOKEN_LIFETIME.as_secs();
+        let t = CachedAccessToken::new(
+            AccessToken::new("x"),
+            "Bearer".into(),
+            vec![],
+            1000,
+            u64::MAX,
+            Some(u64::MAX),
+            Some(u64::MAX),
+        );
+        assert_eq!(t.expires_on, 1000 + day);
+        assert_eq!(t.extended_expires_on, Some(1000 + day));
+        assert_eq!(t.refresh_on, Some(1000 + day));
+        assert!(t.is_usable(1000));
+        let short = CachedAccessToken::new(
+            AccessToken::new("x"),
+            "Bearer".into(),
+            vec![],
+            0,
+            600,
+            None,
+            Some(7200),
+        );
+        assert_eq!(short.refresh_on, Some(600));
+        // An entry claiming more than a day left was not written by this library.
+        let mut forged = t.clone();
+        forged.expires_on = 1000 + day + 1;
+        assert!(!forged.is_usable(1000));
+    }
+
+    #[test]
     fn entries_round_trip_through_json() {
         let entry = CacheEntry::AccessToken(CachedAccessToken::new(
             AccessToken::new("tok"),
