@@ -54,6 +54,8 @@ enum Reply {
     Close,
     /// Headers announcing `declared` bytes, then only `partial`, then close.
     Cut { partial: String, declared: usize },
+    /// A 503 with this `Retry-After` and an OAuth error body.
+    Busy { retry_after: &'static str },
 }
 
 fn json(status: u16, body: impl Into<String>) -> Reply {
@@ -146,6 +148,13 @@ async fn serve(mut stream: TcpStream, base: &str, hits: &Mutex<Vec<Hit>>, script
             body.len()
         ),
         Reply::Close => String::new(),
+        Reply::Busy { retry_after } => {
+            let body = r#"{"error":"temporarily_unavailable"}"#;
+            format!(
+                "HTTP/1.1 503 X\r\ncontent-type: application/json\r\nretry-after: {retry_after}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+        }
         Reply::Cut { partial, declared } => format!(
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {declared}\r\nconnection: close\r\n\r\n{partial}"
         ),
@@ -671,6 +680,69 @@ async fn an_untrusted_certificate_is_not_retried_and_its_fix_names_the_ca_settin
         "{fix}"
     );
     assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn the_waits_between_retries_add_up_to_at_most_max_retry_wait() {
+    let stub = Stub::start(|_, _| Reply::Busy { retry_after: "1.5" }).await;
+    let mut config = HttpConfig::default();
+    config.proxy_from_env = false;
+    config.max_retry_wait = Duration::from_secs(2);
+    let app = ConfidentialClient::builder("client", stub.authority())
+        .client_secret(ClientSecret::new("s"))
+        .http_client(HttpClient::new(config).unwrap())
+        .build()
+        .unwrap();
+    let err = app.acquire_token_for_client(&[SCOPE]).await.unwrap_err();
+    let Error::Service(e) = &err else {
+        panic!("expected the service's answer, got {err:?}")
+    };
+    assert_eq!(
+        (e.status, e.retry_after),
+        (503, Some(Duration::from_millis(1500)))
+    );
+    // 1.5 s was waited once; a second 1.5 s would exceed the 2 s budget, so the answer is returned.
+    assert_eq!(stub.token_requests(), 2);
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_and_each_attempt_is_logged() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("identity_core::http=info")
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let app = ConfidentialClient::builder(
+        "client",
+        Authority::parse(&format!("http://127.0.0.1:{port}/{TENANT}")).unwrap(),
+    )
+    .client_secret(ClientSecret::new("s"))
+    .http_client(http_client())
+    .build()
+    .unwrap();
+    let err = app.acquire_token_for_client(&[SCOPE]).await.unwrap_err();
+    assert!(matches!(err, Error::Http(HttpError::Connect { .. })), "{err:?}");
+    assert!(err.fix().unwrap().contains("HTTPS_PROXY"), "{:?}", err.fix());
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let attempts: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("http request failed"))
+        .collect();
+    assert_eq!(attempts.len(), 3, "{log}");
+    for (n, line) in attempts.iter().enumerate() {
+        assert!(
+            line.contains("failure=\"connect\"") || line.contains("failure=connect"),
+            "{line}"
+        );
+        assert!(line.contains(&format!("attempt={n}")), "{line}");
+    }
 }
 
 /// `DeviceFlow::expires_at` adds the server's `expires_in` to an `Instant` unchecked (public.rs, not this work
