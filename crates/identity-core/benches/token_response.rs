@@ -40,7 +40,11 @@ mod secret {
 #[path = "../src/token.rs"]
 mod token;
 
-use token::{EntraTokenResponse, validate_token_response};
+#[allow(dead_code, reason = "the module is compiled here only for the token parser")]
+#[path = "../src/json.rs"]
+mod json;
+
+use token::parse_token_response;
 
 const TOKEN_URL: &str = "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token";
 
@@ -114,8 +118,7 @@ fn user() -> String {
 
 /// What the client does with a token endpoint answer: parse, validate, make the cache record.
 fn parse(body: &[u8]) -> CachedAccessToken {
-    let response: EntraTokenResponse = serde_json::from_slice(body).expect("parses");
-    validate_token_response(&response, TOKEN_URL).expect("valid");
+    let response = parse_token_response(body, TOKEN_URL).expect("a valid token response");
     let scopes = response
         .scope
         .map(|s| s.into_iter().map(|s| s.to_string()).collect())

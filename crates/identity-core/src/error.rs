@@ -459,7 +459,8 @@ impl std::error::Error for GraphError {}
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HttpError {
-    /// Connection refused, DNS failure, TLS failure, or the connection dropped.
+    /// Connection refused, DNS failure, connect timeout, or a TLS failure (an untrusted certificate among them:
+    /// see [`HttpError::fix`]).
     #[error("could not reach {url}: {source}")]
     Connect {
         /// Where we tried to go.
@@ -476,8 +477,9 @@ pub enum HttpError {
         /// The limit that ran out.
         timeout: Duration,
     },
-    /// Any other transport failure.
-    #[error("request to {url} failed: {source}")]
+    /// The connection was reset or closed before the answer was complete (after the retries), or another
+    /// transport failure.
+    #[error("the request to {url} failed (connection dropped or answer incomplete): {source}")]
     Request {
         /// Where we tried to go.
         url: String,
@@ -536,37 +538,56 @@ fn excerpt_suffix(excerpt: &str) -> String {
 }
 
 impl HttpError {
-    /// A one-line fix, when one is known.
+    /// A one-line fix. Every variant has one.
     pub fn fix(&self) -> Option<&'static str> {
         Some(match self {
             HttpError::Connect { source, .. } if is_certificate_error(source) => {
-                "The server's TLS certificate is not trusted: add its CA to IDENTITY_EXTRA_CA_CERTS (a PEM file; the system bundle, e.g. /etc/ssl/certs/ca-certificates.crt, if your proxy's CA is installed there)."
+                "The server's TLS certificate is not trusted (not retried: it will not heal). Behind a TLS-inspecting proxy, add the proxy's CA certificate to IDENTITY_EXTRA_CA_CERTS (a PEM file; the system bundle, e.g. /etc/ssl/certs/ca-certificates.crt, if the CA is installed there); otherwise check the proxy settings (HTTPS_PROXY, NO_PROXY) and the host name."
             }
             HttpError::Connect { .. } => {
-                "Check the network, the host name in AUTHORITY / GRAPH_ENDPOINT, and HTTPS_PROXY / NO_PROXY if you are behind a proxy."
+                "Check the network connection, the host name in the authority or URL, and the proxy settings (HTTPS_PROXY, NO_PROXY)."
             }
             HttpError::Timeout { .. } => {
-                "The server did not answer in time: check the network or proxy, then try again."
+                "The server did not answer in time: check the network and the proxy settings (HTTPS_PROXY), then try again."
+            }
+            HttpError::Request { .. } => {
+                "The connection was dropped before the answer was complete, also on retry: check the network and the proxy settings (HTTPS_PROXY), then try again."
+            }
+            HttpError::TooLarge { .. } => {
+                "The answer is far larger than the identity platform or Graph sends: something else answered. Check the URL and the proxy settings (HTTPS_PROXY)."
             }
             HttpError::Redirect { .. } => {
-                "Check AUTHORITY: it must be the identity platform's host itself (e.g. https://login.microsoftonline.com/<tenant>)."
+                "Identity endpoints never redirect: use the identity platform's host itself in the authority (e.g. https://login.microsoftonline.com/<tenant>), and check the proxy settings (HTTPS_PROXY)."
             }
             HttpError::UnexpectedStatus { status: 404, .. } => {
-                "Check AUTHORITY / AZURE_AUTHORITY_HOST: the host does not serve the Microsoft identity platform endpoints."
+                "Check the authority (host and tenant): this host does not serve the Microsoft identity platform endpoints."
+            }
+            HttpError::UnexpectedStatus { status: 429, .. } => {
+                "The service is throttling requests: wait (see Retry-After), then try again."
             }
             HttpError::UnexpectedStatus { status, .. } if *status >= 500 => {
                 "The service is having trouble: try again later."
             }
-            _ => return None,
+            HttpError::UnexpectedStatus { .. } => {
+                "Something other than the service answered (a proxy, a captive portal or a wrong host): check the authority or URL and the proxy settings (HTTPS_PROXY, NO_PROXY)."
+            }
+            HttpError::InvalidResponse { reason, .. } if reason.contains("HTML page") => {
+                "A proxy or captive portal answered instead of the identity platform: sign in to the network or check the proxy settings (HTTPS_PROXY, NO_PROXY), then try again."
+            }
+            HttpError::InvalidResponse { .. } => {
+                "The answer is not what the protocol specifies: a proxy or another server may have answered. Check the authority or URL and the proxy settings (HTTPS_PROXY, NO_PROXY); if it persists, report the correlation id."
+            }
         })
     }
 }
 
-fn is_certificate_error(e: &reqwest::Error) -> bool {
-    let mut source: Option<&dyn std::error::Error> = Some(e);
+/// A TLS certificate verification failure somewhere in the error's sources (rustls says "invalid peer
+/// certificate"): a missing CA, not a network glitch.
+pub(crate) fn is_certificate_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {
         let text = s.to_string();
-        if text.contains("certificate") || text.contains("UnknownIssuer") {
+        if text.contains("invalid peer certificate") || text.contains("UnknownIssuer") {
             return true;
         }
         source = s.source();

@@ -1,74 +1,75 @@
-//! Reading local files (certificates, keys, CA bundles) safely: regular files only, and never more than a limit.
+//! Bounded reads of files named in the configuration: a stray path (a FIFO, a device, a multi-gigabyte log)
+//! must give a clear error, never block or exhaust memory.
 
-use std::io::Read;
+use std::io::{self, Read};
+use std::path::Path;
 
-/// Reads the regular file at `path`, refusing one larger than `limit` bytes.
+/// Reads a regular file of at most `limit` bytes.
 ///
-/// The type is checked before the file is opened, so a FIFO never blocks and a device such as `/dev/zero` is
-/// never read: anything but a regular file is [`InvalidInput`](std::io::ErrorKind::InvalidInput). A file larger
-/// than `limit` is [`InvalidData`](std::io::ErrorKind::InvalidData), found without reading it whole.
-pub(crate) fn read_bounded(path: &std::path::Path, limit: u64) -> std::io::Result<Vec<u8>> {
-    if !std::fs::metadata(path)?.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file",
+/// Refuses anything that is not a regular file (FIFO, device, directory, socket) with
+/// [`io::ErrorKind::InvalidInput`] *before* opening it, so a FIFO never blocks the caller, and a file larger
+/// than `limit` with [`io::ErrorKind::InvalidData`], naming the limit. Symbolic links are followed: the target
+/// must be a regular file.
+pub(crate) fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    let metadata = std::fs::metadata(path)?;
+    if !metadata.file_type().is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file (a directory, FIFO, socket or device)",
         ));
     }
-    let mut data = Vec::new();
-    // One byte more than the limit tells "exactly at the limit" from "larger" (the file may also have grown
-    // since it was checked).
-    std::fs::File::open(path)?
-        .take(limit.saturating_add(1))
-        .read_to_end(&mut data)?;
-    if u64::try_from(data.len()).map_or(true, |len| len > limit) {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
+    let file = std::fs::File::open(path)?;
+    // The file may have been swapped between the check and the open: check what was opened.
+    if !file.metadata()?.file_type().is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let mut content = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut content)?;
+    if content.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
             format!("larger than the limit of {limit} bytes"),
         ));
     }
-    Ok(data)
+    Ok(content)
 }
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
-
     use super::*;
-    use std::io::ErrorKind;
+
+    fn temp_path(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("idcore-fs-{name}-{}", uuid::Uuid::new_v4()))
+    }
 
     #[test]
-    fn regular_files_only_and_never_more_than_the_limit() {
-        let dir = std::env::temp_dir().join(format!("idcore-fs-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("f");
-        std::fs::write(&file, b"12345").unwrap();
-        assert_eq!(read_bounded(&file, 5).unwrap(), b"12345");
-        let e = read_bounded(&file, 4).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::InvalidData);
-        assert!(e.to_string().contains("limit of 4 bytes"), "{e}");
-        assert_eq!(read_bounded(&dir, 5).unwrap_err().kind(), ErrorKind::InvalidInput);
-        #[cfg(unix)]
-        {
-            // Neither blocks nor reads forever.
-            let fifo = dir.join("fifo");
-            assert!(
-                std::process::Command::new("mkfifo")
-                    .arg(&fifo)
-                    .status()
-                    .unwrap()
-                    .success()
-            );
-            assert_eq!(
-                read_bounded(&fifo, 5).unwrap_err().kind(),
-                ErrorKind::InvalidInput
-            );
-            let zero = std::path::Path::new("/dev/zero");
-            assert_eq!(read_bounded(zero, 5).unwrap_err().kind(), ErrorKind::InvalidInput);
-        }
-        assert_eq!(
-            read_bounded(&dir.join("missing"), 5).unwrap_err().kind(),
-            ErrorKind::NotFound
-        );
-        std::fs::remove_dir_all(dir).unwrap();
+    fn reads_a_file_within_the_limit() {
+        let path = temp_path("ok");
+        std::fs::write(&path, b"0123456789").unwrap();
+        assert_eq!(read_bounded(&path, 10).unwrap(), b"0123456789");
+        let err = read_bounded(&path, 9).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("9 bytes"), "{err}");
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn refuses_a_directory_and_a_missing_file() {
+        let err = read_bounded(&std::env::temp_dir(), 1024).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        let err = read_bounded(Path::new("/nonexistent/idcore"), 1024).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn refuses_a_fifo_without_blocking() {
+        let path = temp_path("fifo");
+        let status = std::process::Command::new("mkfifo").arg(&path).status().unwrap();
+        assert!(status.success());
+        // Opening a FIFO for reading with no writer would block forever: the check must come first.
+        let err = read_bounded(&path, 1024).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        std::fs::remove_file(path).unwrap();
     }
 }

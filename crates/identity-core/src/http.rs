@@ -9,11 +9,15 @@ use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, 
 use reqwest::StatusCode;
 
 use crate::error::{ConfigError, Error, GraphError, HttpError, Result, ServiceError};
+use crate::json::{first_non_space, html_title, parse_json};
 
 /// Environment variable naming a PEM file of extra CA certificates to trust (a TLS-inspecting proxy's CA, or
 /// the emulator's). They are trusted in addition to Mozilla's roots (and the system's, see
 /// [`HttpConfig::system_ca_certs`]).
 pub const EXTRA_CA_CERTS_VAR: &str = "IDENTITY_EXTRA_CA_CERTS";
+
+/// Largest CA bundle file read by [`HttpConfig::with_extra_ca_file`]: the full system bundle is about 200 KiB.
+pub const MAX_CA_FILE_BYTES: u64 = 1024 * 1024;
 
 const SKU: &str = "identity-core.Rust";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -28,9 +32,11 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// Answers larger than this are refused rather than read.
     pub max_response_bytes: usize,
-    /// How many times a request is retried after a connection failure, a 429, or a 5xx.
+    /// How many times a request is retried after a connection failure (refused, reset, or closed before the
+    /// answer was complete), a 429, or a 5xx.
     pub max_retries: u32,
-    /// A `Retry-After` longer than this is not waited for; the error is returned instead.
+    /// The most one request waits between its attempts, in all: a `Retry-After` beyond what is left is not
+    /// waited for, the error is returned instead.
     pub max_retry_wait: Duration,
     /// Extra trusted CA certificates, PEM.
     pub extra_ca_pem: Vec<Vec<u8>>,
@@ -69,12 +75,13 @@ impl HttpConfig {
         Ok(config)
     }
 
-    /// Adds the certificates of a PEM file to the trusted roots.
+    /// Adds the certificates of a PEM file (a regular file of at most [`MAX_CA_FILE_BYTES`]) to the trusted roots.
     pub fn with_extra_ca_file(mut self, path: &Path) -> Result<HttpConfig, ConfigError> {
-        let pem = std::fs::read(path).map_err(|e| ConfigError::CaCertificates {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let pem =
+            crate::fs::read_bounded(path, MAX_CA_FILE_BYTES).map_err(|e| ConfigError::CaCertificates {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
         parse_pem_bundle(&pem).map_err(|reason| ConfigError::CaCertificates {
             path: path.display().to_string(),
             reason,
@@ -177,37 +184,64 @@ impl HttpClient {
     }
 
     /// Sends a request built by `build` (called again for each retry), reads the answer within the size cap,
-    /// and retries connection failures, 429 and 5xx answers with `Retry-After` or an exponential back-off.
+    /// and retries what may heal: a connection refused, reset or closed mid-answer, a connect timeout, a 429 or
+    /// a 5xx, waiting for `Retry-After` or an exponential back-off. Every request this client sends is safe to
+    /// repeat: GETs, and identity form POSTs (a token or device-code request sent again just gets a new answer;
+    /// a device code is redeemed once, whichever poll wins). A TLS certificate that is not trusted is never retried: it will not heal. The waits of
+    /// one call add up to at most [`HttpConfig::max_retry_wait`].
+    ///
+    /// Logs one line per attempt at INFO (target `identity_core::http`): method, URL without query or user
+    /// info, status or failure, elapsed time, attempt and correlation id. Never headers or bodies.
     async fn execute(
         &self,
+        method: &reqwest::Method,
         url: &str,
+        correlation_id: &str,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Response, HttpError> {
+        let shown_url = loggable_url(url);
         let mut attempt = 0;
+        let mut waited = Duration::ZERO;
         loop {
             let started = Instant::now();
             let outcome = self.send_once(url, build()).await;
+            let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             let retry_wait = match &outcome {
-                Err(HttpError::Connect { .. }) => Some(backoff(attempt)),
+                Err(e) if is_transient(e) => Some(backoff(attempt)),
                 Ok(resp) if is_retryable(resp.status) => {
                     Some(retry_after(&resp.headers).unwrap_or_else(|| backoff(attempt)))
                 }
                 _ => None,
             };
             match &outcome {
-                Ok(resp) => tracing::debug!(
-                    url,
+                Ok(resp) => tracing::info!(
+                    method = %method,
+                    url = %shown_url,
                     status = resp.status.as_u16(),
-                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    elapsed_ms,
                     attempt,
-                    "http"
+                    correlation_id = %correlation_id,
+                    "http request"
                 ),
-                Err(e) => tracing::debug!(url, error = %e, attempt, "http failed"),
+                Err(e) => tracing::info!(
+                    method = %method,
+                    url = %shown_url,
+                    failure = failure_kind(e),
+                    elapsed_ms,
+                    attempt,
+                    correlation_id = %correlation_id,
+                    "http request failed"
+                ),
             }
             match retry_wait {
-                Some(wait) if attempt < self.config.max_retries && wait <= self.config.max_retry_wait => {
-                    tracing::info!(url, wait_ms = wait.as_millis() as u64, "retrying");
+                Some(wait)
+                    if attempt < self.config.max_retries
+                        && waited.saturating_add(wait) <= self.config.max_retry_wait =>
+                {
+                    let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+                    tracing::info!(url = %shown_url, wait_ms, "retrying");
                     tokio::time::sleep(wait).await;
+                    waited = waited.saturating_add(wait);
                     attempt += 1;
                 }
                 _ => return outcome,
@@ -257,15 +291,16 @@ impl HttpClient {
 
     fn transport_error(&self, url: &str, e: reqwest::Error) -> HttpError {
         let url = url.to_string();
-        if e.is_timeout() {
-            HttpError::Timeout {
-                url,
-                timeout: self.config.request_timeout,
-            }
-        } else if e.is_connect() {
+        // A connect timeout is a connection failure (retried); a timeout of the whole request is not.
+        if e.is_connect() {
             HttpError::Connect {
                 url,
                 source: e.without_url(),
+            }
+        } else if e.is_timeout() {
+            HttpError::Timeout {
+                url,
+                timeout: self.config.request_timeout,
             }
         } else {
             HttpError::Request {
@@ -281,26 +316,33 @@ impl HttpClient {
         url: &str,
         ctx: &RequestContext,
     ) -> reqwest::RequestBuilder {
-        self.inner
+        let post = method == reqwest::Method::POST;
+        let request = self
+            .inner
             .request(method, url)
             .header(ACCEPT, "application/json")
             .header("client-request-id", ctx.correlation_id())
             .header("return-client-request-id", "true")
             .header("x-client-SKU", SKU)
             .header("x-client-Ver", VERSION)
-            .header("x-client-OS", std::env::consts::OS)
+            .header("x-client-OS", std::env::consts::OS);
+        if post {
+            // Token and device-code requests: we honour Retry-After and understand 429 (as MSAL says).
+            request.header("x-ms-lib-capability", "retry-after, h429")
+        } else {
+            request
+        }
     }
 
     /// GET on an identity endpoint (discovery); an error answer becomes a [`ServiceError`].
     pub(crate) async fn get_identity_json(&self, url: &str, ctx: &RequestContext) -> Result<Vec<u8>> {
+        let method = reqwest::Method::GET;
         let resp = self
-            .execute(url, || self.identity_request(reqwest::Method::GET, url, ctx))
+            .execute(&method, url, ctx.correlation_id(), || {
+                self.identity_request(method.clone(), url, ctx)
+            })
             .await?;
-        if resp.status.is_success() {
-            Ok(resp.body)
-        } else {
-            Err(identity_error(resp))
-        }
+        identity_answer(resp)
     }
 
     /// POST a form to an identity endpoint (device code, token); an error answer becomes a [`ServiceError`].
@@ -313,18 +355,15 @@ impl HttpClient {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
+        let method = reqwest::Method::POST;
         let resp = self
-            .execute(url, || {
-                self.identity_request(reqwest::Method::POST, url, ctx)
+            .execute(&method, url, ctx.correlation_id(), || {
+                self.identity_request(method.clone(), url, ctx)
                     .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
                     .body(body.clone())
             })
             .await?;
-        if resp.status.is_success() {
-            Ok(resp.body)
-        } else {
-            Err(identity_error(resp))
-        }
+        identity_answer(resp)
     }
 
     /// An adapter that lets the `oauth2` crate send its requests through this client.
@@ -347,7 +386,7 @@ impl HttpClient {
         })?;
         auth.set_sensitive(true);
         let resp = self
-            .execute(url, || {
+            .execute(&reqwest::Method::GET, url, ctx.correlation_id(), || {
                 self.inner
                     .get(url)
                     .header(ACCEPT, "application/json")
@@ -358,13 +397,7 @@ impl HttpClient {
         if !resp.status.is_success() {
             return Err(graph_error(resp));
         }
-        serde_json::from_slice(&resp.body).map_err(|e| {
-            HttpError::InvalidResponse {
-                url: url.to_string(),
-                reason: format!("the answer is not JSON: {e}"),
-            }
-            .into()
-        })
+        Ok(parse_json(&resp.body, url, "Graph answer")?)
     }
 }
 
@@ -388,21 +421,24 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuthTransport<'_> {
             let url = parts.uri.to_string();
             let resp = self
                 .http
-                .execute(&url, || {
+                .execute(&parts.method, &url, self.ctx.correlation_id(), || {
                     self.http
                         .identity_request(parts.method.clone(), &url, self.ctx)
                         .headers(parts.headers.clone())
                         .body(body.clone())
                 })
                 .await?;
-            if !resp.status.is_success() {
-                return Err(identity_error(resp));
+            let status = resp.status;
+            let headers = resp.headers.clone();
+            let body = identity_answer(resp)?;
+            // `oauth2` is only used for token requests. Parsing here first names what is wrong with a malformed
+            // answer (its own parse error gives a bare JSON path, or none).
+            crate::token::parse_token_response(&body, &url)?;
+            let mut out = http::Response::builder().status(status);
+            if let Some(out_headers) = out.headers_mut() {
+                *out_headers = headers;
             }
-            let mut out = http::Response::builder().status(resp.status);
-            if let Some(headers) = out.headers_mut() {
-                *headers = resp.headers;
-            }
-            out.body(resp.body).map_err(|e| {
+            out.body(body).map_err(|e| {
                 HttpError::InvalidResponse {
                     url,
                     reason: format!("cannot rebuild the response: {e}"),
@@ -433,7 +469,15 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     (value.is_finite() && value >= 0.0).then(|| Duration::from_secs_f64(value.min(3600.0)))
 }
 
+/// The start of an error answer that is not the protocol's, for diagnosis: at most 200 printable characters, or
+/// for an HTML page (a proxy's or a portal's), its title.
 fn excerpt(body: &[u8]) -> String {
+    if first_non_space(body) == Some(b'<') {
+        return match html_title(body) {
+            Some(title) => format!("an HTML page (title: \"{title}\")"),
+            None => "an HTML page".to_string(),
+        };
+    }
     let text = String::from_utf8_lossy(body);
     let clean: String = text
         .chars()
@@ -443,22 +487,129 @@ fn excerpt(body: &[u8]) -> String {
     clean.trim().to_string()
 }
 
+/// An identity endpoint's answer: the body of a success, else a typed error. A success carrying an `error`
+/// member is an error too: the device-code endpoint has answered errors with HTTP 200.
+pub(crate) fn identity_answer(resp: Response) -> Result<Vec<u8>> {
+    if !resp.status.is_success() {
+        return Err(identity_error(resp));
+    }
+    /// Just the `error` member (the others are skipped unparsed): cheap on every token answer.
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        error: Option<serde_json::Value>,
+    }
+    // Only a JSON object can carry it; anything else is left to the caller's parser, which names the problem.
+    let may_carry_error = || match serde_json::from_slice::<Probe>(&resp.body) {
+        Ok(probe) => probe
+            .error
+            .as_ref()
+            .and_then(|e| e.as_str())
+            .is_some_and(|e| !e.trim().is_empty()),
+        // A duplicate member, say: the full parse below decides (the last duplicate counts).
+        Err(_) => true,
+    };
+    if first_non_space(&resp.body) == Some(b'{')
+        && may_carry_error()
+        && let Ok(members) = serde_json::from_slice(&resp.body)
+        && let Some(e) = service_error_from_json(&members)
+    {
+        return Err(ServiceError {
+            status: resp.status.as_u16(),
+            retry_after: retry_after(&resp.headers),
+            ..e
+        }
+        .into());
+    }
+    Ok(resp.body)
+}
+
+/// A [`ServiceError`] from an OAuth error object: one with a non-empty string `error`. Each other member is
+/// kept when it has the protocol's type and skipped otherwise, so one odd member does not lose the rest.
+fn service_error_from_json(members: &serde_json::Map<String, serde_json::Value>) -> Option<ServiceError> {
+    let text = |name: &str| members.get(name).and_then(|v| v.as_str()).map(str::to_string);
+    let error = text("error").filter(|e| !e.trim().is_empty())?;
+    let error_codes = members
+        .get("error_codes")
+        .and_then(|v| v.as_array())
+        .map(|codes| codes.iter().filter_map(serde_json::Value::as_i64).collect())
+        .unwrap_or_default();
+    Some(ServiceError {
+        error,
+        error_description: text("error_description"),
+        error_codes,
+        timestamp: text("timestamp"),
+        trace_id: text("trace_id"),
+        correlation_id: text("correlation_id"),
+        error_uri: text("error_uri"),
+        suberror: text("suberror"),
+        claims: text("claims"),
+        ..ServiceError::default()
+    })
+}
+
 /// Turns an identity endpoint's error answer into a [`ServiceError`], or an [`HttpError`] if it is not one.
 fn identity_error(resp: Response) -> Error {
     let retry = retry_after(&resp.headers);
-    match serde_json::from_slice::<ServiceError>(&resp.body) {
-        Ok(mut e) if !e.error.is_empty() => {
-            e.status = resp.status.as_u16();
-            e.retry_after = retry;
-            e.into()
+    match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&resp.body)
+        .ok()
+        .as_ref()
+        .and_then(service_error_from_json)
+    {
+        Some(e) => ServiceError {
+            status: resp.status.as_u16(),
+            retry_after: retry,
+            ..e
         }
-        _ => HttpError::UnexpectedStatus {
+        .into(),
+        None => HttpError::UnexpectedStatus {
             url: resp.url,
             status: resp.status.as_u16(),
             excerpt: excerpt(&resp.body),
             retry_after: retry,
         }
         .into(),
+    }
+}
+
+/// A network failure that may heal on a new connection: refused, reset, closed mid-answer, connect timeout.
+/// A TLS certificate that is not trusted will not heal.
+fn is_transient(e: &HttpError) -> bool {
+    match e {
+        HttpError::Connect { source, .. } => !crate::error::is_certificate_error(source),
+        // A request that could not even be built fails the same way every time.
+        HttpError::Request { source, .. } => !source.is_builder(),
+        _ => false,
+    }
+}
+
+/// A short word for the log line of a failed attempt.
+fn failure_kind(e: &HttpError) -> &'static str {
+    match e {
+        HttpError::Connect { source, .. } if crate::error::is_certificate_error(source) => {
+            "untrusted certificate"
+        }
+        HttpError::Connect { .. } => "connect",
+        HttpError::Timeout { .. } => "timeout",
+        HttpError::Request { .. } => "connection dropped",
+        HttpError::TooLarge { .. } => "too large",
+        HttpError::Redirect { .. } => "redirect",
+        HttpError::UnexpectedStatus { .. } | HttpError::InvalidResponse { .. } => "invalid answer",
+    }
+}
+
+/// The URL as logged: no user info and no query (either could carry a secret), no fragment.
+fn loggable_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            // Only fails for URLs that cannot have user info, which then have none.
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        Err(_) => "(unparsable URL)".to_string(),
     }
 }
 
@@ -487,7 +638,7 @@ struct GraphInnerError {
     date: Option<String>,
 }
 
-fn graph_error(resp: Response) -> Error {
+pub(crate) fn graph_error(resp: Response) -> Error {
     let header = |name: &str| {
         resp.headers
             .get(name)
@@ -545,6 +696,61 @@ mod tests {
         assert_eq!(retry_after(&h), None);
     }
 
+    fn ok_answer(body: &str) -> Result<Vec<u8>> {
+        identity_answer(Response {
+            url: "https://login.example.com/t/oauth2/v2.0/token".into(),
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+        })
+    }
+
+    #[test]
+    fn a_success_answer_with_an_error_member_is_a_service_error() {
+        for body in [
+            r#"{"error":"authorization_pending"}"#,
+            r#"{"error":1,"error":"authorization_pending"}"#,
+            r#"{"error_codes":"x","error":"authorization_pending","trace_id":[]}"#,
+        ] {
+            match ok_answer(body) {
+                Err(Error::Service(e)) => {
+                    assert_eq!((e.error.as_str(), e.status), ("authorization_pending", 200))
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        for body in [
+            r#"{"error":""}"#,
+            r#"{"error":null,"access_token":"a"}"#,
+            r#"{"error":{"code":"x"}}"#,
+            "[1]",
+            "",
+        ] {
+            assert_eq!(ok_answer(body).unwrap(), body.as_bytes(), "{body}");
+        }
+    }
+
+    #[test]
+    fn error_pages_are_summarised_short_and_printable() {
+        assert_eq!(
+            excerpt(b"\n<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"),
+            "an HTML page (title: \"502 Bad Gateway\")"
+        );
+        assert_eq!(excerpt(b"<!DOCTYPE html><p>down</p>"), "an HTML page");
+        let text = excerpt(format!("Service\u{1b}[2J unavailable {}", "x".repeat(500)).as_bytes());
+        assert!(text.starts_with("Service [2J unavailable x"), "{text}");
+        assert!(text.chars().count() <= 200 && !text.chars().any(char::is_control));
+    }
+
+    #[test]
+    fn logged_urls_have_no_user_info_nor_query() {
+        assert_eq!(
+            loggable_url("https://user:pw@graph.example.com/v1.0/users?$skiptoken=abc#f"),
+            "https://graph.example.com/v1.0/users"
+        );
+        assert_eq!(loggable_url("not a url ?secret"), "(unparsable URL)");
+    }
+
     #[test]
     fn refuses_a_ca_file_without_certificates() {
         let dir = std::env::temp_dir().join(format!("idcore-ca-{}", uuid::Uuid::new_v4()));
@@ -556,5 +762,33 @@ mod tests {
             .unwrap_err();
         assert!(missing.to_string().contains("/nonexistent/ca.pem"), "{missing}");
         std::fs::remove_file(dir).unwrap();
+    }
+
+    #[test]
+    fn refuses_an_oversized_ca_file_and_a_fifo() {
+        let big = std::env::temp_dir().join(format!("idcore-ca-big-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&big, vec![b'a'; MAX_CA_FILE_BYTES as usize + 1]).unwrap();
+        let err = HttpConfig::default().with_extra_ca_file(&big).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(&big.display().to_string()) && text.contains("1048576 bytes"),
+            "{text}"
+        );
+        std::fs::remove_file(big).unwrap();
+
+        #[cfg(unix)]
+        {
+            let fifo = std::env::temp_dir().join(format!("idcore-ca-fifo-{}", uuid::Uuid::new_v4()));
+            assert!(
+                std::process::Command::new("mkfifo")
+                    .arg(&fifo)
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+            let err = HttpConfig::default().with_extra_ca_file(&fifo).unwrap_err();
+            assert!(err.to_string().contains("not a regular file"), "{err}");
+            std::fs::remove_file(fifo).unwrap();
+        }
     }
 }

@@ -58,6 +58,9 @@ pub mod error;
 mod fs;
 pub mod graph;
 pub mod http;
+mod json;
+#[cfg(test)]
+mod proptests;
 pub mod public;
 pub mod secret;
 pub mod token;

@@ -41,12 +41,18 @@ pub struct TokenResult {
 }
 
 impl TokenResult {
+    /// The result for a cache entry. Times that do not fit the clock (a hostile or corrupt store can hold any
+    /// number) read as the Unix epoch: already expired, due for refresh.
     pub(crate) fn from_cached(
         entry: CachedAccessToken,
         source: TokenSource,
         correlation_id: Option<String>,
     ) -> Self {
-        let at = |secs: u64| UNIX_EPOCH + Duration::from_secs(secs);
+        let at = |secs: u64| {
+            UNIX_EPOCH
+                .checked_add(Duration::from_secs(secs))
+                .unwrap_or(UNIX_EPOCH)
+        };
         TokenResult {
             expires_on: at(entry.expires_on),
             refresh_on: entry.refresh_on.map(at),
@@ -80,7 +86,9 @@ pub(crate) struct EntraTokenType(pub String);
 impl oauth2::TokenType for EntraTokenType {}
 
 /// A token endpoint success answer (RFC 6749 §5.1 plus Entra's fields). Lifetimes may be numbers or numeric
-/// strings (the v1 endpoint sent strings).
+/// strings (the v1 endpoint sent strings); a number too large for `u64` reads as `u64::MAX`, and
+/// [`CachedAccessToken::new`] clamps every lifetime to [`crate::cache::MAX_TOKEN_LIFETIME`]. A negative, fractional
+/// text, or non-numeric lifetime is refused, naming the member.
 #[derive(Debug, Deserialize, Serialize)]
 pub(crate) struct EntraTokenResponse {
     pub access_token: oauth2::AccessToken,
@@ -141,38 +149,69 @@ pub(crate) fn normalise_scopes(scopes: &[impl AsRef<str>]) -> Result<Vec<String>
     }
 }
 
+/// Parses a token endpoint's success answer. What is wrong is named (the member, or "not JSON: an HTML page"),
+/// never quoted: the answer holds tokens.
+pub(crate) fn parse_token_response(body: &[u8], url: &str) -> Result<EntraTokenResponse, HttpError> {
+    let response: EntraTokenResponse = crate::json::parse_json(body, url, "token response")?;
+    validate_token_response(&response, url)?;
+    Ok(response)
+}
+
 pub(crate) fn validate_token_response(response: &EntraTokenResponse, url: &str) -> Result<(), HttpError> {
-    let invalid = |reason: &str| HttpError::InvalidResponse {
+    let invalid = |reason: String| HttpError::InvalidResponse {
         url: url.to_string(),
-        reason: reason.to_string(),
+        reason,
     };
     if response.access_token.secret().is_empty() {
-        return Err(invalid("the access_token is empty"));
+        return Err(invalid(
+            "member 'access_token' of the token response is empty".into(),
+        ));
     }
     if !response.token_type.0.eq_ignore_ascii_case("bearer") {
-        return Err(invalid(&format!(
-            "token_type is '{}', expected Bearer",
-            response.token_type.0
+        // Only a short, printable prefix: a broken server could put anything here.
+        let shown: String = response
+            .token_type
+            .0
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(20)
+            .collect();
+        return Err(invalid(format!(
+            "member 'token_type' of the token response is '{shown}', expected Bearer"
         )));
     }
     Ok(())
 }
 
+/// A lifetime in seconds: a non-negative JSON number (integer or not) or a string of digits. Values beyond
+/// `u64` saturate (they are clamped later); error messages never quote the value and start with "expected", which
+/// `parse_json` shows.
 fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum NumberOrString {
-        Number(u64),
-        Float(f64),
-        Text(String),
+    use serde::de::Error as _;
+    const EXPECTED: &str = "expected a non-negative number of seconds";
+    let value = Option::<serde_json::Value>::deserialize(d)?;
+    let Some(value) = value else { return Ok(None) };
+    match value {
+        serde_json::Value::Number(n) => {
+            if let Some(n) = n.as_u64() {
+                Ok(Some(n))
+            } else {
+                match n.as_f64() {
+                    // `as` saturates: 1e30 becomes u64::MAX.
+                    Some(f) if f.is_finite() && f >= 0.0 => Ok(Some(f as u64)),
+                    _ => Err(D::Error::custom(EXPECTED)),
+                }
+            }
+        }
+        serde_json::Value::String(s) => {
+            let digits = s.trim();
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(D::Error::custom(EXPECTED));
+            }
+            Ok(Some(digits.parse().unwrap_or(u64::MAX)))
+        }
+        _ => Err(D::Error::custom(EXPECTED)),
     }
-    Ok(match Option::<NumberOrString>::deserialize(d)? {
-        None => None,
-        Some(NumberOrString::Number(n)) => Some(n),
-        Some(NumberOrString::Float(f)) if f.is_finite() && f >= 0.0 => Some(f as u64),
-        Some(NumberOrString::Float(_)) => return Err(serde::de::Error::custom("a negative lifetime")),
-        Some(NumberOrString::Text(s)) => Some(s.trim().parse().map_err(serde::de::Error::custom)?),
-    })
 }
 
 fn space_separated<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<oauth2::Scope>>, D::Error> {
@@ -212,5 +251,43 @@ mod tests {
             serde_json::from_str(r#"{"token_type":"bearer","access_token":"a"}"#).unwrap();
         assert_eq!(minimal.expires_in, None);
         assert!(serde_json::from_str::<EntraTokenResponse>(r#"{"token_type":"Bearer"}"#).is_err());
+    }
+
+    #[test]
+    fn huge_lifetimes_saturate_and_bad_ones_are_refused() {
+        let parse = |lifetime: &str| {
+            serde_json::from_str::<EntraTokenResponse>(&format!(
+                r#"{{"token_type":"Bearer","access_token":"a","expires_in":{lifetime}}}"#
+            ))
+            .map(|r| r.expires_in)
+        };
+        for huge in [
+            "1e30",
+            "18446744073709551615",
+            "\"99999999999999999999999\"",
+            "1e300",
+        ] {
+            assert_eq!(parse(huge).unwrap(), Some(u64::MAX), "{huge}");
+        }
+        assert_eq!(parse("\" 3599 \"").unwrap(), Some(3599));
+        for bad in ["-1", "-0.5", "\"NaN\"", "\"1e3\"", "\"\"", "true", "[]", "{}"] {
+            let err = parse(bad).unwrap_err().to_string();
+            assert!(
+                err.starts_with("expected a non-negative number of seconds"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cached_entry_with_unrepresentable_times_reads_as_expired() {
+        let mut entry =
+            CachedAccessToken::new(AccessToken::new("t"), "Bearer".into(), vec![], 0, 60, None, None);
+        entry.expires_on = u64::MAX;
+        entry.refresh_on = Some(u64::MAX);
+        let result = TokenResult::from_cached(entry, TokenSource::Cache, None);
+        assert_eq!(result.expires_on, UNIX_EPOCH);
+        assert_eq!(result.refresh_on, Some(UNIX_EPOCH));
+        assert_eq!(result.expires_in(), Duration::ZERO);
     }
 }

@@ -29,6 +29,12 @@ pub use redis::RedisCache;
 /// A token with less than this left counts as expired, so a caller never gets one that dies in flight.
 pub const EXPIRY_MARGIN: Duration = Duration::from_secs(300);
 
+/// The longest lifetime kept for a token: Entra's access tokens live 60 to 90 minutes, at most a day under a
+/// token lifetime policy. A longer `expires_in`, `ext_expires_in` or `refresh_in` from a server is clamped to it
+/// (a bogus lifetime must not keep a token for centuries, nor overflow the clock), and a stored entry that claims
+/// more than this is left is treated as expired (a corrupt or hostile store).
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
 /// What identifies a cached access token: where it came from, for which app, tenant, scopes and account.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -193,7 +199,8 @@ pub struct CachedAccessToken {
 }
 
 impl CachedAccessToken {
-    /// Builds an entry from the service's relative lifetimes.
+    /// Builds an entry from the service's relative lifetimes, clamped to [`MAX_TOKEN_LIFETIME`] (and `refresh_in`
+    /// to `expires_in`), so whatever the service says the entry reads back and converts to a time.
     pub fn new(
         access_token: AccessToken,
         token_type: String,
@@ -203,20 +210,24 @@ impl CachedAccessToken {
         ext_expires_in: Option<u64>,
         refresh_in: Option<u64>,
     ) -> CachedAccessToken {
+        let max = MAX_TOKEN_LIFETIME.as_secs();
+        let expires_in = expires_in.min(max);
         CachedAccessToken {
             access_token,
             token_type,
             scopes,
             cached_at: now,
             expires_on: now.saturating_add(expires_in),
-            extended_expires_on: ext_expires_in.map(|s| now.saturating_add(s)),
-            refresh_on: refresh_in.map(|s| now.saturating_add(s)),
+            extended_expires_on: ext_expires_in.map(|s| now.saturating_add(s.min(max))),
+            refresh_on: refresh_in.map(|s| now.saturating_add(s.min(expires_in))),
         }
     }
 
-    /// Still usable: more than [`EXPIRY_MARGIN`] left.
+    /// Still usable: more than [`EXPIRY_MARGIN`] left, and no more than [`MAX_TOKEN_LIFETIME`] (an entry claiming
+    /// more was not written by this library: it counts as expired).
     pub fn is_usable(&self, now: u64) -> bool {
-        self.expires_on.saturating_sub(now) >= EXPIRY_MARGIN.as_secs()
+        let left = self.expires_on.saturating_sub(now);
+        left >= EXPIRY_MARGIN.as_secs() && left <= MAX_TOKEN_LIFETIME.as_secs()
     }
 
     /// Usable and not yet due for the early refresh the service asked for.
@@ -393,6 +404,38 @@ mod tests {
             !t.is_usable(1000 + 3600 - 299),
             "less than 5 minutes left counts as expired"
         );
+    }
+
+    #[test]
+    fn lifetimes_are_clamped_to_a_day_and_refresh_to_expiry() {
+        let day = MAX_TOKEN_LIFETIME.as_secs();
+        let t = CachedAccessToken::new(
+            AccessToken::new("x"),
+            "Bearer".into(),
+            vec![],
+            1000,
+            u64::MAX,
+            Some(u64::MAX),
+            Some(u64::MAX),
+        );
+        assert_eq!(t.expires_on, 1000 + day);
+        assert_eq!(t.extended_expires_on, Some(1000 + day));
+        assert_eq!(t.refresh_on, Some(1000 + day));
+        assert!(t.is_usable(1000));
+        let short = CachedAccessToken::new(
+            AccessToken::new("x"),
+            "Bearer".into(),
+            vec![],
+            0,
+            600,
+            None,
+            Some(7200),
+        );
+        assert_eq!(short.refresh_on, Some(600));
+        // An entry claiming more than a day left was not written by this library.
+        let mut forged = t.clone();
+        forged.expires_on = 1000 + day + 1;
+        assert!(!forged.is_usable(1000));
     }
 
     #[test]
