@@ -238,10 +238,7 @@ impl Authority {
             #[serde(default)]
             tenant_discovery_endpoint: Option<String>,
         }
-        let answer: Answer = serde_json::from_slice(body).map_err(|e| HttpError::InvalidResponse {
-            url: url.to_string(),
-            reason: format!("not an instance discovery answer: {e}"),
-        })?;
+        let answer: Answer = crate::json::parse_json(body, url, "instance discovery answer")?;
         match (answer.error.as_deref(), answer.tenant_discovery_endpoint) {
             (Some("invalid_instance"), _) => Err(self.unknown_host().into()),
             (None, Some(endpoint)) if !endpoint.is_empty() => Ok(()),
@@ -408,10 +405,7 @@ impl Metadata {
         let ctx = RequestContext::new();
         let body = http.get_identity_json(&url, &ctx).await?;
         let metadata = Metadata::from_json(authority, &body)?;
-        let document = serde_json::from_slice(&body).map_err(|e| HttpError::InvalidResponse {
-            url: url.clone(),
-            reason: e.to_string(),
-        })?;
+        let document = crate::json::parse_json(&body, &url, "OpenID configuration document")?;
         Ok((metadata, document))
     }
 
@@ -435,8 +429,7 @@ impl Metadata {
                 )))
             }
         };
-        let raw: RawMetadata = serde_json::from_slice(body)
-            .map_err(|e| invalid(format!("not an OpenID configuration document: {e}")))?;
+        let raw: RawMetadata = crate::json::parse_json(body, &source_url, "OpenID configuration document")?;
         let endpoint = |name: &str, value: Option<String>| -> Result<Option<Url>, HttpError> {
             let Some(value) = value else { return Ok(None) };
             let url =

@@ -179,11 +179,7 @@ impl ClientCore {
             Err(e) => return Err(e),
         };
         self.authority.check_instance_discovery(url.as_str(), &body)?;
-        let document =
-            serde_json::from_slice(&body).map_err(|e| crate::error::HttpError::InvalidResponse {
-                url: url.to_string(),
-                reason: e.to_string(),
-            })?;
+        let document = crate::json::parse_json(&body, url.as_str(), "instance discovery answer")?;
         self.keep_for_next_write(key, document);
         Ok(())
     }

@@ -18,8 +18,7 @@ use crate::error::{ConfigError, Error, HttpError, Result, SignInError};
 use crate::http::{HttpClient, RequestContext};
 use crate::secret::{AccessToken, Password};
 use crate::token::{
-    DEFAULT_EXPIRES_IN, EntraTokenResponse, TokenResult, TokenSource, normalise_scopes,
-    validate_token_response,
+    DEFAULT_EXPIRES_IN, EntraTokenResponse, TokenResult, TokenSource, normalise_scopes, parse_token_response,
 };
 
 /// Scopes every user sign-in asks for besides the caller's: an ID token (`openid`, `profile`) and a refresh
@@ -35,6 +34,10 @@ const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
 /// wait longer than this for the program to notice (an `interval` of a day would never poll before the code
 /// expires).
 pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The longest device-code lifetime believed (seconds); Entra's codes live 15 minutes. A larger `expires_in`
+/// is a broken or hostile answer, and must not overflow the monotonic clock.
+const MAX_DEVICE_CODE_LIFETIME: u64 = 24 * 3600;
 
 /// A public client application: a tool or app run by a user, which holds no secret.
 ///
@@ -103,7 +106,10 @@ pub struct DeviceFlow {
 impl DeviceFlow {
     /// When the code stops working, on this machine's monotonic clock.
     pub fn expires_at(&self) -> Instant {
-        self.issued_at + self.expires_in
+        // The lifetime is capped when the answer is read; the check keeps a hand-built flow from panicking.
+        self.issued_at
+            .checked_add(self.expires_in)
+            .unwrap_or(self.issued_at)
     }
 
     /// The `client-request-id` sent with the device code request and every poll.
@@ -316,8 +322,8 @@ impl PublicClient {
             url: endpoint.to_string(),
             reason,
         };
-        let response: DeviceCodeResponse = serde_json::from_slice(&body)
-            .map_err(|e| invalid(format!("not a device authorization response: {e}")))?;
+        let response: DeviceCodeResponse =
+            crate::json::parse_json(&body, endpoint.as_str(), "device authorization response")?;
         if response.user_code.trim().is_empty() || response.device_code.secret().is_empty() {
             return Err(invalid("the user_code or device_code is empty".into()).into());
         }
@@ -325,7 +331,11 @@ impl PublicClient {
             .map_err(|e| invalid(format!("verification_uri is not a URL: {e}")))?;
         ensure_secure(&page).map_err(|e| invalid(format!("verification_uri: {e}")))?;
         // RFC 8628 defaults: 5 s between polls. The lifetime default is the service's documented 15 minutes.
-        let expires_in = Duration::from_secs(seconds_field(response.expires_in.as_ref()).unwrap_or(900));
+        let expires_in = Duration::from_secs(
+            seconds_field(response.expires_in.as_ref())
+                .unwrap_or(900)
+                .min(MAX_DEVICE_CODE_LIFETIME),
+        );
         let interval = poll_interval(
             Duration::from_secs(seconds_field(response.interval.as_ref()).unwrap_or(5).max(1)),
             expires_in,
@@ -503,10 +513,7 @@ impl PublicClient {
             }
             Err(e) => return Err(e),
         };
-        let realm: UserRealm = serde_json::from_slice(&body).map_err(|e| HttpError::InvalidResponse {
-            url: url.clone(),
-            reason: format!("not a user realm answer: {e}"),
-        })?;
+        let realm: UserRealm = crate::json::parse_json(&body, &url, "user realm answer")?;
         match realm.account_type.as_str() {
             "Managed" => Ok(()),
             "Federated" => Err(SignInError::FederatedAccount {
@@ -546,7 +553,7 @@ impl PublicClient {
             .http
             .post_identity_form(token_url, &form, context)
             .await?;
-        parse_token_response(&body, token_url)
+        Ok(parse_token_response(&body, token_url)?)
     }
 
     /// The records of a user-token response: the account, its ID token and refresh token (to be stored before
@@ -679,21 +686,6 @@ fn with_oidc_scopes(scopes: &[String]) -> String {
     let mut all: Vec<&str> = scopes.iter().map(String::as_str).collect();
     all.extend(OIDC_SCOPES);
     all.join(" ")
-}
-
-fn parse_token_response(body: &[u8], url: &str) -> Result<EntraTokenResponse> {
-    let response: EntraTokenResponse =
-        serde_json::from_slice(body).map_err(|e| HttpError::InvalidResponse {
-            url: url.to_string(),
-            // Only the position: a parse message could otherwise echo a token.
-            reason: format!(
-                "the token response does not parse (line {}, column {})",
-                e.line(),
-                e.column()
-            ),
-        })?;
-    validate_token_response(&response, url)?;
-    Ok(response)
 }
 
 /// A poll interval capped at [`MAX_POLL_INTERVAL`] and at the code's lifetime (at least a second).
