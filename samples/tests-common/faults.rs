@@ -1,8 +1,9 @@
 //! Runs a sample's built binary through injected faults at each endpoint it uses and checks how it ends.
 //! Included with `#[path]` next to `mod.rs` (as `common`), whose process helpers it uses.
 //!
-//! The contract: transient faults end in success; persistent errors and answers that are not what the
-//! protocol says end quickly with exit 5, a `  fix:` line and no access token in the cache; nothing panics,
+//! The contract: transient faults end in success; a service that keeps failing ends with its own exit code (3
+//! identity platform, 4 Graph), answers that are not what the protocol says end quickly with exit 5, both with a
+//! `  fix:` line and no access token in the cache; nothing panics,
 //! and no token or secret reaches the output. Each case gets its own emulator (faults and counts never leak
 //! between cases) and its own cache file.
 #![allow(dead_code)]
@@ -50,6 +51,9 @@ pub enum Expect {
     Network,
     /// Exit 3 with this text (an `AADSTS` code) on stderr.
     Service(&'static str),
+    /// The service keeps failing in its own dialect (an `AADSTS` error, a Graph error envelope): its exit code
+    /// (3 identity platform, 4 Graph) with a fix line; no access token cached when the fault was before Graph.
+    Refused(i32),
     /// Exit 0 twice in a row with the same cache (a strange answer must not poison it).
     SuccessTwice,
 }
@@ -124,10 +128,13 @@ pub fn persistent(endpoints: &[Endpoint]) -> Vec<Case> {
     let html = "<!DOCTYPE html><html><head><title>Sign in to the Wi-Fi</title></head><body><form></form></body></html>";
     let mut cases = Vec::new();
     for &e in endpoints {
+        // The emulator's status faults answer in the endpoint's own error format, so they end as that
+        // service's error (exit 3 or 4), not as a network one.
+        let refused = Expect::Refused(if e == Endpoint::Graph { 4 } else { 3 });
+        for kind in [status(503, None), status(429, Some(1)), status(500, None)] {
+            cases.push(Case::new(e, kind, 10, refused.clone()));
+        }
         let mut kinds = vec![
-            (status(503, None), 10),
-            (status(429, Some(1)), 10),
-            (status(500, None), 10),
             (body(200, "text/html; charset=utf-8", html), 1),
             (body(502, "text/html", html), 10),
             (body(200, "application/json", ""), 1),
@@ -255,7 +262,7 @@ impl Sample {
         }
         let (out, secrets) = self.run(&emu, &dir, &cache).await;
         let mut problems = problems_of(&out, &case.expect, &secrets);
-        if matches!(case.expect, Expect::Network) && before_graph {
+        if matches!(case.expect, Expect::Network | Expect::Refused(_)) && before_graph {
             let cached = cached_access_tokens(&cache);
             if cached > 0 {
                 problems.push(format!("{cached} access token(s) cached"));
@@ -382,6 +389,14 @@ fn problems_of(out: &Output, expect: &Expect, secrets: &[String]) -> Vec<String>
         Expect::Network => {
             if code != Some(5) {
                 problems.push(format!("exit {code:?}, expected 5"));
+            }
+            if !has_fix_line(out) {
+                problems.push("no line starting with '  fix:' on stderr".to_owned());
+            }
+        }
+        Expect::Refused(exit) => {
+            if code != Some(*exit) {
+                problems.push(format!("exit {code:?}, expected {exit}"));
             }
             if !has_fix_line(out) {
                 problems.push("no line starting with '  fix:' on stderr".to_owned());

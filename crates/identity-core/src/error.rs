@@ -435,8 +435,12 @@ impl GraphError {
                 "/me needs a signed-in user; an app-only token can call /users/{id} instead."
             }
             "TooManyRequests" => "Graph is throttling this app: wait for Retry-After, then try again.",
+            _ if self.status == 429 => "Graph is throttling this app: wait for Retry-After, then try again.",
+            _ if self.status >= 500 => {
+                "Microsoft Graph failed on its side, and the retries did too: try again later; if it persists, give Microsoft support the request id and date."
+            }
             "Request_ResourceNotFound" => {
-                "Check the id in GRAPH_ENDPOINT (for applications: the Object ID, not the Application ID)."
+                "Check the id in the Graph URL (for applications: the Object ID, not the Application ID)."
             }
             _ => return None,
         })

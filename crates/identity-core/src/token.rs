@@ -183,7 +183,7 @@ pub(crate) fn validate_token_response(response: &EntraTokenResponse, url: &str) 
     Ok(())
 }
 
-/// A lifetime in seconds: a non-negative JSON number (integer or not) or a string of digits. Values beyond
+/// A lifetime in seconds: a non-negative JSON number (integer or not) or the same written as a string. Values beyond
 /// `u64` saturate (they are clamped later); error messages never quote the value and start with "expected", which
 /// `parse_json` shows.
 fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
@@ -204,11 +204,15 @@ fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
             }
         }
         serde_json::Value::String(s) => {
-            let digits = s.trim();
-            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(D::Error::custom(EXPECTED));
+            let text = s.trim();
+            if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+                return Ok(Some(text.parse().unwrap_or(u64::MAX)));
             }
-            Ok(Some(digits.parse().unwrap_or(u64::MAX)))
+            // A number written as text in another notation ("3599.0", "1e30"), as a number would be read.
+            match text.parse::<f64>() {
+                Ok(f) if f.is_finite() && f >= 0.0 => Ok(Some(f as u64)),
+                _ => Err(D::Error::custom(EXPECTED)),
+            }
         }
         _ => Err(D::Error::custom(EXPECTED)),
     }
@@ -266,11 +270,15 @@ mod tests {
             "18446744073709551615",
             "\"99999999999999999999999\"",
             "1e300",
+            "\"1e30\"",
         ] {
             assert_eq!(parse(huge).unwrap(), Some(u64::MAX), "{huge}");
         }
         assert_eq!(parse("\" 3599 \"").unwrap(), Some(3599));
-        for bad in ["-1", "-0.5", "\"NaN\"", "\"1e3\"", "\"\"", "true", "[]", "{}"] {
+        assert_eq!(parse("\"1e3\"").unwrap(), Some(1000));
+        for bad in [
+            "-1", "-0.5", "\"NaN\"", "\"inf\"", "\"-1e3\"", "\"\"", "true", "[]", "{}",
+        ] {
             let err = parse(bad).unwrap_err().to_string();
             assert!(
                 err.starts_with("expected a non-negative number of seconds"),

@@ -290,7 +290,6 @@ async fn negative_or_garbage_lifetimes_are_refused_naming_the_member() {
         ("expires_in", r#","expires_in":"NaN""#),
         ("ext_expires_in", r#","expires_in":3600,"ext_expires_in":true"#),
         ("refresh_in", r#","expires_in":3600,"refresh_in":{"a":1}"#),
-        ("expires_in", r#","expires_in":"1e30""#),
         ("expires_in", r#","expires_in":-1e30"#),
     ] {
         let stub = Stub::start(move |_, _| token_answer(lifetimes)).await;

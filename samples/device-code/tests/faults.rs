@@ -51,7 +51,7 @@ async fn transient_faults_at_each_endpoint_end_in_success() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn persistent_faults_and_bad_answers_end_with_exit_5_and_a_fix() {
+async fn persistent_faults_and_bad_answers_end_with_an_error_and_a_fix() {
     SAMPLE.check_all(faults::persistent(SAMPLE.endpoints)).await;
 }
 
