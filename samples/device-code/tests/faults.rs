@@ -47,12 +47,40 @@ const SAMPLE: Sample = Sample {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn transient_faults_at_each_endpoint_end_in_success() {
-    SAMPLE.check_all(faults::transient(SAMPLE.endpoints)).await;
+    let cases = faults::transient(SAMPLE.endpoints)
+        .into_iter()
+        .map(|mut case| {
+            // A poll whose answer is cut after the service redeemed the code cannot be repeated: the code is
+            // spent (single use), as on the real service. The user is told to sign in again.
+            let redeemed = case
+                .faults
+                .iter()
+                .any(|f| f.endpoint == Endpoint::Token && matches!(f.kind, FaultKind::ResetMidBody));
+            if redeemed {
+                case.expect = Expect::Service("AADSTS70000");
+            }
+            case
+        })
+        .collect();
+    SAMPLE.check_all(cases).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn persistent_faults_and_bad_answers_end_with_an_error_and_a_fix() {
-    SAMPLE.check_all(faults::persistent(SAMPLE.endpoints)).await;
+    let cases = faults::persistent(SAMPLE.endpoints)
+        .into_iter()
+        .map(|mut case| {
+            // Throttled polls wait for Retry-After while the code is valid, then the sign-in completes.
+            let throttled_polls = case.faults.iter().any(|f| {
+                f.endpoint == Endpoint::Token && matches!(f.kind, FaultKind::Status { status: 429, .. })
+            });
+            if throttled_polls {
+                case.expect = Expect::Success;
+            }
+            case
+        })
+        .collect();
+    SAMPLE.check_all(cases).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
