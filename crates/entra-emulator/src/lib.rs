@@ -238,7 +238,15 @@ impl EmulatorBuilder {
             path: self.state_dir.clone().unwrap_or_else(std::env::temp_dir),
             source,
         })?;
-        match start_with_store(self, &store).await {
+        // Held until the state is loaded or created and saved: emulators sharing a state directory (samples
+        // started at once) then all end up with the same CA, signing key and directory.
+        let lock = store.lock().await.map_err(|source| EmulatorError::StateDir {
+            path: store.path(store::LOCK),
+            source,
+        })?;
+        let started = start_with_store(self, &store).await;
+        drop(lock);
+        match started {
             Ok(r) => Ok(Emulator {
                 state: r.state,
                 server: r.server,
@@ -626,6 +634,21 @@ impl Emulator {
             tracing::warn!("cannot save the directory after a certificate upload: {e}");
         }
         true
+    }
+
+    /// A stable identifier of the key that signs this emulator's tokens: the `kid` of its JWK (base64url of the
+    /// SHA-1 of its certificate). The same across restarts with the same state directory, different for any
+    /// other emulator (a second instance, a restart without its state), so a client can keep the tokens of
+    /// different emulators apart, e.g. by partitioning its token cache with it.
+    pub fn signing_key_id(&self) -> &str {
+        self.state.signing_key.kid()
+    }
+
+    /// Where [`Self::write_description`] puts the self-description by default (`emulator.json` in the state
+    /// directory, or in the temporary directory that is removed when the emulator stops), so the secrets it
+    /// holds never land in a working tree.
+    pub fn default_description_path(&self) -> PathBuf {
+        self.store.path(store::DESCRIPTION)
     }
 
     /// The self-description (includes secrets, passwords and the PFX passwords of held certificates).
