@@ -475,7 +475,8 @@ async fn start_with_store(builder: EmulatorBuilder, store: &Store) -> Result<Run
         seen_assertions: Mutex::new(Default::default()),
     });
 
-    let router = server::router(state.clone());
+    // Pages that change the directory (admin consent) save it through this.
+    let router = server::router(state.clone()).layer(axum::Extension(store.directory_file()));
     let (mut handle, shutdown_rx) = ServerHandle::new();
     handle.add(server::spawn_listener(
         https_listener,
@@ -628,9 +629,7 @@ impl Emulator {
             registration.certificates.push(certificate);
             directory.clone()
         };
-        if self.store.is_persistent()
-            && let Err(e) = save_directory(&self.store, &snapshot)
-        {
+        if let Err(e) = self.store.directory_file().save(&snapshot) {
             tracing::warn!("cannot save the directory after a certificate upload: {e}");
         }
         true

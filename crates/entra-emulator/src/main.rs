@@ -81,7 +81,10 @@ fn q(value: &str) -> String {
 
 /// ` NAME=value` for each pair, quoted for the shell.
 fn assignments(pairs: &[(&str, &str)]) -> String {
-    pairs.iter().map(|(name, value)| format!(" {name}={}", q(value))).collect()
+    pairs
+        .iter()
+        .map(|(name, value)| format!(" {name}={}", q(value)))
+        .collect()
 }
 
 fn summary(emulator: &Emulator) -> String {

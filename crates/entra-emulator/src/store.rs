@@ -47,6 +47,11 @@ impl Store {
         Ok(Self { dir, temporary: true })
     }
 
+    /// Where run-time changes of the directory are saved (nowhere for a temporary store).
+    pub fn directory_file(&self) -> DirectoryFile {
+        DirectoryFile(self.is_persistent().then(|| self.path(DIRECTORY)))
+    }
+
     /// Waits for the exclusive lock of a persistent state directory (`None` for a temporary one). Emulators
     /// hold it while they load or create the state, so those starting at once never see each other's
     /// half-created state: the first creates the CA and keys, the others load them.
@@ -106,6 +111,22 @@ impl Store {
         if self.temporary {
             let _ = fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+/// `directory.json` of a state directory, for the changes made while the emulator runs (an uploaded
+/// certificate, an administrator's consent); `None` without a state directory.
+#[derive(Clone, Debug)]
+pub(crate) struct DirectoryFile(Option<PathBuf>);
+
+impl DirectoryFile {
+    /// Saves `directory` (secrets included: mode 0600), atomically; nothing without a state directory.
+    pub fn save(&self, directory: &crate::Directory) -> io::Result<()> {
+        let Some(path) = &self.0 else {
+            return Ok(());
+        };
+        let json = serde_json::to_string_pretty(directory).map_err(io::Error::other)?;
+        write_atomic(path, json.as_bytes(), true)
     }
 }
 

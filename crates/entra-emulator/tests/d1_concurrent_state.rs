@@ -144,7 +144,11 @@ async fn emulators_started_at_once_in_one_process_share_one_state() {
         // Each one's token is good at the next one's Graph (the bug: 401 "Signature is invalid").
         let tok = token_from(&http, &emu.authority(), &id, &secret).await;
         let next = &emulators[(i + 1) % emulators.len()];
-        assert_eq!(graph_status(&http, &next.graph_base(), &tok).await, 200, "emulator {i}");
+        assert_eq!(
+            graph_status(&http, &next.graph_base(), &tok).await,
+            200,
+            "emulator {i}"
+        );
         assert_eq!(
             published_kids(&http, &emu.authority()).await,
             [first.signing_key_id()]
@@ -207,8 +211,7 @@ fn wait_ready(mut child: Child, describe: &Path) -> Process {
         }
         panic!("the emulator exited before it was ready ({status}): {stderr}");
     }
-    let description: Description =
-        serde_json::from_str(&std::fs::read_to_string(describe).unwrap()).unwrap();
+    let description: Description = serde_json::from_str(&std::fs::read_to_string(describe).unwrap()).unwrap();
     Process { child, description }
 }
 
@@ -247,11 +250,7 @@ async fn emulator_processes_started_at_once_share_one_state() {
     let ca = std::fs::read_to_string(state.join("ca.pem")).unwrap();
     let http = client_trusting(&ca);
     let first = &processes[0].description;
-    let app = first.tenants[0]
-        .apps
-        .iter()
-        .find(|a| a.name == "daemon")
-        .unwrap();
+    let app = first.tenants[0].apps.iter().find(|a| a.name == "daemon").unwrap();
     let secret = app.client_secret.clone().unwrap();
     let mut kids = Vec::new();
     for (i, p) in processes.iter().enumerate() {
