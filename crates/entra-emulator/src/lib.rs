@@ -658,6 +658,7 @@ impl Emulator {
             &self.https_url,
             self.http_url.as_deref(),
             &self.ca_path,
+            self.signing_key_id(),
         )
     }
 

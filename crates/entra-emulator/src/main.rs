@@ -103,7 +103,7 @@ fn summary(emulator: &Emulator) -> String {
     line(format!("  Graph base       {}", d.graph_base_url));
     line(format!("  CA certificate   {}", d.ca_file));
     line(format!("  device sign-in   {}", d.verification_uri));
-    line(format!("  signing key id   {}", emulator.signing_key_id()));
+    line(format!("  signing key id   {}", d.signing_key_id));
     if let Some(demo) = &d.demo_user {
         line(format!(
             "  demo user        {} (password {})",
