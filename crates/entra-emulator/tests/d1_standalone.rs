@@ -36,26 +36,28 @@ impl Drop for Running {
 
 /// Starts the binary in `cwd` with `args` and returns its summary, up to the line naming the description.
 fn run_until_described(cwd: &Path, args: &[&str]) -> (Running, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_entra-emulator"))
-        .args(["--port", "0"])
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("ENTRA_EMULATOR_PORT")
-        .env_remove("ENTRA_EMULATOR_STATE")
-        .env_remove("ENTRA_EMULATOR_DESCRIBE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
+    let mut running = Running(
+        Command::new(env!("CARGO_BIN_EXE_entra-emulator"))
+            .args(["--port", "0"])
+            .args(args)
+            .current_dir(cwd)
+            .env_remove("ENTRA_EMULATOR_PORT")
+            .env_remove("ENTRA_EMULATOR_STATE")
+            .env_remove("ENTRA_EMULATOR_DESCRIBE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = running.0.stdout.take().unwrap();
     let mut summary = String::new();
     for line in BufReader::new(stdout).lines() {
         let line = line.unwrap();
         summary.push_str(&line);
         summary.push('\n');
         if line.starts_with("Self-description written to") {
-            return (Running(child), summary);
+            return (running, summary);
         }
     }
     panic!("the emulator exited early:\n{summary}");
