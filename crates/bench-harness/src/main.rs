@@ -41,7 +41,7 @@ struct Cli {
     /// Only this scenario (repeatable): daemon-secret, daemon-certificate, device-code, username-password.
     #[arg(long = "scenario", value_name = "NAME")]
     scenarios: Vec<String>,
-    /// Where report.md and wall-time.svg go [default: <target>/bench-report].
+    /// Where report.md and wall-time.svg go [default: the target directory's bench-report].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Unmeasured runs per client first (page cache, Python bytecode).
