@@ -3,8 +3,7 @@
 //!
 //! Starts the emulator, optionally writes its self-description, prints a summary (authority, Graph base,
 //! CA file, client and object ids, secrets and certificate files, how to point our Rust samples, MSAL Python
-//! and curl at it) and runs
-//! until Ctrl-C.
+//! and curl at it) and runs until Ctrl-C (or SIGTERM).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -273,6 +272,25 @@ fn summary(emulator: &Emulator) -> String {
     out
 }
 
+/// Ctrl-C, or (Unix) SIGTERM as sent by `kill` and service managers: both stop cleanly, so a temporary state
+/// directory (with secrets in it) is removed.
+async fn stop_requested() -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term =
+            signal(SignalKind::terminate()).map_err(|e| format!("cannot wait for SIGTERM: {e}"))?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.map_err(|e| format!("cannot wait for Ctrl-C: {e}")),
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))
+}
+
 async fn run(args: Args) -> Result<(), String> {
     let mut builder: EmulatorBuilder = Emulator::builder().bind(resolve(&args.host, args.port).await?);
     if let Some(port) = args.http_port {
@@ -306,9 +324,7 @@ async fn run(args: Args) -> Result<(), String> {
     if let Some(path) = &description {
         println!("\nSelf-description written to {}", path.display());
     }
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
+    stop_requested().await?;
     println!("Stopping.");
     emulator.shutdown().await;
     Ok(())

@@ -140,7 +140,11 @@ fn a_bare_describe_writes_into_the_state_directory_and_the_summary_has_the_rust_
 #[test]
 fn an_explicit_relative_describe_path_goes_where_asked() {
     let dir = TempDir::new();
-    let (_running, summary) = run_until_described(&dir.0, &["--describe", "out.json"]);
+    let state = dir.0.join("state");
+    let (_running, summary) = run_until_described(
+        &dir.0,
+        &["--state", state.to_str().unwrap(), "--describe", "out.json"],
+    );
     assert_eq!(written_to(&summary), Path::new("out.json"));
     assert!(dir.0.join("out.json").is_file());
 }
