@@ -4,9 +4,12 @@
 //! It is a real HTTPS server on loopback (rustls, with a CA generated at first start and written as PEM
 //! so any client can trust it) that serves OpenID Connect discovery, signing keys, instance discovery,
 //! user realm discovery, the v2.0 token endpoint (client credentials with a client secret or a certificate:
-//! signed JWT client assertions) and Graph
-//! `/v1.0/users`, `/v1.0/users/{id}`, `/v1.0/me`, `/v1.0/applications/…`, with the real service's error
-//! shapes and AADSTS codes.
+//! signed JWT client assertions; device code, username/password and refresh tokens for users), the device-code
+//! sign-in page, the admin-consent page and Graph `/v1.0/users`, `/v1.0/users/{id}`, `/v1.0/me`,
+//! `/v1.0/applications/…`, with the real service's error shapes and AADSTS codes.
+//!
+//! Emulators sharing a state directory ([`EmulatorBuilder::state_dir`]) may start at the same moment: the
+//! state is created and loaded under an exclusive lock, so they all get the same CA, signing key and directory.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), entra_emulator::EmulatorError> {

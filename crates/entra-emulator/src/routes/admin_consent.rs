@@ -21,7 +21,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::directory::GRAPH_RESOURCE;
+use crate::directory::{GRAPH_APP_ID, GRAPH_RESOURCE};
 use crate::errors::AadError;
 use crate::routes::Ctx;
 use crate::routes::identity::{Form, resolve_tenant};
@@ -40,8 +40,6 @@ enum Version {
 
 /// The OIDC scopes: consented implicitly, never listed.
 const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
-/// Graph's app id, which also prefixes fully qualified Graph scopes.
-const GRAPH_APP_ID_PREFIX: &str = "00000003-0000-0000-c000-000000000000/";
 
 /// A checked request: what would be consented, for which app, in which tenant, and where to go afterwards.
 #[derive(Debug)]
@@ -115,7 +113,8 @@ fn requested_graph_scopes(
             continue;
         }
         let lower = requested.to_ascii_lowercase();
-        let name = [format!("{GRAPH_RESOURCE}/"), GRAPH_APP_ID_PREFIX.to_owned()]
+        // Graph's scopes may be qualified by its URI or its app id.
+        let name = [format!("{GRAPH_RESOURCE}/"), format!("{GRAPH_APP_ID}/")]
             .iter()
             .find_map(|prefix| {
                 lower
