@@ -1,7 +1,7 @@
 //! `bench`: every Rust sample against its MSAL Python twin, on one in-process emulator over HTTPS.
 //!
 //! For each scenario it alternates runs of the release-built Rust sample (cold cache, warm cache, expired
-//! token) and of the MSAL Python peer sample, and reports wall time (median, p90), the Python / Rust ratio,
+//! token) and of its MSAL Python version (`crates/entra-emulator/msal-python`), and reports wall time (median, p90), the Python / Rust ratio,
 //! HTTP requests per run by endpoint (the emulator's counters, reset before each run) and each process's peak
 //! RSS (`wait4`), with a PASS/MISS per target, as `report.md` and `wall-time.svg`. See docs/benchmarks.md.
 //!
@@ -41,7 +41,7 @@ struct Cli {
     /// Only this scenario (repeatable): daemon-secret, daemon-certificate, device-code, username-password.
     #[arg(long = "scenario", value_name = "NAME")]
     scenarios: Vec<String>,
-    /// Where report.md and wall-time.svg go [default: <target>/bench-report].
+    /// Where report.md and wall-time.svg go [default: the target directory's bench-report].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Unmeasured runs per client first (page cache, Python bytecode).
@@ -76,18 +76,12 @@ fn target_dir(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join("target"))
 }
 
-fn peers_dir(root: &Path) -> PathBuf {
-    std::env::var_os("MSAL_PEERS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("../shared/peers/msal-python"))
-}
-
 /// Everything a scenario run needs.
 struct Bench<'a> {
     emu: &'a Emulator,
     runtime: &'a tokio::runtime::Runtime,
     python: PathBuf,
-    peers: PathBuf,
+    msal_samples: PathBuf,
     release: PathBuf,
     scratch: PathBuf,
     cli: &'a Cli,
@@ -148,7 +142,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 
     let python = venv::provision(&target)?;
-    let peers = peers_dir(&root);
+    let msal_samples = entra_emulator::msal_python::samples_dir();
     let scratch = std::env::temp_dir().join(format!("bench-harness-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
 
@@ -191,7 +185,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         emu: &emu,
         runtime: &runtime,
         python: python.clone(),
-        peers,
+        msal_samples,
         release: target.join("release"),
         scratch: scratch.clone(),
         cli: &cli,
@@ -299,10 +293,10 @@ impl Bench<'_> {
         cmd
     }
 
-    /// The MSAL Python peer, as the fidelity tests run it.
+    /// The MSAL Python version of the sample, as the fidelity tests run it.
     fn python(&self, s: &Scenario, env: &Env, dir: &Path) -> Command {
         let mut cmd = base_command(&self.python, dir, env);
-        cmd.arg(self.peers.join(s.python_script))
+        cmd.arg(self.msal_samples.join(s.python_script))
             .env("INSTANCE_DISCOVERY", "false")
             .env("REQUESTS_CA_BUNDLE", self.emu.ca_path())
             .env("NO_PROXY", "127.0.0.1,localhost");
@@ -357,9 +351,9 @@ impl Bench<'_> {
         let rust_env = (s.rust_env)(self.emu)?;
         let python_env = (s.python_env)(self.emu)?;
         anyhow::ensure!(
-            self.peers.join(s.python_script).exists(),
-            "{} not found; set MSAL_PEERS_DIR",
-            self.peers.join(s.python_script).display()
+            self.msal_samples.join(s.python_script).exists(),
+            "{} not found (the MSAL Python samples live in crates/entra-emulator/msal-python)",
+            self.msal_samples.join(s.python_script).display()
         );
         let dir = |name: &str| -> anyhow::Result<PathBuf> {
             let d = self.scratch.join(s.name).join(name);

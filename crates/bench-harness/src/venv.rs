@@ -1,9 +1,9 @@
-//! The MSAL Python the peer samples run with: `$MSAL_PYTHON`, else `<target>/msal-venv/bin/python` with
+//! The MSAL Python the MSAL Python samples run with: `$MSAL_PYTHON`, else `<target>/msal-venv/bin/python` with
 //! `msal==1.39.0`, created on first use exactly as the emulator's fidelity tests do (so both share it).
 
 use std::path::{Path, PathBuf};
 
-/// The MSAL Python version the peers are written against.
+/// The MSAL Python version the samples are written against.
 pub use entra_emulator::msal_python::MSAL_VERSION;
 
 /// Finds or creates the venv (shared with the emulator's fidelity tests).

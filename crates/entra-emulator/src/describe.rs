@@ -34,6 +34,9 @@ pub struct Description {
     /// The device-code sign-in page: `https://127.0.0.1:PORT/devicelogin`.
     #[serde(default)]
     pub verification_uri: String,
+    /// `kid` of the key that signs the emulator's tokens ([`crate::Emulator::signing_key_id`]).
+    #[serde(default)]
+    pub signing_key_id: String,
     /// The user the samples sign in as (documented password), when the directory has it.
     #[serde(default)]
     pub demo_user: Option<DemoUserDescription>,
@@ -214,6 +217,7 @@ impl fmt::Debug for Description {
             .field("graph_base_url", &self.graph_base_url)
             .field("ca_file", &self.ca_file)
             .field("verification_uri", &self.verification_uri)
+            .field("signing_key_id", &self.signing_key_id)
             .field("demo_user", &self.demo_user)
             .field("tenants", &self.tenants)
             .finish_non_exhaustive()
@@ -306,6 +310,7 @@ pub(crate) fn describe(
     https_url: &str,
     http_url: Option<&str>,
     ca_file: &std::path::Path,
+    signing_key_id: &str,
 ) -> Description {
     let now = OffsetDateTime::now_utc();
     let tenants: Vec<TenantDescription> = directory
@@ -364,6 +369,7 @@ pub(crate) fn describe(
         graph_base_url: format!("{https_url}/v1.0"),
         ca_file: ca_file.display().to_string(),
         verification_uri: format!("{https_url}/devicelogin"),
+        signing_key_id: signing_key_id.to_owned(),
         demo_user: directory
             .tenants
             .iter()

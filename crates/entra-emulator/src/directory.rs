@@ -83,6 +83,10 @@ pub struct AppRegistration {
     /// scope outside this list (and not consented by the user on the sign-in page) gets AADSTS65001.
     #[serde(default)]
     pub delegated_permissions: Vec<String>,
+    /// An administrator granted consent for the whole tenant (the admin-consent page, `/{tenant}/adminconsent`):
+    /// [`Self::delegated_permissions`] then cover every user, those flagged `consent_missing` included.
+    #[serde(default)]
+    pub admin_consent_granted: bool,
 }
 
 /// A client secret (password credential) of an app registration.
@@ -351,6 +355,7 @@ impl AppRegistration {
             app_roles: Vec::new(),
             is_fallback_public_client: false,
             delegated_permissions: Vec::new(),
+            admin_consent_granted: false,
         }
     }
 
@@ -723,6 +728,7 @@ fn seeded_app(name: &str, display: &str, roles: &[&str], secret: Option<ClientSe
         app_roles: roles.iter().map(|r| (*r).to_owned()).collect(),
         is_fallback_public_client: false,
         delegated_permissions: Vec::new(),
+        admin_consent_granted: false,
     }
 }
 

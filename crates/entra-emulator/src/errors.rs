@@ -52,7 +52,7 @@ impl AadError {
         Self::new(StatusCode::BAD_REQUEST, error, code, message)
     }
 
-    // ---- the catalogue (texts as observed from the real service, see protocol/entra-v2.md) ----
+    // ---- the catalogue (texts as observed from the real service) ----
 
     /// AADSTS90002. `error` is `invalid_tenant` on discovery endpoints and `invalid_request` on the token
     /// endpoint.

@@ -4,9 +4,12 @@
 //! It is a real HTTPS server on loopback (rustls, with a CA generated at first start and written as PEM
 //! so any client can trust it) that serves OpenID Connect discovery, signing keys, instance discovery,
 //! user realm discovery, the v2.0 token endpoint (client credentials with a client secret or a certificate:
-//! signed JWT client assertions) and Graph
-//! `/v1.0/users`, `/v1.0/users/{id}`, `/v1.0/me`, `/v1.0/applications/…`, with the real service's error
-//! shapes and AADSTS codes.
+//! signed JWT client assertions; device code, username/password and refresh tokens for users), the device-code
+//! sign-in page, the admin-consent page and Graph `/v1.0/users`, `/v1.0/users/{id}`, `/v1.0/me`,
+//! `/v1.0/applications/…`, with the real service's error shapes and AADSTS codes.
+//!
+//! Emulators sharing a state directory ([`EmulatorBuilder::state_dir`]) may start at the same moment: the
+//! state is created and loaded under an exclusive lock, so they all get the same CA, signing key and directory.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), entra_emulator::EmulatorError> {
@@ -238,7 +241,15 @@ impl EmulatorBuilder {
             path: self.state_dir.clone().unwrap_or_else(std::env::temp_dir),
             source,
         })?;
-        match start_with_store(self, &store).await {
+        // Held until the state is loaded or created and saved: emulators sharing a state directory (samples
+        // started at once) then all end up with the same CA, signing key and directory.
+        let lock = store.lock().await.map_err(|source| EmulatorError::StateDir {
+            path: store.path(store::LOCK),
+            source,
+        })?;
+        let started = start_with_store(self, &store).await;
+        drop(lock);
+        match started {
             Ok(r) => Ok(Emulator {
                 state: r.state,
                 server: r.server,
@@ -467,7 +478,8 @@ async fn start_with_store(builder: EmulatorBuilder, store: &Store) -> Result<Run
         seen_assertions: Mutex::new(Default::default()),
     });
 
-    let router = server::router(state.clone());
+    // Pages that change the directory (admin consent) save it through this.
+    let router = server::router(state.clone()).layer(axum::Extension(store.directory_file()));
     let (mut handle, shutdown_rx) = ServerHandle::new();
     handle.add(server::spawn_listener(
         https_listener,
@@ -620,12 +632,25 @@ impl Emulator {
             registration.certificates.push(certificate);
             directory.clone()
         };
-        if self.store.is_persistent()
-            && let Err(e) = save_directory(&self.store, &snapshot)
-        {
+        if let Err(e) = self.store.directory_file().save(&snapshot) {
             tracing::warn!("cannot save the directory after a certificate upload: {e}");
         }
         true
+    }
+
+    /// A stable identifier of the key that signs this emulator's tokens: the `kid` of its JWK (base64url of the
+    /// SHA-1 of its certificate). The same across restarts with the same state directory, different for any
+    /// other emulator (a second instance, a restart without its state), so a client can keep the tokens of
+    /// different emulators apart, e.g. by partitioning its token cache with it.
+    pub fn signing_key_id(&self) -> &str {
+        self.state.signing_key.kid()
+    }
+
+    /// Where [`Self::write_description`] puts the self-description by default (`emulator.json` in the state
+    /// directory, or in the temporary directory that is removed when the emulator stops), so the secrets it
+    /// holds never land in a working tree.
+    pub fn default_description_path(&self) -> PathBuf {
+        self.store.path(store::DESCRIPTION)
     }
 
     /// The self-description (includes secrets, passwords and the PFX passwords of held certificates).
@@ -636,6 +661,7 @@ impl Emulator {
             &self.https_url,
             self.http_url.as_deref(),
             &self.ca_path,
+            self.signing_key_id(),
         )
     }
 

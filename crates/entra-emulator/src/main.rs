@@ -1,9 +1,9 @@
-//! `cargo run -p entra-emulator -- [--port N] [--http-port N] [--host H] [--state DIR] [--describe FILE]
+//! `cargo run -p entra-emulator -- [--port N] [--http-port N] [--host H] [--state DIR] [--describe [FILE]]
 //! [--device-code-interval S] [--slow-down-polls N] [--auto-approve USER [--auto-approve-delay S]]`
 //!
 //! Starts the emulator, optionally writes its self-description, prints a summary (authority, Graph base,
-//! CA file, client ids, secrets and certificate files, how to point MSAL Python and curl at it) and runs
-//! until Ctrl-C.
+//! CA file, client and object ids, secrets and certificate files, how to point our Rust samples, MSAL Python
+//! and curl at it) and runs until Ctrl-C (or SIGTERM).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,9 +29,10 @@ struct Args {
     /// across restarts.
     #[arg(long, env = "ENTRA_EMULATOR_STATE")]
     state: Option<PathBuf>,
-    /// Write the machine-readable self-description (JSON, mode 0600) to this file.
-    #[arg(long, env = "ENTRA_EMULATOR_DESCRIBE")]
-    describe: Option<PathBuf>,
+    /// Write the machine-readable self-description (JSON with the secrets, mode 0600) to FILE; without FILE, to
+    /// emulator.json in the state directory (or in the temporary directory removed at exit).
+    #[arg(long, env = "ENTRA_EMULATOR_DESCRIBE", value_name = "FILE", num_args = 0..=1)]
+    describe: Option<Option<PathBuf>>,
     /// Refuse a client assertion used a second time (its `jti`). Off by default, like the real service, which
     /// accepts the reuse MSAL practises for several minutes.
     #[arg(long, env = "ENTRA_EMULATOR_REJECT_ASSERTION_REPLAY")]
@@ -64,6 +65,27 @@ async fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{host} resolves to no address"))
 }
 
+/// Quotes a value for a POSIX shell command line when it needs it.
+fn q(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b));
+    if plain {
+        value.to_owned()
+    } else {
+        format!("'{}'", value.replace('\'', r"'\''"))
+    }
+}
+
+/// ` NAME=value` for each pair, quoted for the shell.
+fn assignments(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(name, value)| format!(" {name}={}", q(value)))
+        .collect()
+}
+
 fn summary(emulator: &Emulator) -> String {
     let d = emulator.description();
     let mut out = String::new();
@@ -80,6 +102,7 @@ fn summary(emulator: &Emulator) -> String {
     line(format!("  Graph base       {}", d.graph_base_url));
     line(format!("  CA certificate   {}", d.ca_file));
     line(format!("  device sign-in   {}", d.verification_uri));
+    line(format!("  signing key id   {}", d.signing_key_id));
     if let Some(demo) = &d.demo_user {
         line(format!(
             "  demo user        {} (password {})",
@@ -100,8 +123,8 @@ fn summary(emulator: &Emulator) -> String {
                 (None, None) => "(no valid secret)".to_owned(),
             };
             line(format!(
-                "    app {:<18} client id {}  {credential}",
-                a.name, a.client_id
+                "    app {:<18} client id {}  object id {}  {credential}",
+                a.name, a.client_id, a.object_id
             ));
             for files in a.certificates.iter().filter_map(|c| c.files.as_ref()) {
                 line(format!(
@@ -119,76 +142,153 @@ fn summary(emulator: &Emulator) -> String {
                 .unwrap_or("-")
         ));
     }
-    if let Some(app) = d
-        .tenants
-        .first()
-        .and_then(|t| t.apps.iter().find(|a| a.client_secret.is_some()))
-    {
-        let secret = app.client_secret.as_deref().unwrap_or_default();
-        line(String::new());
-        line("MSAL Python (shared/peers/msal-python):".to_owned());
-        line(format!(
-            "  REQUESTS_CA_BUNDLE={} INSTANCE_DISCOVERY=false AUTHORITY={} CLIENT_ID={} CLIENT_SECRET='{}' \
-             ENDPOINT={}/users python confidential_client_secret_sample.py",
-            d.ca_file, d.authority, app.client_id, secret, d.graph_base_url
-        ));
-        line("curl:".to_owned());
-        line(format!(
-            "  TOKEN=$(curl -s --cacert {} {}/oauth2/v2.0/token -d grant_type=client_credentials -d client_id={} \
-             --data-urlencode 'client_secret={}' --data-urlencode scope=https://graph.microsoft.com/.default | \
-             python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
-            d.ca_file, d.authority, app.client_id, secret
-        ));
-        line(format!(
-            "  curl -s --cacert {} -H \"Authorization: Bearer $TOKEN\" {}/users",
-            d.ca_file, d.graph_base_url
-        ));
-    }
-    let public_app = |name: &str| {
+    let app = |name: &str| {
         d.tenants
             .first()
             .and_then(|t| t.apps.iter().find(|a| a.name == name))
     };
-    if let (Some(device), Some(ropc), Some(demo)) = (
-        public_app("device-code"),
-        public_app("username-password"),
-        &d.demo_user,
-    ) {
-        line(String::new());
-        line(
-            "MSAL Python, device code (open the page above, enter the code, sign in as the demo user):"
-                .to_owned(),
-        );
-        line(format!(
-            "  REQUESTS_CA_BUNDLE={} INSTANCE_DISCOVERY=false AUTHORITY={} CLIENT_ID={} ENDPOINT={}/me \
-             python device_flow_sample.py",
-            d.ca_file, d.authority, device.client_id, d.graph_base_url
-        ));
-        line("MSAL Python, username/password (MSAL drops the port for user realm discovery: run with --port 443):".to_owned());
-        line(format!(
-            "  REQUESTS_CA_BUNDLE={} INSTANCE_DISCOVERY=false AUTHORITY={} CLIENT_ID={} USERNAME={} PASSWORD='{}' \
-             SCOPE=User.ReadBasic.All ENDPOINT={}/users python username_password_sample.py",
-            d.ca_file, d.authority, ropc.client_id, demo.username, demo.password, d.graph_base_url
+    let (ca, graph) = (q(&d.ca_file), &d.graph_base_url);
+    // Rust samples: the authority, the CA and a Graph URL on the emulator (without GRAPH_ENDPOINT the token
+    // would go to graph.microsoft.com).
+    let rust = |client_id: &str, path: &str, credential: &[(&str, &str)], package: &str| {
+        format!(
+            "  AUTHORITY={} AZURE_CLIENT_ID={client_id}{} IDENTITY_EXTRA_CA_CERTS={ca} \
+             GRAPH_ENDPOINT={graph}/{path} cargo run -p {package}",
+            q(&d.authority),
+            assignments(credential)
+        )
+    };
+    let python = |client_id: &str, path: &str, credential: &[(&str, &str)], script: &str| {
+        format!(
+            "  REQUESTS_CA_BUNDLE={ca} INSTANCE_DISCOVERY=false AUTHORITY={} CLIENT_ID={client_id}{} \
+             ENDPOINT={graph}/{path} python {script}",
+            q(&d.authority),
+            assignments(credential)
+        )
+    };
+    let secret_app = app("daemon").filter(|a| a.client_secret.is_some());
+    let held = app("daemon-certificate").and_then(|a| {
+        a.certificates
+            .iter()
+            .find_map(|c| c.files.as_ref())
+            .map(|files| (a, files))
+    });
+    let user_apps = match (app("device-code"), app("username-password"), &d.demo_user) {
+        (Some(device), Some(ropc), Some(demo)) => Some((device, ropc, demo)),
+        _ => None,
+    };
+
+    line(String::new());
+    line("Our Rust samples (from the repository root):".to_owned());
+    if let Some(a) = secret_app {
+        let secret = a.client_secret.as_deref().unwrap_or_default();
+        line(rust(
+            &a.client_id,
+            "users",
+            &[("AZURE_CLIENT_SECRET", secret)],
+            "daemon-secret",
         ));
     }
-    let held = d.tenants.first().and_then(|t| {
-        t.apps.iter().find_map(|a| {
-            a.certificates
-                .iter()
-                .find_map(|c| c.files.as_ref())
-                .map(|files| (a, files))
-        })
-    });
-    if let Some((app, files)) = held {
+    if let Some((a, files)) = held {
+        line(rust(
+            &a.client_id,
+            "users",
+            &[
+                ("AZURE_CLIENT_CERTIFICATE_PATH", &files.pfx),
+                ("AZURE_CLIENT_CERTIFICATE_PASSWORD", &files.pfx_password),
+            ],
+            "daemon-certificate",
+        ));
+    }
+    if let Some((device, ropc, demo)) = user_apps {
+        line(rust(&device.client_id, "me", &[], "device-code"));
+        line(rust(
+            &ropc.client_id,
+            "users",
+            &[
+                ("AZURE_USERNAME", &demo.username),
+                ("AZURE_PASSWORD", &demo.password),
+            ],
+            "username-password",
+        ));
+    }
+
+    line(String::new());
+    line("MSAL Python (in crates/entra-emulator/msal-python, with msal==1.39.0):".to_owned());
+    if let Some(a) = secret_app {
+        let secret = a.client_secret.as_deref().unwrap_or_default();
+        line(python(
+            &a.client_id,
+            "users",
+            &[("CLIENT_SECRET", secret)],
+            "confidential_client_secret_sample.py",
+        ));
+    }
+    if let Some((a, files)) = held {
+        line(python(
+            &a.client_id,
+            "users",
+            &[
+                ("CERT_PFX_PATH", &files.pfx),
+                ("CERT_PASSPHRASE", &files.pfx_password),
+            ],
+            "confidential_client_certificate_sample.py",
+        ));
+    }
+    if let Some((device, ropc, demo)) = user_apps {
+        line(python(&device.client_id, "me", &[], "device_flow_sample.py"));
+        line("  (username/password: MSAL drops the port for user realm discovery, so run the emulator with --port 443)".to_owned());
+        line(python(
+            &ropc.client_id,
+            "users",
+            &[
+                ("USERNAME", &demo.username),
+                ("PASSWORD", &demo.password),
+                ("SCOPE", "User.ReadBasic.All"),
+            ],
+            "username_password_sample.py",
+        ));
+    }
+    if let Some(a) = secret_app {
+        let secret = a.client_secret.as_deref().unwrap_or_default();
         line(String::new());
-        line("MSAL Python, certificate (PFX, PS256):".to_owned());
+        line("curl:".to_owned());
         line(format!(
-            "  REQUESTS_CA_BUNDLE={} INSTANCE_DISCOVERY=false AUTHORITY={} CLIENT_ID={} CERT_PFX_PATH={} \
-             CERT_PASSPHRASE='{}' ENDPOINT={}/users python confidential_client_certificate_sample.py",
-            d.ca_file, d.authority, app.client_id, files.pfx, files.pfx_password, d.graph_base_url
+            "  TOKEN=$(curl -s --cacert {ca} {}/oauth2/v2.0/token -d grant_type=client_credentials -d client_id={} \
+             --data-urlencode client_secret={} --data-urlencode scope=https://graph.microsoft.com/.default | \
+             python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
+            q(&d.authority),
+            a.client_id,
+            q(secret)
+        ));
+        line(format!(
+            "  curl -s --cacert {ca} -H \"Authorization: Bearer $TOKEN\" {graph}/users"
+        ));
+        line(format!(
+            "  curl -s --cacert {ca} -H \"Authorization: Bearer $TOKEN\" {graph}/applications/{}   (the app's object id)",
+            a.object_id
         ));
     }
     out
+}
+
+/// Ctrl-C, or (Unix) SIGTERM as sent by `kill` and service managers: both stop cleanly, so a temporary state
+/// directory (with secrets in it) is removed.
+async fn stop_requested() -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term =
+            signal(SignalKind::terminate()).map_err(|e| format!("cannot wait for SIGTERM: {e}"))?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.map_err(|e| format!("cannot wait for Ctrl-C: {e}")),
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))
 }
 
 async fn run(args: Args) -> Result<(), String> {
@@ -210,19 +310,21 @@ async fn run(args: Args) -> Result<(), String> {
         );
     }
     let emulator = builder.start().await.map_err(|e| e.to_string())?;
-    if let Some(path) = &args.describe {
+    let description = args.describe.map(|path| {
+        // A bare --describe keeps the secrets out of the working directory (often a repository).
+        path.unwrap_or_else(|| emulator.default_description_path())
+    });
+    if let Some(path) = &description {
         emulator
             .write_description(path)
             .map_err(|e| format!("cannot write the description to {}: {e}", path.display()))?;
     }
     // The deliberate startup summary is the only place secrets are printed.
     print!("{}", summary(&emulator));
-    if let Some(path) = &args.describe {
-        println!("Self-description written to {}", path.display());
+    if let Some(path) = &description {
+        println!("\nSelf-description written to {}", path.display());
     }
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
+    stop_requested().await?;
     println!("Stopping.");
     emulator.shutdown().await;
     Ok(())

@@ -1,12 +1,19 @@
-//! The MSAL Python that the reference samples (`shared/peers/msal-python`) run with, for the fidelity tests and
-//! the benchmarks: `$MSAL_PYTHON` if set, else `<target dir>/msal-venv/bin/python` with `msal==1.39.0`, created
-//! on first use.
+//! MSAL Python for the fidelity tests and the benchmarks: our MSAL Python versions of the four samples
+//! ([`samples_dir`]) and the Python they run with: `$MSAL_PYTHON` if set, else `<target dir>/msal-venv/bin/python`
+//! with `msal==1.39.0`, created on first use.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The MSAL Python version the peer samples are written against.
+/// The MSAL Python version the samples are written against.
 pub const MSAL_VERSION: &str = "1.39.0";
+
+/// The directory of the MSAL Python samples (`crates/entra-emulator/msal-python` in the repository):
+/// `confidential_client_secret_sample.py`, `confidential_client_certificate_sample.py`, `device_flow_sample.py`
+/// and `username_password_sample.py`.
+pub fn samples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("msal-python")
+}
 
 /// Whether `python` imports exactly [`MSAL_VERSION`].
 pub fn has_msal(python: &Path) -> bool {

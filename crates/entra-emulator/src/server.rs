@@ -19,7 +19,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
-use crate::routes::{DefaultBase, Scheme, admin, device, graph, identity};
+use crate::routes::{DefaultBase, Scheme, admin, admin_consent, device, graph, identity};
 use crate::signin;
 use crate::state::{AppState, Endpoint};
 
@@ -53,6 +53,14 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route(
             "/{t}/oauth2/v2.0/devicecode",
             post(device::devicecode).fallback(identity::token_wrong_method),
+        )
+        .route(
+            "/{t}/adminconsent",
+            get(admin_consent::get_v1).post(admin_consent::post_v1),
+        )
+        .route(
+            "/{t}/v2.0/adminconsent",
+            get(admin_consent::get_v2).post(admin_consent::post_v2),
         )
         .route("/devicelogin", get(signin::get).post(signin::post_code))
         .route("/devicelogin/signin", post(signin::post_sign_in))

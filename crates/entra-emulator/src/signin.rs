@@ -5,7 +5,8 @@
 //! Every value that came from a request is HTML-escaped. Forgery protection: each browser session has a
 //! random token, held in an `HttpOnly; Secure; SameSite=Strict` cookie and repeated in a hidden form field;
 //! every POST must carry both, equal (compared in constant time), and name a live session, and must not
-//! come from another origin (`Origin` header), else it gets 403.
+//! come from another origin (`Origin` header), else it gets 403. The admin-consent page
+//! (`routes::admin_consent`) protects its form with the same session, cookie and checks.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -64,7 +65,7 @@ fn hash(token: &str) -> [u8; 32] {
 }
 
 impl Sessions {
-    fn create(&mut self) -> String {
+    pub(crate) fn create(&mut self) -> String {
         let now = Instant::now();
         self.map
             .retain(|_, s| now.duration_since(s.created) < SESSION_TTL);
@@ -84,6 +85,11 @@ impl Sessions {
         token
     }
 
+    /// Whether `token` names a live session (other pages that reuse the session for their forms).
+    pub(crate) fn is_live(&mut self, token: &str) -> bool {
+        self.get_mut(token).is_some()
+    }
+
     fn get_mut(&mut self, token: &str) -> Option<&mut Session> {
         self.map
             .get_mut(&hash(token))
@@ -92,7 +98,7 @@ impl Sessions {
 }
 
 /// The session token from the `Cookie` header, if any.
-fn cookie_token(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn cookie_token(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -129,7 +135,7 @@ border:0;background:#0067b8;color:#fff}button.secondary{background:#ccc;color:#0
 .error{color:#e81123}.note{color:#666;font-size:.85rem}";
 
 /// A complete page; `body` must already be escaped.
-fn page(status: StatusCode, title: &str, body: &str, set_cookie: Option<&str>) -> Response {
+pub(crate) fn page(status: StatusCode, title: &str, body: &str, set_cookie: Option<&str>) -> Response {
     let html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
          content=\"width=device-width, initial-scale=1\"><title>{} - Entra emulator</title><style>{STYLE}</style>\
@@ -173,7 +179,7 @@ fn error_line(message: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
-fn hidden_token(token: &str) -> String {
+pub(crate) fn hidden_token(token: &str) -> String {
     format!(
         "<input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{}\">",
         esc(token)
@@ -224,7 +230,7 @@ fn verify_page(token: &str, username: &str) -> Response {
 }
 
 /// A readable line per requested scope (what the real consent page lists).
-fn scope_description(scope: &str) -> String {
+pub(crate) fn scope_description(scope: &str) -> String {
     let name = scope.rsplit('/').next().unwrap_or(scope);
     let text = match name.to_ascii_lowercase().as_str() {
         "openid" => "Sign you in",
@@ -325,7 +331,7 @@ pub(crate) async fn get(State(state): State<Arc<AppState>>, headers: HeaderMap) 
 
 /// Parses a POST and checks origin, cookie and form token; returns the form and the session token, or why
 /// the request is refused.
-fn accept_post(
+pub(crate) fn accept_post(
     state: &AppState,
     ctx: &Ctx,
     headers: &HeaderMap,

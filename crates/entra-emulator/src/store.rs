@@ -13,6 +13,10 @@ pub(crate) const SIGNING_CERT: &str = "token-signing-cert.pem";
 pub(crate) const DIRECTORY: &str = "directory.json";
 /// PFX passwords and thumbprints of the certificates whose private keys the emulator holds.
 pub(crate) const HELD_CERTIFICATES: &str = "certificates.json";
+/// Locked (never written) while an emulator loads or creates the state.
+pub(crate) const LOCK: &str = ".lock";
+/// Where a bare `--describe` writes the self-description.
+pub(crate) const DESCRIPTION: &str = "emulator.json";
 
 #[derive(Debug)]
 pub(crate) struct Store {
@@ -22,12 +26,10 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    /// Uses (and creates) a persistent state directory.
+    /// Uses (and creates, private to the owner) a persistent state directory. Safe when several emulators
+    /// create it at once: an existing directory is fine, and nothing is chmod-ed after the fact.
     pub fn persistent(dir: PathBuf) -> io::Result<Self> {
-        if !dir.exists() {
-            fs::create_dir_all(&dir)?;
-            restrict_dir(&dir)?;
-        }
+        private_dir_builder(true).create(&dir)?;
         Ok(Self {
             dir,
             temporary: false,
@@ -41,9 +43,28 @@ impl Store {
             std::process::id(),
             uuid::Uuid::new_v4()
         ));
-        fs::create_dir_all(&dir)?;
-        restrict_dir(&dir)?;
+        private_dir_builder(false).create(&dir)?;
         Ok(Self { dir, temporary: true })
+    }
+
+    /// Where run-time changes of the directory are saved (nowhere for a temporary store).
+    pub fn directory_file(&self) -> DirectoryFile {
+        DirectoryFile(self.is_persistent().then(|| self.path(DIRECTORY)))
+    }
+
+    /// Waits for the exclusive lock of a persistent state directory (`None` for a temporary one). Emulators
+    /// hold it while they load or create the state, so those starting at once never see each other's
+    /// half-created state: the first creates the CA and keys, the others load them.
+    pub async fn lock(&self) -> io::Result<Option<StateLock>> {
+        if self.temporary {
+            return Ok(None);
+        }
+        let path = self.path(LOCK);
+        // flock blocks the thread: wait on the blocking pool, not on the runtime.
+        tokio::task::spawn_blocking(move || StateLock::acquire(&path))
+            .await
+            .map_err(io::Error::other)?
+            .map(Some)
     }
 
     pub fn is_persistent(&self) -> bool {
@@ -93,16 +114,55 @@ impl Store {
     }
 }
 
-/// Makes a directory we just created private to its owner.
-#[cfg(unix)]
-fn restrict_dir(dir: &Path) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt as _;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+/// `directory.json` of a state directory, for the changes made while the emulator runs (an uploaded
+/// certificate, an administrator's consent); `None` without a state directory.
+#[derive(Clone, Debug)]
+pub(crate) struct DirectoryFile(Option<PathBuf>);
+
+impl DirectoryFile {
+    /// Saves `directory` (secrets included: mode 0600), atomically; nothing without a state directory.
+    pub fn save(&self, directory: &crate::Directory) -> io::Result<()> {
+        let Some(path) = &self.0 else {
+            return Ok(());
+        };
+        let json = serde_json::to_string_pretty(directory).map_err(io::Error::other)?;
+        write_atomic(path, json.as_bytes(), true)
+    }
 }
 
-#[cfg(not(unix))]
-fn restrict_dir(_dir: &Path) -> io::Result<()> {
-    Ok(())
+/// The exclusive `flock` of a state directory, released when dropped (or when the process dies, so a crashed
+/// emulator never leaves the directory locked).
+#[derive(Debug)]
+pub(crate) struct StateLock {
+    _file: fs::File,
+}
+
+impl StateLock {
+    fn acquire(path: &Path) -> io::Result<Self> {
+        let mut options = fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            // Only a regular file of ours: never a symlink planted in its place.
+            options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+        }
+        let file = options.open(path)?;
+        file.lock()?;
+        Ok(Self { _file: file })
+    }
+}
+
+/// Creates directories private to the owner (0700 on Unix) as they are created, so no chmod is needed.
+fn private_dir_builder(recursive: bool) -> fs::DirBuilder {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(recursive);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder
 }
 
 /// Writes `contents` to a temporary sibling and renames it over `path`; `private` files get mode 0600.

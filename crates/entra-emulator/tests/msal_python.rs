@@ -1,12 +1,12 @@
-//! Fidelity with the reference client: MSAL Python 1.39.0 runs its unchanged samples — confidential client
+//! Fidelity with the reference client: MSAL Python 1.39.0 runs our MSAL Python versions of the samples
+//! (`crates/entra-emulator/msal-python`) — confidential client
 //! (client secret; certificate from a PFX, from a PEM key with a SHA-1 thumbprint, with `x5c`), device code
 //! (approved programmatically while it polls) and username/password (on port 443: MSAL drops the authority's
 //! port for user realm discovery) — against the emulator, pointed at it only through the authority URL,
 //! the CA bundle and `INSTANCE_DISCOVERY=false`.
 //!
 //! Python comes from `$MSAL_PYTHON` if set, else `<workspace>/target/msal-venv/bin/python`, which is
-//! created on first use (`python3 -m venv` + `pip install msal==1.39.0`). The samples come from
-//! `$MSAL_PEERS_DIR`, else `<workspace>/../shared/peers/msal-python`.
+//! created on first use (`python3 -m venv` + `pip install msal==1.39.0`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -26,12 +26,6 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn peers_dir() -> PathBuf {
-    std::env::var_os("MSAL_PEERS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("../shared/peers/msal-python"))
-}
-
 fn python() -> PathBuf {
     static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     match PYTHON.get_or_init(|| {
@@ -45,26 +39,22 @@ fn python() -> PathBuf {
     }
 }
 
-/// Runs an unchanged MSAL Python sample against the emulator (off the async runtime, which keeps
+/// Runs an MSAL Python sample against the emulator (off the async runtime, which keeps
 /// serving), with `AUTHORITY`, `ENDPOINT` (Graph `/users`), `INSTANCE_DISCOVERY=false`, the CA bundle and
 /// `vars`.
 async fn run_script(emu: &Emulator, script: &str, authority: &str, vars: &[(&str, String)]) -> Output {
-    let script = peers_dir().join(script);
-    assert!(
-        script.exists(),
-        "{} not found; set MSAL_PEERS_DIR",
-        script.display()
-    );
+    let dir = entra_emulator::msal_python::samples_dir();
+    let script = dir.join(script);
+    assert!(script.exists(), "{} not found", script.display());
     let mut cmd = Command::new(python());
     cmd.arg(&script)
-        .current_dir(peers_dir())
+        .current_dir(&dir)
         .env("AUTHORITY", authority)
         .env("ENDPOINT", format!("{}/users", emu.graph_base()))
         .env("INSTANCE_DISCOVERY", "false")
         .env("REQUESTS_CA_BUNDLE", emu.ca_path())
         .env("NO_PROXY", "127.0.0.1,localhost")
-        .env_remove("SCOPE")
-        .env_remove("TIMING");
+        .env_remove("SCOPE");
     for name in [
         "HTTPS_PROXY",
         "https_proxy",
@@ -95,7 +85,7 @@ async fn run_script(emu: &Emulator, script: &str, authority: &str, vars: &[(&str
         .expect("python starts")
 }
 
-/// Runs the unchanged client-secret sample.
+/// Runs the client-secret sample.
 async fn run_sample(emu: &Emulator, authority: &str, client_id: &str, secret: &str) -> Output {
     run_script(
         emu,
@@ -109,7 +99,7 @@ async fn run_sample(emu: &Emulator, authority: &str, client_id: &str, secret: &s
     .await
 }
 
-/// Runs the unchanged certificate sample for the seeded `daemon-certificate` app with `vars`.
+/// Runs the certificate sample for the seeded `daemon-certificate` app with `vars`.
 async fn run_certificate_sample(emu: &Emulator, vars: &[(&str, String)]) -> Output {
     let app = emu.app("daemon-certificate").expect("seeded certificate app");
     let mut all = vec![("CLIENT_ID", app.app_id)];
@@ -349,7 +339,7 @@ async fn msal_python_device_flow_sample_completes_when_the_code_is_approved() {
     assert_eq!(counts.get(Endpoint::Graph), 1);
 }
 
-/// Runs the unchanged username/password sample for the seeded `username-password` app.
+/// Runs the username/password sample for the seeded `username-password` app.
 async fn run_ropc_sample(emu: &Emulator, username: String, password: String) -> Output {
     let app = emu.app("username-password").expect("seeded public client");
     let vars = [

@@ -327,7 +327,8 @@ impl fmt::Display for ServiceError {
 
 impl std::error::Error for ServiceError {}
 
-/// The fix we tell a sample user for an AADSTS code (see `protocol/entra-v2.md` §4).
+/// The fix we tell a sample user for an AADSTS code (the codes:
+/// <https://learn.microsoft.com/entra/identity-platform/reference-error-codes>).
 pub fn aadsts_fix(code: i64) -> Option<&'static str> {
     Some(match code {
         90002 => {

@@ -1,8 +1,10 @@
 //! HTTP routes. `identity` serves the identity platform (discovery, keys, token), with the user flows in
 //! `device` (device code), `password` (username/password) and `refresh` sharing `user_flow`; `graph` serves
-//! Microsoft Graph, `admin` the emulator's own `/_emulator/*` endpoints. The sign-in page is `crate::signin`.
+//! Microsoft Graph, `admin` the emulator's own `/_emulator/*` endpoints, `admin_consent` the admin-consent page.
+//! The device-code sign-in page is `crate::signin`.
 
 pub(crate) mod admin;
+pub(crate) mod admin_consent;
 pub(crate) mod device;
 pub(crate) mod graph;
 pub(crate) mod identity;

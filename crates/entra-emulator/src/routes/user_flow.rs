@@ -1,6 +1,6 @@
 //! What the user flows (device code, username/password, refresh token) share: finding the app under the
-//! tenant rules of `protocol/entra-v2.md` §1.6, public-client authentication, scopes and consent, account
-//! checks, and issuing the user-token response (§3.1, §5.3, §5.4).
+//! tenant rules (which sign-in audiences each tenant segment accepts), public-client authentication, scopes
+//! and consent, account checks, and issuing the user-token response.
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -55,7 +55,7 @@ pub(crate) fn find_app<'d>(
     Ok(found)
 }
 
-/// §1.6: which sign-in audiences each tenant segment accepts.
+/// Which sign-in audiences each tenant segment accepts.
 fn check_audience(resolved: &Resolved, app: &AppRegistration) -> Result<(), AadError> {
     let (id, name) = (app.app_id.as_str(), app.display_name.as_str());
     match (resolved, app.audience()) {
@@ -223,8 +223,9 @@ impl Granted {
 }
 
 /// Checks consent: every Graph permission asked for must be admin-consented for the app (unless the user
-/// is flagged `consent_missing`) or consented by the user on the sign-in page; `.default` means all of
-/// them. A `consent_missing` user who never consented to anything gets AADSTS65001 whatever is asked.
+/// is flagged `consent_missing` and no administrator consented for the whole tenant on the admin-consent page)
+/// or consented by the user on the sign-in page; `.default` means all of them. A `consent_missing` user who
+/// never consented to anything gets AADSTS65001 whatever is asked, until an administrator consents.
 pub(crate) fn grant(
     app: &AppRegistration,
     user: &User,
@@ -232,13 +233,14 @@ pub(crate) fn grant(
     scopes: &Scopes,
 ) -> Result<Granted, AadError> {
     let refuse = || AadError::consent_required(&app.app_id, &app.display_name);
-    if user.consent_missing && user_consents.is_empty() {
+    let covered_by_admin = !user.consent_missing || app.admin_consent_granted;
+    if !covered_by_admin && user_consents.is_empty() {
         return Err(refuse());
     }
-    let admin: &[String] = if user.consent_missing {
-        &[]
-    } else {
+    let admin: &[String] = if covered_by_admin {
         &app.delegated_permissions
+    } else {
+        &[]
     };
     let consented = |scope: &str| {
         admin
@@ -334,7 +336,7 @@ pub(crate) struct SignedIn<'a> {
     pub auth: ClientAuth,
 }
 
-/// Claims of a delegated v1 access token for Graph (§5.3), in the real service's order.
+/// Claims of a delegated v1 access token for Graph, in the real service's order.
 #[derive(Serialize)]
 struct DelegatedClaims<'a> {
     aud: &'a str,
@@ -370,7 +372,7 @@ struct DelegatedClaims<'a> {
     ver: &'static str,
 }
 
-/// Claims of a v2 ID token (§5.4).
+/// Claims of a v2 ID token.
 #[derive(Serialize)]
 struct IdTokenClaims<'a> {
     aud: &'a str,

@@ -341,7 +341,7 @@ pub async fn ropc(
     .await
 }
 
-/// Checks a user-token response (§3.1, §5.3, §5.4) for `user` and `client_id` with `User.Read offline_access
+/// Checks a user-token response for `user` and `client_id` with `User.Read offline_access
 /// openid profile` requested and `client_info=1`; returns `(access claims, id claims)`.
 pub fn assert_user_tokens(
     body: &Value,
