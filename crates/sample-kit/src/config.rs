@@ -575,11 +575,18 @@ impl CommonArgs {
 
     #[cfg(feature = "embedded-emulator")]
     async fn configure_emulator<A: CredentialArgs>(
-        self,
+        mut self,
         args: A,
         defaults: &Defaults,
     ) -> Result<Config<A::Credential>, SetupError> {
         let emulator = start_embedded_emulator(|b| args.emulator_builder(b)).await?;
+        if self.cache_path.as_ref().is_none_or(|p| p.as_os_str().is_empty()) {
+            // Tokens signed by another emulator key (its state was deleted, or another instance) must never be
+            // served: each key gets its own cache file, away from the tenants' tokens.
+            self.cache_path = identity_core::FileCache::default_path().map(|default| {
+                default.with_file_name(format!("emulator-{}.json", emulator.signing_key_id()))
+            });
+        }
         let (app, credential) = A::from_emulator(&emulator)?;
         println!(
             "No configuration found, so running against the embedded Entra emulator at {} (see docs/emulator.md); \

@@ -824,3 +824,31 @@ async fn an_unknown_authority_host_is_checked_with_instance_discovery_unless_val
         text(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_signed_by_another_emulator_key_is_never_served_from_the_cache() {
+    let dir = temp_dir();
+    let first = run(&dir, &[], &[]).await;
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let again = run(&dir, &[], &[]).await;
+    assert!(
+        text(&again.stdout).contains("Found a cached token"),
+        "{}",
+        text(&again.stdout)
+    );
+
+    // The emulator's state (and with it its signing key) is gone: the next emulator signs with a new key, so
+    // the token the cache holds would be refused by its Graph.
+    std::fs::remove_dir_all(dir.join(".cache/identity-core/emulator")).unwrap();
+    let fresh = run(&dir, &[], &[]).await;
+    let stdout = text(&fresh.stdout);
+    assert!(fresh.status.success(), "{}", text(&fresh.stderr));
+    assert!(stdout.contains("Could not find a cached token"), "{stdout}");
+    assert!(!text(&fresh.stderr).contains("401"), "{}", text(&fresh.stderr));
+    let caches: Vec<_> = std::fs::read_dir(dir.join(".cache/identity-core"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.starts_with("emulator-") && name.ends_with(".json"))
+        .collect();
+    assert_eq!(caches.len(), 2, "one cache file per emulator key: {caches:?}");
+}
