@@ -715,6 +715,10 @@ impl CommonArgs {
 #[cfg(feature = "embedded-emulator")]
 const EMBEDDED_EMULATOR_PORT: u16 = 47443;
 
+/// Overrides [`EMBEDDED_EMULATOR_PORT`] (a port taken by something else, or tests that run many samples at once).
+#[cfg(feature = "embedded-emulator")]
+const EMULATOR_PORT_VAR: &str = "IDENTITY_EMULATOR_PORT";
+
 /// Starts the embedded emulator with its state (keys, secrets, certificates) kept in the user's cache directory,
 /// so tokens cached by one run are still accepted by the next; on the preferred port if it is free.
 #[cfg(feature = "embedded-emulator")]
@@ -725,7 +729,15 @@ async fn start_embedded_emulator(
     if let Some(dir) = dirs::cache_dir() {
         builder = builder.state_dir(dir.join("identity-core").join("emulator"));
     }
-    let preferred = std::net::SocketAddr::from(([127, 0, 0, 1], EMBEDDED_EMULATOR_PORT));
+    let port = match std::env::var(EMULATOR_PORT_VAR) {
+        Ok(value) if !value.trim().is_empty() => value.trim().parse::<u16>().map_err(|_| {
+            SetupError::Emulator(format!(
+                "{EMULATOR_PORT_VAR} must be a port number (1-65535); unset it for the default {EMBEDDED_EMULATOR_PORT}"
+            ))
+        })?,
+        _ => EMBEDDED_EMULATOR_PORT,
+    };
+    let preferred = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     match builder.clone().bind(preferred).start().await {
         Ok(emulator) => Ok(emulator),
         Err(entra_emulator::EmulatorError::Bind { .. }) => builder

@@ -828,9 +828,12 @@ async fn an_unknown_authority_host_is_checked_with_instance_discovery_unless_val
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_signed_by_another_emulator_key_is_never_served_from_the_cache() {
     let dir = temp_dir();
-    let first = run(&dir, &[], &[]).await;
+    // A port of its own, so runs in parallel tests do not move this test's emulator to another authority.
+    let port = closed_port().to_string();
+    let env = [("IDENTITY_EMULATOR_PORT", port.as_str())];
+    let first = run(&dir, &env, &[]).await;
     assert!(first.status.success(), "{}", text(&first.stderr));
-    let again = run(&dir, &[], &[]).await;
+    let again = run(&dir, &env, &[]).await;
     assert!(
         text(&again.stdout).contains("Found a cached token"),
         "{}",
@@ -840,7 +843,7 @@ async fn a_token_signed_by_another_emulator_key_is_never_served_from_the_cache()
     // The emulator's state (and with it its signing key) is gone: the next emulator signs with a new key, so
     // the token the cache holds would be refused by its Graph.
     std::fs::remove_dir_all(dir.join(".cache/identity-core/emulator")).unwrap();
-    let fresh = run(&dir, &[], &[]).await;
+    let fresh = run(&dir, &env, &[]).await;
     let stdout = text(&fresh.stdout);
     assert!(fresh.status.success(), "{}", text(&fresh.stderr));
     assert!(stdout.contains("Could not find a cached token"), "{stdout}");
@@ -851,4 +854,41 @@ async fn a_token_signed_by_another_emulator_key_is_never_served_from_the_cache()
         .filter(|name| name.starts_with("emulator-") && name.ends_with(".json"))
         .collect();
     assert_eq!(caches.len(), 2, "one cache file per emulator key: {caches:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn five_embedded_runs_started_at_once_on_a_fresh_home_all_succeed_and_so_do_later_runs() {
+    let dir = temp_dir();
+    let port = closed_port().to_string();
+    let env = [("IDENTITY_EMULATOR_PORT", port.as_str())];
+    let commands = (0..5).map(|_| common::command(BIN, &dir, &env, &[])).collect();
+    for out in common::run_all(commands).await {
+        assert!(
+            out.status.success(),
+            "stdout: {}\nstderr: {}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        graph_result(&text(&out.stdout));
+    }
+    // The state they created together is whole: a later run is served from the cache and Graph accepts it.
+    let later = run(&dir, &env, &[]).await;
+    assert!(later.status.success(), "{}", text(&later.stderr));
+    assert!(
+        text(&later.stdout).contains("Found a cached token"),
+        "{}",
+        text(&later.stdout)
+    );
+    graph_result(&text(&later.stdout));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_emulator_port_is_refused_naming_the_variable() {
+    let out = run(&temp_dir(), &[("IDENTITY_EMULATOR_PORT", "http")], &[]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("IDENTITY_EMULATOR_PORT must be a port number"),
+        "{}",
+        text(&out.stderr)
+    );
 }
