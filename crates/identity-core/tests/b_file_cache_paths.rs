@@ -363,15 +363,18 @@ async fn a_record_that_could_not_be_read_back_is_never_stored() {
     let path = dir.join("cache.json");
     let cache = FileCache::new(&path);
     cache.put(&key(1), &entry("older")).await.unwrap();
-    let absurd = CacheEntry::AccessToken(CachedAccessToken::new(
+    // The constructor clamps lifetimes to a day; a store can still be handed a record built otherwise.
+    let mut forever = CachedAccessToken::new(
         AccessToken::new("forever"),
         "Bearer".into(),
         vec![],
         now_secs(),
-        u64::MAX / 2,
+        3600,
         None,
         None,
-    ));
+    );
+    forever.expires_on = u64::MAX / 2;
+    let absurd = CacheEntry::AccessToken(forever);
     cache.put(&key(1), &absurd).await.unwrap();
     assert!(
         cache.get(&key(1)).await.unwrap().is_none(),
