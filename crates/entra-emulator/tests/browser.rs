@@ -259,10 +259,23 @@ impl Driver {
             .await;
     }
 
+    /// Clicks a button that submits its form, and waits until the next page has replaced this one: lookups
+    /// made too early would find this page's elements (`main` is on every page) and go stale.
     async fn click(&self, css: &str) {
+        let page = self.find("html").await;
         let el = self.find(css).await;
         self.call("POST", &format!("/element/{el}/click"), json!({}))
             .await;
+        for _ in 0..400 {
+            let url = format!("{}/element/{page}/name", self.session);
+            let resp: Value = self.http.get(url).send().await.unwrap().json().await.unwrap();
+            match resp["value"].get("error").and_then(Value::as_str) {
+                Some("stale element reference") => return,
+                Some(other) => panic!("WebDriver while waiting for the next page: {other}: {resp}"),
+                None => tokio::time::sleep(std::time::Duration::from_millis(25)).await,
+            }
+        }
+        panic!("clicking {css} did not load another page within 10 s");
     }
 
     async fn text(&self, css: &str) -> String {
