@@ -47,6 +47,9 @@
 //! # }
 //! ```
 
+// On docs.rs (`--cfg docsrs`, nightly), label each feature-gated item with its feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod account;
 pub mod authority;
 pub mod cache;
@@ -68,6 +71,7 @@ pub mod token;
 pub use account::Account;
 pub use authority::{AUTHORITY_VALIDATION_VAR, Authority, Cloud, Metadata, TenantKind};
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use cache::RedisCache;
 pub use cache::{
     AccessTokenKey, CacheEntry, CacheError, CacheKey, CachedAccessToken, FileCache, MemoryCache, TokenCache,

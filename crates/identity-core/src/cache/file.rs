@@ -180,7 +180,7 @@ impl FileCache {
     }
 
     /// A cache in `path`, encrypted at rest: AES-256-GCM with a random key kept in the OS key store, never on
-    /// disk. Same as `FileCache::new(path).encrypt(true)`.
+    /// disk. Same as `FileCache::new(path).encrypt(true)`. Available with the `encrypted-file-cache` feature.
     ///
     /// On Linux the key lives in the kernel key retention service (the user's persistent keyring), where every
     /// process of the user finds it. Kernel keys do not survive a reboot: a file whose key is gone is reported
@@ -192,13 +192,16 @@ impl FileCache {
     /// the candidates): the file stays a plain owner-only file and a warning says so; see
     /// [`is_encrypted`](Self::is_encrypted).
     #[cfg(feature = "encrypted-file-cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "encrypted-file-cache")))]
     pub fn open_encrypted(path: impl Into<PathBuf>) -> FileCache {
         FileCache::new(path).encrypt(true)
     }
 
     /// Switches encryption at rest on or off; see [`open_encrypted`](Self::open_encrypted). A cache without
-    /// encryption refuses (with an error saying so) to read or overwrite an encrypted file.
+    /// encryption refuses (with an error saying so) to read or overwrite an encrypted file. Available with the
+    /// `encrypted-file-cache` feature.
     #[cfg(feature = "encrypted-file-cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "encrypted-file-cache")))]
     pub fn encrypt(mut self, on: bool) -> FileCache {
         if !on {
             self.encryption = None;
@@ -216,7 +219,9 @@ impl FileCache {
     /// Names the key in the key store (its description in the kernel keyring) and switches encryption on. By
     /// default each file has its own key, named `identity-core:token-cache:<hash of the file's canonical path>`.
     /// Give each cache file its own name: two files sharing one key name could replace each other's key.
+    /// Available with the `encrypted-file-cache` feature.
     #[cfg(feature = "encrypted-file-cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "encrypted-file-cache")))]
     pub fn key_name(self, name: impl Into<String>) -> FileCache {
         let mut cache = self.encrypt(true);
         if cache.encryption.is_some() {
