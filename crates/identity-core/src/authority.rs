@@ -174,7 +174,8 @@ impl Authority {
     ///
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// // AZURE_AUTHORITY_HOST and AZURE_TENANT_ID, e.g. for Microsoft Entra ID operated by 21Vianet.
-    /// let authority = Authority::from_host_and_tenant(Some("https://login.chinacloudapi.cn"), "contoso.partner.onmschina.cn")?;
+    /// let host = Some("https://login.chinacloudapi.cn");
+    /// let authority = Authority::from_host_and_tenant(host, "contoso.partner.onmschina.cn")?;
     /// assert_eq!(authority.to_string(), "https://login.chinacloudapi.cn/contoso.partner.onmschina.cn");
     /// assert_eq!(authority.cloud(), Cloud::China);
     /// # Ok(())

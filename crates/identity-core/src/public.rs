@@ -370,8 +370,8 @@ impl PublicClient {
     /// let app = PublicClient::builder(client_id, Authority::parse(&authority)?)
     /// #   .http_client(http)
     ///     .build()?;
-    /// let password = Password::new(entra_emulator::DEMO_PASSWORD);
-    /// let token = app.acquire_token_by_username_password(entra_emulator::DEMO_USERNAME, &password, &["User.Read"]).await?;
+    /// # let (username, password) = (entra_emulator::DEMO_USERNAME, Password::new(entra_emulator::DEMO_PASSWORD));
+    /// let token = app.acquire_token_by_username_password(username, &password, &["User.Read"]).await?;
     /// let graph = GraphClient::new(app.http_client().clone());
     /// let me = graph.get(&me_url, &token.access_token).await?;
     /// println!("signed in as {}", me["displayName"]);
@@ -934,10 +934,11 @@ impl PublicClient {
     ///
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let authority = Authority::parse("https://login.microsoftonline.com/contoso.onmicrosoft.com")?;
-    /// let app = PublicClient::builder("00000000-0000-0000-0000-000000000002", authority).build()?;
+    /// let client_id = "00000000-0000-0000-0000-000000000002";
+    /// let app = PublicClient::builder(client_id, authority).build()?;
     /// assert_eq!(
     ///     app.admin_consent_url(),
-    ///     "https://login.microsoftonline.com/contoso.onmicrosoft.com/adminconsent?client_id=00000000-0000-0000-0000-000000000002"
+    ///     format!("https://login.microsoftonline.com/contoso.onmicrosoft.com/adminconsent?client_id={client_id}")
     /// );
     /// # Ok(())
     /// # }
