@@ -32,6 +32,8 @@ use crate::stats::{Row, RowKind, Sample};
 pub const THROUGHPUT_SUMMARY: &str = "identity-core-throughput.json";
 
 /// Benchmarks every Rust sample against its MSAL Python twin on one emulator.
+// The field docs are the `--help` text, written for a terminal rather than for rustdoc's Markdown.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Cli {

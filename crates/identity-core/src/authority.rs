@@ -126,6 +126,22 @@ impl Authority {
     ///
     /// A URL with a user name or password (`https://user:password@host/…`) is refused, and the error does not
     /// repeat them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, Cloud};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let authority = Authority::parse("https://login.microsoftonline.com/contoso.onmicrosoft.com")?;
+    /// assert_eq!(authority.tenant(), "contoso.onmicrosoft.com");
+    /// assert_eq!(authority.cloud(), Cloud::Public);
+    ///
+    /// // The error names the problem (and never repeats a password found in the URL).
+    /// assert!(Authority::parse("https://login.microsoftonline.com").is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn parse(value: &str) -> Result<Authority, ConfigError> {
         let bad = |reason: &str| ConfigError::InvalidAuthority {
             value: without_userinfo(value),
@@ -150,6 +166,21 @@ impl Authority {
     }
 
     /// Builds an authority from a host URL (`AZURE_AUTHORITY_HOST`, default public cloud) and a tenant.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, Cloud};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // AZURE_AUTHORITY_HOST and AZURE_TENANT_ID, e.g. for Microsoft Entra ID operated by 21Vianet.
+    /// let host = Some("https://login.chinacloudapi.cn");
+    /// let authority = Authority::from_host_and_tenant(host, "contoso.partner.onmschina.cn")?;
+    /// assert_eq!(authority.to_string(), "https://login.chinacloudapi.cn/contoso.partner.onmschina.cn");
+    /// assert_eq!(authority.cloud(), Cloud::China);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn from_host_and_tenant(host: Option<&str>, tenant: &str) -> Result<Authority, ConfigError> {
         let host_value = host.unwrap_or(PUBLIC_CLOUD_HOST).trim();
         let bad = |reason: &str| ConfigError::InvalidAuthority {
@@ -168,6 +199,19 @@ impl Authority {
     }
 
     /// Public cloud authority for a tenant.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::Authority;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let authority = Authority::public_cloud("organizations")?;
+    /// assert_eq!(authority.to_string(), "https://login.microsoftonline.com/organizations");
+    /// assert!(!authority.tenant_kind().is_specific());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn public_cloud(tenant: &str) -> Result<Authority, ConfigError> {
         Authority::from_host_and_tenant(None, tenant)
     }

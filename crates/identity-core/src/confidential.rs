@@ -60,36 +60,168 @@ pub struct ConfidentialClientBuilder {
 impl ConfidentialClientBuilder {
     /// Turns authority validation off (`false`) or on, the same as [`Authority::validated`]: off, any https
     /// host is trusted with the credential. Only for a private deployment.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, ClientSecret, ConfidentialClient};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // A private deployment that Microsoft's instance discovery does not know.
+    /// let authority = Authority::parse("https://login.contoso.example/contoso.onmicrosoft.com")?;
+    /// assert!(authority.needs_validation());
+    /// let app = ConfidentialClient::builder("00000000-0000-0000-0000-000000000001", authority)
+    ///     .validate_authority(false)
+    ///     .client_secret(ClientSecret::new("app secret"))
+    ///     .build()?;
+    /// assert!(!app.authority().needs_validation());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn validate_authority(mut self, validate: bool) -> Self {
         self.authority = self.authority.validated(validate);
         self
     }
 
     /// Authenticates with a client secret.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, ClientSecret, ConfidentialClient};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let daemon = emulator.app("daemon").ok_or("no daemon app")?;
+    /// # let (authority, client_id, secret) = (emulator.authority(), daemon.app_id.clone(), daemon.secrets[0].value.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// let app = ConfidentialClient::builder(client_id, Authority::parse(&authority)?)
+    ///     .client_secret(ClientSecret::new(secret))
+    /// #   .http_client(http)
+    ///     .build()?;
+    /// let token = app.acquire_token_for_client(&["https://graph.microsoft.com/.default"]).await?;
+    /// assert!(!token.access_token.secret().is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn client_secret(mut self, secret: ClientSecret) -> Self {
         self.credential = Some(ClientCredential::Secret(secret));
         self
     }
 
     /// Authenticates with any supported credential.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::certificate::CertificateCredential;
+    /// use identity_core::{Authority, ConfidentialClient};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let files = emulator.certificate_files("daemon-certificate").ok_or("no certificate")?;
+    /// # let (pfx_path, pfx_password) = (files.pfx_path, files.pfx_password);
+    /// # let client_id = emulator.app("daemon-certificate").ok_or("no daemon-certificate app")?.app_id;
+    /// # let authority = emulator.authority();
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// // The certificate whose public part is uploaded to the app registration, with its private key.
+    /// let certificate = CertificateCredential::from_file(&pfx_path, Some(&pfx_password))?;
+    /// let app = ConfidentialClient::builder(client_id, Authority::parse(&authority)?)
+    ///     .credential(certificate)
+    /// #   .http_client(http)
+    ///     .build()?;
+    /// app.acquire_token_for_client(&["https://graph.microsoft.com/.default"]).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn credential(mut self, credential: impl Into<ClientCredential>) -> Self {
         self.credential = Some(credential.into());
         self
     }
 
     /// Uses this HTTP client (default: one built from [`crate::HttpConfig::from_env`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, ClientSecret, ConfidentialClient, HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let daemon = emulator.app("daemon").ok_or("no daemon app")?;
+    /// # let (authority, client_id, secret) = (emulator.authority(), daemon.app_id.clone(), daemon.secrets[0].value.clone());
+    /// // Also trust the CA of a TLS-inspecting proxy (here, the emulator's), on top of the system's roots.
+    /// let http = HttpClient::new(HttpConfig::from_env()?.with_extra_ca_pem(emulator.ca_pem()))?;
+    /// let app = ConfidentialClient::builder(client_id, Authority::parse(&authority)?)
+    ///     .client_secret(ClientSecret::new(secret))
+    ///     .http_client(http)
+    ///     .build()?;
+    /// app.acquire_token_for_client(&["https://graph.microsoft.com/.default"]).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn http_client(mut self, http: HttpClient) -> Self {
         self.http = Some(http);
         self
     }
 
     /// Uses this token cache (default: a fresh [`crate::MemoryCache`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use identity_core::{Authority, ClientSecret, ConfidentialClient, MemoryCache, TokenCache, TokenSource};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let daemon = emulator.app("daemon").ok_or("no daemon app")?;
+    /// # let (authority, client_id, secret) = (emulator.authority(), daemon.app_id.clone(), daemon.secrets[0].value.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// let cache: Arc<dyn TokenCache> = Arc::new(MemoryCache::new());
+    /// let build = || -> Result<ConfidentialClient, Box<dyn std::error::Error>> {
+    ///     Ok(ConfidentialClient::builder(client_id.clone(), Authority::parse(&authority)?)
+    ///         .client_secret(ClientSecret::new(secret.clone()))
+    ///         .cache(cache.clone())
+    /// #       .http_client(http.clone())
+    ///         .build()?)
+    /// };
+    /// let (first, second) = (build()?, build()?);
+    /// first.acquire_token_for_client(&["https://graph.microsoft.com/.default"]).await?;
+    /// // The second client finds the first one's token in the shared cache.
+    /// let token = second.acquire_token_for_client(&["https://graph.microsoft.com/.default"]).await?;
+    /// assert_eq!(token.source, TokenSource::Cache);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn cache(mut self, cache: Arc<dyn TokenCache>) -> Self {
         self.cache = Some(cache);
         self
     }
 
     /// Validates the settings and builds the client. No request is sent until a token is asked for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, ClientSecret, ConfidentialClient, ConfigError};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let authority = Authority::parse("https://login.microsoftonline.com/contoso.onmicrosoft.com")?;
+    /// let client_id = "00000000-0000-0000-0000-000000000001";
+    /// let without_credential = ConfidentialClient::builder(client_id, authority.clone()).build();
+    /// assert!(matches!(without_credential, Err(ConfigError::Empty { .. })));
+    ///
+    /// let app = ConfidentialClient::builder(client_id, authority)
+    ///     .client_secret(ClientSecret::new("app secret"))
+    ///     .build()?;
+    /// assert_eq!(app.client_id(), client_id);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn build(self) -> Result<ConfidentialClient, ConfigError> {
         let credential = self.credential.ok_or(ConfigError::Empty {
             setting: "client credential",
@@ -120,6 +252,27 @@ impl ConfidentialClientBuilder {
 
 impl ConfidentialClient {
     /// Starts building a client for an application (client) id and an authority.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, ClientSecret, ConfidentialClient};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let daemon = emulator.app("daemon").ok_or("no daemon app")?;
+    /// # let (authority, client_id, secret) = (emulator.authority(), daemon.app_id.clone(), daemon.secrets[0].value.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// let app = ConfidentialClient::builder(client_id, Authority::parse(&authority)?)
+    ///     .client_secret(ClientSecret::new(secret))
+    /// #   .http_client(http)
+    ///     .build()?;
+    /// let token = app.acquire_token_for_client(&["https://graph.microsoft.com/.default"]).await?;
+    /// println!("token for {:?}, valid until {:?}", token.scopes, token.expires_on);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn builder(client_id: impl Into<String>, authority: Authority) -> ConfidentialClientBuilder {
         ConfidentialClientBuilder {
             client_id: client_id.into(),
@@ -131,22 +284,110 @@ impl ConfidentialClient {
     }
 
     /// The application (client) id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, ClientSecret, ConfidentialClient};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let daemon = emulator.app("daemon").ok_or("no daemon app")?;
+    /// # let (authority, client_id, secret) = (emulator.authority(), daemon.app_id.clone(), daemon.secrets[0].value.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// let app = ConfidentialClient::builder(client_id, Authority::parse(&authority)?)
+    ///     .client_secret(ClientSecret::new(secret))
+    /// #   .http_client(http)
+    ///     .build()?;
+    /// assert_eq!(app.client_id(), daemon.app_id);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn client_id(&self) -> &str {
         &self.inner.core.client_id
     }
 
     /// The authority.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, ClientSecret, ConfidentialClient};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let daemon = emulator.app("daemon").ok_or("no daemon app")?;
+    /// # let (authority, client_id, secret) = (emulator.authority(), daemon.app_id.clone(), daemon.secrets[0].value.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// let app = ConfidentialClient::builder(client_id, Authority::parse(&authority)?)
+    ///     .client_secret(ClientSecret::new(secret))
+    /// #   .http_client(http)
+    ///     .build()?;
+    /// assert_eq!(app.authority().to_string(), authority);
+    /// assert!(app.authority().tenant_kind().is_specific());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn authority(&self) -> &Authority {
         &self.inner.core.authority
     }
 
     /// The HTTP client, to share with a [`crate::GraphClient`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::GraphClient;
+    /// use identity_core::{Authority, ClientSecret, ConfidentialClient};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let daemon = emulator.app("daemon").ok_or("no daemon app")?;
+    /// # let (authority, client_id, secret) = (emulator.authority(), daemon.app_id.clone(), daemon.secrets[0].value.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// # let users_url = format!("{}/users", emulator.graph_base());
+    /// let app = ConfidentialClient::builder(client_id, Authority::parse(&authority)?)
+    ///     .client_secret(ClientSecret::new(secret))
+    /// #   .http_client(http)
+    ///     .build()?;
+    /// let token = app.acquire_token_for_client(&["https://graph.microsoft.com/.default"]).await?;
+    /// let graph = GraphClient::new(app.http_client().clone());
+    /// let users = graph.get(&users_url, &token.access_token).await?;
+    /// assert!(users["value"].is_array());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn http_client(&self) -> &HttpClient {
         &self.inner.core.http
     }
 
     /// The tenant's endpoints: from memory, then from the token cache (so a later run skips discovery), and
     /// only then from OIDC discovery; kept for a day.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, ClientSecret, ConfidentialClient};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let daemon = emulator.app("daemon").ok_or("no daemon app")?;
+    /// # let (authority, client_id, secret) = (emulator.authority(), daemon.app_id.clone(), daemon.secrets[0].value.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// let app = ConfidentialClient::builder(client_id, Authority::parse(&authority)?)
+    ///     .client_secret(ClientSecret::new(secret))
+    /// #   .http_client(http)
+    ///     .build()?;
+    /// let metadata = app.metadata().await?;
+    /// println!("tokens come from {}", metadata.token_endpoint);
+    /// assert_eq!(metadata.token_endpoint.origin(), app.authority().origin());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn metadata(&self) -> Result<Arc<Metadata>> {
         self.inner.core.metadata().await
     }
@@ -160,6 +401,31 @@ impl ConfidentialClient {
     ///
     /// Tokens are cached per credential: a client configured with another secret or certificate is not served
     /// them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::TokenSource;
+    /// use identity_core::{Authority, ClientSecret, ConfidentialClient};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let daemon = emulator.app("daemon").ok_or("no daemon app")?;
+    /// # let (authority, client_id, secret) = (emulator.authority(), daemon.app_id.clone(), daemon.secrets[0].value.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// let app = ConfidentialClient::builder(client_id, Authority::parse(&authority)?)
+    ///     .client_secret(ClientSecret::new(secret))
+    /// #   .http_client(http)
+    ///     .build()?;
+    /// let token = app.acquire_token_for_client(&["https://graph.microsoft.com/.default"]).await?;
+    /// assert_eq!(token.source, TokenSource::IdentityProvider);
+    /// // Until it nears expiry, the same token comes from the cache.
+    /// let again = app.acquire_token_for_client(&["https://graph.microsoft.com/.default"]).await?;
+    /// assert_eq!(again.source, TokenSource::Cache);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn acquire_token_for_client(&self, scopes: &[impl AsRef<str>]) -> Result<TokenResult> {
         self.acquire_token_for_client_with(scopes, AcquireOptions::default())
             .await
@@ -168,6 +434,33 @@ impl ConfidentialClient {
     /// [`ConfidentialClient::acquire_token_for_client`] with options: `force_refresh` to replace a cached token
     /// the resource refused (a 401), `claims` to answer a resource's claims challenge (both bypass the cache).
     /// [`crate::GraphClient::get_with_token_recovery`] does this for a Graph call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{AcquireOptions, TokenSource};
+    /// use identity_core::{Authority, ClientSecret, ConfidentialClient};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let daemon = emulator.app("daemon").ok_or("no daemon app")?;
+    /// # let (authority, client_id, secret) = (emulator.authority(), daemon.app_id.clone(), daemon.secrets[0].value.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// let app = ConfidentialClient::builder(client_id, Authority::parse(&authority)?)
+    ///     .client_secret(ClientSecret::new(secret))
+    /// #   .http_client(http)
+    ///     .build()?;
+    /// let scopes = ["https://graph.microsoft.com/.default"];
+    /// let cached = app.acquire_token_for_client(&scopes).await?;
+    /// // The resource refused `cached` with a 401: get a new one, bypassing the cache.
+    /// let fresh = app
+    ///     .acquire_token_for_client_with(&scopes, AcquireOptions::new().with_force_refresh(true))
+    ///     .await?;
+    /// assert_eq!(fresh.source, TokenSource::IdentityProvider);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn acquire_token_for_client_with(
         &self,
         scopes: &[impl AsRef<str>],

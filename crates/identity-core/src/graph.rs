@@ -26,11 +26,60 @@ pub struct GraphClient {
 
 impl GraphClient {
     /// Uses the given HTTP client (share the identity client's: [`crate::ConfidentialClient::http_client`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::GraphClient;
+    /// # use identity_core::{Authority, ClientSecret, ConfidentialClient, HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let daemon = emulator.app("daemon").ok_or("no daemon app")?;
+    /// # let (authority, client_id, secret) = (emulator.authority(), daemon.app_id.clone(), daemon.secrets[0].value.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// # let users_url = format!("{}/users", emulator.graph_base());
+    /// # let app = ConfidentialClient::builder(client_id, Authority::parse(&authority)?)
+    /// #     .client_secret(ClientSecret::new(secret))
+    /// #     .http_client(http)
+    /// #     .build()?;
+    /// // `app` is a ConfidentialClient or a PublicClient: the Graph client shares its HTTP client.
+    /// let graph = GraphClient::new(app.http_client().clone());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(http: HttpClient) -> Self {
         GraphClient { http }
     }
 
     /// `GET url` with the token; returns the JSON answer. Graph errors come back as [`crate::GraphError`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::GraphClient;
+    /// # use identity_core::{Authority, ClientSecret, ConfidentialClient, HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let daemon = emulator.app("daemon").ok_or("no daemon app")?;
+    /// # let (authority, client_id, secret) = (emulator.authority(), daemon.app_id.clone(), daemon.secrets[0].value.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// # let users_url = format!("{}/users", emulator.graph_base());
+    /// # let app = ConfidentialClient::builder(client_id, Authority::parse(&authority)?)
+    /// #     .client_secret(ClientSecret::new(secret))
+    /// #     .http_client(http)
+    /// #     .build()?;
+    /// let graph = GraphClient::new(app.http_client().clone());
+    /// let token = app.acquire_token_for_client(&["https://graph.microsoft.com/.default"]).await?;
+    /// // `users_url` is `https://graph.microsoft.com/v1.0/users` for the real service.
+    /// let users = graph.get(&users_url, &token.access_token).await?;
+    /// for user in users["value"].as_array().ok_or("no user list")? {
+    ///     println!("{}", user["userPrincipalName"]);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn get(&self, url: &str, token: &AccessToken) -> Result<Value> {
         let parsed = parse_graph_url(url)?;
         self.http
@@ -47,6 +96,34 @@ impl GraphClient {
     /// `reacquire` is typically `|options| app.acquire_token_for_client_with(&scopes, options)` or
     /// `|options| app.acquire_token_silent_with(&account, &scopes, options)` (an `Ok(None)` from the latter
     /// returns the original error).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::GraphClient;
+    /// # use identity_core::{Authority, ClientSecret, ConfidentialClient, HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let daemon = emulator.app("daemon").ok_or("no daemon app")?;
+    /// # let (authority, client_id, secret) = (emulator.authority(), daemon.app_id.clone(), daemon.secrets[0].value.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// # let users_url = format!("{}/users", emulator.graph_base());
+    /// # let app = ConfidentialClient::builder(client_id, Authority::parse(&authority)?)
+    /// #     .client_secret(ClientSecret::new(secret))
+    /// #     .http_client(http)
+    /// #     .build()?;
+    /// let graph = GraphClient::new(app.http_client().clone());
+    /// let scopes = ["https://graph.microsoft.com/.default"];
+    /// let token = app.acquire_token_for_client(&scopes).await?;
+    /// // Should Graph refuse a cached token (revoked) or challenge it (claims), get a new one and try once more.
+    /// let users = graph
+    ///     .get_with_token_recovery(&users_url, &token, |options| app.acquire_token_for_client_with(&scopes, options))
+    ///     .await?;
+    /// assert!(users["value"].is_array());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn get_with_token_recovery<F, Fut, T>(
         &self,
         url: &str,
@@ -83,6 +160,34 @@ impl GraphClient {
 
     /// Follows `@odata.nextLink` from `url` and returns the items of every page's `value`, at most `max_pages`
     /// pages. Next links are followed verbatim, and only on the same origin, so the token goes nowhere else.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::GraphClient;
+    /// # use identity_core::{Authority, ClientSecret, ConfidentialClient, HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let daemon = emulator.app("daemon").ok_or("no daemon app")?;
+    /// # let (authority, client_id, secret) = (emulator.authority(), daemon.app_id.clone(), daemon.secrets[0].value.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// # let users_url = format!("{}/users", emulator.graph_base());
+    /// # let app = ConfidentialClient::builder(client_id, Authority::parse(&authority)?)
+    /// #     .client_secret(ClientSecret::new(secret))
+    /// #     .http_client(http)
+    /// #     .build()?;
+    /// let graph = GraphClient::new(app.http_client().clone());
+    /// let token = app.acquire_token_for_client(&["https://graph.microsoft.com/.default"]).await?;
+    /// // Two users per page, at most 50 pages.
+    /// let users = graph.get_all_pages(&format!("{users_url}?$top=2"), &token.access_token, 50).await?;
+    /// # let one_page = graph.get(&users_url, &token.access_token).await?;
+    /// # assert_eq!(Some(users.len()), one_page["value"].as_array().map(Vec::len));
+    /// # assert!(users.len() > 2);
+    /// println!("{} users", users.len());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn get_all_pages(
         &self,
         url: &str,

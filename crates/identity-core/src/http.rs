@@ -67,6 +67,18 @@ impl Default for HttpConfig {
 
 impl HttpConfig {
     /// Defaults, plus the CA certificates named by `IDENTITY_EXTRA_CA_CERTS` when it is set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{HttpClient, HttpConfig};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // Production settings, trusting the CAs named by IDENTITY_EXTRA_CA_CERTS too when it is set.
+    /// let http = HttpClient::new(HttpConfig::from_env()?)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn from_env() -> Result<HttpConfig, ConfigError> {
         let mut config = HttpConfig::default();
         if let Some(path) = std::env::var_os(EXTRA_CA_CERTS_VAR).filter(|p| !p.is_empty()) {
@@ -76,6 +88,23 @@ impl HttpConfig {
     }
 
     /// Adds the certificates of a PEM file (a regular file of at most [`MAX_CA_FILE_BYTES`]) to the trusted roots.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{HttpClient, HttpConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// // A TLS-inspecting proxy's CA (here, the emulator's), trusted besides the built-in roots.
+    /// let http = HttpClient::new(HttpConfig::default().with_extra_ca_file(emulator.ca_path())?)?;
+    ///
+    /// // Anything else is refused with the file named, at startup.
+    /// assert!(HttpConfig::default().with_extra_ca_file(std::path::Path::new("/no/such/ca.pem")).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn with_extra_ca_file(mut self, path: &Path) -> Result<HttpConfig, ConfigError> {
         let pem =
             crate::fs::read_bounded(path, MAX_CA_FILE_BYTES).map_err(|e| ConfigError::CaCertificates {
@@ -91,6 +120,25 @@ impl HttpConfig {
     }
 
     /// Adds PEM certificates given in memory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, HttpClient, HttpConfig, PublicClient};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let client_id = emulator.app("device-code").ok_or("no device-code app")?.app_id;
+    /// let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// // The emulator's certificate is trusted: discovery over HTTPS succeeds.
+    /// let app = PublicClient::builder(client_id, Authority::parse(&emulator.authority())?)
+    ///     .http_client(http)
+    ///     .build()?;
+    /// app.metadata().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn with_extra_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> HttpConfig {
         self.extra_ca_pem.push(pem.into());
         self
@@ -149,6 +197,22 @@ pub struct HttpClient {
 
 impl HttpClient {
     /// Builds the client. Proxies come from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use identity_core::{HttpClient, HttpConfig};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // Build one and share it (clones are cheap) with every identity and Graph client.
+    /// let mut config = HttpConfig::from_env()?;
+    /// config.request_timeout = Duration::from_secs(10);
+    /// let http = HttpClient::new(config)?;
+    /// assert_eq!(http.config().request_timeout, Duration::from_secs(10));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(config: HttpConfig) -> Result<HttpClient, ConfigError> {
         let mut builder = reqwest::Client::builder()
             .use_rustls_tls()

@@ -7,7 +7,8 @@
 //! - [`ConfidentialClient`] gets app-only tokens with the client credentials grant, cache first.
 //! - [`PublicClient`] signs users in (device code; username/password, legacy) and stays silent afterwards with
 //!   the cached [`Account`]'s refresh token.
-//! - [`TokenCache`] is the cache trait; [`MemoryCache`] the in-process store.
+//! - [`TokenCache`] is the cache trait; [`MemoryCache`] the in-process store, [`FileCache`] a file the processes
+//!   of one user share.
 //! - [`HttpClient`] is the one HTTP client (rustls, timeouts, no redirects, size cap, retries where safe).
 //! - [`GraphClient`] makes authenticated Graph GETs and follows paging.
 //! - [`Error`] keeps every field the service returns and offers a fix ([`Error::fix`]).
@@ -16,22 +17,28 @@
 //!
 //! # Example
 //!
-//! A daemon gets an app-only token and lists users. Here it runs against the local emulator; against your
-//! tenant, use `Authority::parse("https://login.microsoftonline.com/<tenant id>")`, your app's client id and
-//! secret, and `https://graph.microsoft.com/v1.0/users`.
+//! A daemon gets an app-only token and lists users. Here it runs against the local emulator (the workspace's
+//! `entra-emulator` crate, a stand-in for Entra ID and Graph); each setting's comment says what to use against
+//! your tenant.
 //!
 //! ```
 //! use identity_core::{Authority, ClientSecret, ConfidentialClient, GraphClient, HttpClient, HttpConfig, TokenSource};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # let emulator = entra_emulator::Emulator::builder().start().await?;
-//! # let app = emulator.app("daemon").ok_or("no daemon app")?;
-//! # let (authority, client_id, secret) = (emulator.authority(), app.app_id.clone(), app.secrets[0].value.clone());
-//! # let users_url = format!("{}/users", emulator.graph_base());
-//! // Trust the emulator's CA; for the real service `HttpConfig::from_env()` is all you need.
+//! let emulator = entra_emulator::Emulator::builder().start().await?;
+//! let registration = emulator.app("daemon").ok_or("the emulator has no daemon app")?;
+//! // Against your tenant: Authority::parse("https://login.microsoftonline.com/<tenant id>")?
+//! let authority = Authority::parse(&emulator.authority())?;
+//! // Your app registration's Application (client) ID and a client secret of it.
+//! let client_id = registration.app_id.clone();
+//! let secret = registration.secrets.first().ok_or("the daemon app has no secret")?.value.clone();
+//! // https://graph.microsoft.com/v1.0/users
+//! let users_url = format!("{}/users", emulator.graph_base());
+//! // Trust the emulator's CA; for the real service `HttpConfig::from_env()?` is all you need.
 //! let http = HttpClient::new(HttpConfig::from_env()?.with_extra_ca_pem(emulator.ca_pem()))?;
-//! let app = ConfidentialClient::builder(client_id, Authority::parse(&authority)?)
+//!
+//! let app = ConfidentialClient::builder(client_id, authority)
 //!     .client_secret(ClientSecret::new(secret))
 //!     .http_client(http)
 //!     .build()?;
@@ -46,6 +53,39 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Every public method of [`ConfidentialClient`], [`PublicClient`], their builders and [`GraphClient`] has a
+//! runnable example like this one in its documentation.
+//!
+//! # Features
+//!
+//! - `redis`: `RedisCache`, a token cache in Redis shared by daemons on many machines.
+//! - `encrypted-file-cache`: `FileCache::open_encrypted`, the file cache encrypted at rest (AES-256-GCM) with
+//!   its key in the OS key store (the Linux kernel keyring; elsewhere the file stays plain, with a warning).
+//!
+//! # Layout
+//!
+//! - [`account`]: signed-in accounts, read from `client_info` and the ID token.
+//! - [`authority`]: authorities (`https://host/tenant`), the Microsoft clouds, OIDC discovery of the endpoints.
+//! - [`cache`]: the [`TokenCache`] trait and its stores: `cache/memory.rs` ([`MemoryCache`]), `cache/file.rs`
+//!   ([`FileCache`], owner-only, locked, optionally encrypted), `cache/redis.rs` (`RedisCache`, feature `redis`).
+//! - [`certificate`]: certificate credentials: load a key and certificate (PEM, PKCS#12), sign client assertions.
+//! - [`confidential`]: [`ConfidentialClient`], app-only tokens with the client credentials grant.
+//! - `core` (private): what every client does around a token request: endpoints from memory, cache or
+//!   discovery, and cache-first acquisition with single flight within and across processes.
+//! - [`credential`]: [`ClientCredential`], how a confidential client proves its identity.
+//! - [`error`]: typed errors that keep every field the service returns and offer a fix.
+//! - `fs` (private): bounded reads of the files named in the configuration.
+//! - [`graph`]: [`GraphClient`], authenticated Graph GETs with paging and 401 recovery.
+//! - [`http`]: [`HttpClient`], the one HTTP client (rustls, timeouts, size cap, retries where safe).
+//! - `json` (private): parsing of JSON answers with errors that name the problem without quoting the answer.
+//! - [`public`]: [`PublicClient`], user sign-in (device code; username/password, legacy) and silent refresh.
+//! - [`secret`]: [`ClientSecret`], [`Password`], [`AccessToken`]: secrets whose `Debug` is redacted.
+//! - [`token`]: token responses as Entra sends them, and the [`TokenResult`] handed to callers.
+//! - `proptests` (tests only): property tests over every server answer this crate parses.
+
+// On docs.rs (`--cfg docsrs`, nightly), label each feature-gated item with its feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod account;
 pub mod authority;
@@ -68,6 +108,7 @@ pub mod token;
 pub use account::Account;
 pub use authority::{AUTHORITY_VALIDATION_VAR, Authority, Cloud, Metadata, TenantKind};
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use cache::RedisCache;
 pub use cache::{
     AccessTokenKey, CacheEntry, CacheError, CacheKey, CachedAccessToken, FileCache, MemoryCache, TokenCache,

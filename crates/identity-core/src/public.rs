@@ -58,24 +58,104 @@ pub struct PublicClientBuilder {
 
 impl PublicClientBuilder {
     /// Turns authority validation off (`false`) or on, the same as [`Authority::validated`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, PublicClient};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // A private deployment that Microsoft's instance discovery does not know.
+    /// let authority = Authority::parse("https://login.contoso.example/organizations")?;
+    /// assert!(authority.needs_validation());
+    /// let app = PublicClient::builder("00000000-0000-0000-0000-000000000002", authority)
+    ///     .validate_authority(false)
+    ///     .build()?;
+    /// assert!(!app.authority().needs_validation());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn validate_authority(mut self, validate: bool) -> Self {
         self.authority = self.authority.validated(validate);
         self
     }
 
     /// Uses this HTTP client (default: one built from [`crate::HttpConfig::from_env`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, HttpClient, HttpConfig, PublicClient};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let app_registration = emulator.app("username-password").ok_or("no username-password app")?;
+    /// # let (authority, client_id) = (emulator.authority(), app_registration.app_id.clone());
+    /// // Also trust the CA of a TLS-inspecting proxy (here, the emulator's), on top of the system's roots.
+    /// let http = HttpClient::new(HttpConfig::from_env()?.with_extra_ca_pem(emulator.ca_pem()))?;
+    /// let app = PublicClient::builder(client_id, Authority::parse(&authority)?)
+    ///     .http_client(http)
+    ///     .build()?;
+    /// app.metadata().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn http_client(mut self, http: HttpClient) -> Self {
         self.http = Some(http);
         self
     }
 
     /// Uses this token cache (default: a fresh [`crate::MemoryCache`], so nothing outlives the process).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use identity_core::{Authority, MemoryCache, Password, PublicClient, TokenCache};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let app_registration = emulator.app("username-password").ok_or("no username-password app")?;
+    /// # let (authority, client_id) = (emulator.authority(), app_registration.app_id.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// # let (username, password) = (entra_emulator::DEMO_USERNAME, Password::new(entra_emulator::DEMO_PASSWORD));
+    /// let cache: Arc<dyn TokenCache> = Arc::new(MemoryCache::new());
+    /// let build = || -> Result<PublicClient, Box<dyn std::error::Error>> {
+    ///     Ok(PublicClient::builder(client_id.clone(), Authority::parse(&authority)?)
+    ///         .cache(cache.clone())
+    /// #       .http_client(http.clone())
+    ///         .build()?)
+    /// };
+    /// let (first, second) = (build()?, build()?);
+    /// first.acquire_token_by_username_password(username, &password, &["User.Read"]).await?;
+    /// // The second client finds the account the first one signed in.
+    /// assert!(second.account(username).await?.is_some());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn cache(mut self, cache: Arc<dyn TokenCache>) -> Self {
         self.cache = Some(cache);
         self
     }
 
     /// Validates the settings and builds the client. No request is sent until a token is asked for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, ConfigError, PublicClient};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let authority = Authority::parse("https://login.microsoftonline.com/organizations")?;
+    /// let without_client_id = PublicClient::builder("", authority.clone()).build();
+    /// assert!(matches!(without_client_id, Err(ConfigError::Empty { .. })));
+    ///
+    /// let app = PublicClient::builder("00000000-0000-0000-0000-000000000002", authority).build()?;
+    /// assert_eq!(app.authority().tenant(), "organizations");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn build(self) -> Result<PublicClient, ConfigError> {
         let core = ClientCore::build(&self.client_id, self.authority, self.http, self.cache)?;
         Ok(PublicClient { core: Arc::new(core) })
@@ -105,6 +185,32 @@ pub struct DeviceFlow {
 
 impl DeviceFlow {
     /// When the code stops working, on this machine's monotonic clock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, PublicClient};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder()
+    /// #     .device_code_interval(1)
+    /// #     .auto_approve_device_codes(entra_emulator::DEMO_USERNAME, std::time::Duration::ZERO)
+    /// #     .start()
+    /// #     .await?;
+    /// # let app_registration = emulator.app("device-code").ok_or("no device-code app")?;
+    /// # let (authority, client_id) = (emulator.authority(), app_registration.app_id.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// let app = PublicClient::builder(client_id, Authority::parse(&authority)?)
+    /// #   .http_client(http)
+    ///     .build()?;
+    /// let flow = app.initiate_device_flow(&["User.Read"]).await?;
+    /// let left = flow.expires_at().saturating_duration_since(std::time::Instant::now());
+    /// println!("{} (the code works for {} more minutes)", flow.message, left.as_secs() / 60);
+    /// assert!(left <= flow.expires_in);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn expires_at(&self) -> Instant {
         // The lifetime is capped when the answer is read; the check keeps a hand-built flow from panicking.
         self.issued_at
@@ -113,6 +219,32 @@ impl DeviceFlow {
     }
 
     /// The `client-request-id` sent with the device code request and every poll.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, PublicClient};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder()
+    /// #     .device_code_interval(1)
+    /// #     .auto_approve_device_codes(entra_emulator::DEMO_USERNAME, std::time::Duration::ZERO)
+    /// #     .start()
+    /// #     .await?;
+    /// # let app_registration = emulator.app("device-code").ok_or("no device-code app")?;
+    /// # let (authority, client_id) = (emulator.authority(), app_registration.app_id.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// let app = PublicClient::builder(client_id, Authority::parse(&authority)?)
+    /// #   .http_client(http)
+    ///     .build()?;
+    /// let flow = app.initiate_device_flow(&["User.Read"]).await?;
+    /// // Quote it when asking Microsoft support about this sign-in.
+    /// println!("client-request-id: {}", flow.correlation_id());
+    /// assert!(!flow.correlation_id().is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn correlation_id(&self) -> &str {
         self.context.correlation_id()
     }
@@ -143,6 +275,26 @@ struct UserRealm {
 impl PublicClient {
     /// Starts building a client for an application (client) id and an authority. For user sign-ins the
     /// authority may be a tenant, `organizations`, `common` or `consumers`, as the app registration allows.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, PublicClient};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let app_registration = emulator.app("username-password").ok_or("no username-password app")?;
+    /// # let (authority, client_id) = (emulator.authority(), app_registration.app_id.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// let app = PublicClient::builder(client_id, Authority::parse(&authority)?)
+    /// #   .http_client(http)
+    ///     .build()?;
+    /// // Nobody has signed in yet.
+    /// assert!(app.accounts().await?.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn builder(client_id: impl Into<String>, authority: Authority) -> PublicClientBuilder {
         PublicClientBuilder {
             client_id: client_id.into(),
@@ -153,27 +305,134 @@ impl PublicClient {
     }
 
     /// The application (client) id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, PublicClient};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let app_registration = emulator.app("username-password").ok_or("no username-password app")?;
+    /// # let (authority, client_id) = (emulator.authority(), app_registration.app_id.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// let app = PublicClient::builder(client_id, Authority::parse(&authority)?)
+    /// #   .http_client(http)
+    ///     .build()?;
+    /// assert_eq!(app.client_id(), app_registration.app_id);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn client_id(&self) -> &str {
         &self.core.client_id
     }
 
     /// The authority.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, PublicClient};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let app_registration = emulator.app("username-password").ok_or("no username-password app")?;
+    /// # let (authority, client_id) = (emulator.authority(), app_registration.app_id.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// let app = PublicClient::builder(client_id, Authority::parse(&authority)?)
+    /// #   .http_client(http)
+    ///     .build()?;
+    /// assert_eq!(app.authority().to_string(), authority);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn authority(&self) -> &Authority {
         &self.core.authority
     }
 
     /// The HTTP client, to share with a [`crate::GraphClient`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{GraphClient, Password};
+    /// use identity_core::{Authority, PublicClient};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let app_registration = emulator.app("username-password").ok_or("no username-password app")?;
+    /// # let (authority, client_id) = (emulator.authority(), app_registration.app_id.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// # let me_url = format!("{}/me", emulator.graph_base());
+    /// let app = PublicClient::builder(client_id, Authority::parse(&authority)?)
+    /// #   .http_client(http)
+    ///     .build()?;
+    /// # let (username, password) = (entra_emulator::DEMO_USERNAME, Password::new(entra_emulator::DEMO_PASSWORD));
+    /// let token = app.acquire_token_by_username_password(username, &password, &["User.Read"]).await?;
+    /// let graph = GraphClient::new(app.http_client().clone());
+    /// let me = graph.get(&me_url, &token.access_token).await?;
+    /// println!("signed in as {}", me["displayName"]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn http_client(&self) -> &HttpClient {
         &self.core.http
     }
 
     /// The tenant's endpoints (memory, then cache, then OIDC discovery).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, PublicClient};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let app_registration = emulator.app("username-password").ok_or("no username-password app")?;
+    /// # let (authority, client_id) = (emulator.authority(), app_registration.app_id.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// let app = PublicClient::builder(client_id, Authority::parse(&authority)?)
+    /// #   .http_client(http)
+    ///     .build()?;
+    /// let metadata = app.metadata().await?;
+    /// assert!(metadata.device_authorization_endpoint.is_some());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn metadata(&self) -> Result<Arc<Metadata>> {
         self.core.metadata().await
     }
 
     /// The accounts signed in to this app at this authority's host, from the cache. A failing store is logged
     /// and reads as empty (the user is then asked to sign in), as token acquisition treats it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, PublicClient};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let app_registration = emulator.app("username-password").ok_or("no username-password app")?;
+    /// # let (authority, client_id) = (emulator.authority(), app_registration.app_id.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// let app = PublicClient::builder(client_id, Authority::parse(&authority)?)
+    /// #   .http_client(http)
+    ///     .build()?;
+    /// # let (username, password) = (entra_emulator::DEMO_USERNAME, identity_core::Password::new(entra_emulator::DEMO_PASSWORD));
+    /// # app.acquire_token_by_username_password(username, &password, &["User.Read"]).await?;
+    /// for account in app.accounts().await? {
+    ///     println!("{} is signed in", account.username);
+    /// }
+    /// # assert_eq!(app.accounts().await?.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn accounts(&self) -> Result<Vec<Account>> {
         let entries = match self.core.cache.entries().await {
             Ok(entries) => entries,
@@ -200,6 +459,28 @@ impl PublicClient {
     }
 
     /// The cached account with this username (case-insensitive), if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, PublicClient};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let app_registration = emulator.app("username-password").ok_or("no username-password app")?;
+    /// # let (authority, client_id) = (emulator.authority(), app_registration.app_id.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// let app = PublicClient::builder(client_id, Authority::parse(&authority)?)
+    /// #   .http_client(http)
+    ///     .build()?;
+    /// # let (username, password) = (entra_emulator::DEMO_USERNAME, identity_core::Password::new(entra_emulator::DEMO_PASSWORD));
+    /// # app.acquire_token_by_username_password(username, &password, &["User.Read"]).await?;
+    /// let account = app.account("debrab@contoso.onmicrosoft.com").await?;
+    /// assert!(account.is_some(), "the user signed in before");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn account(&self, username: &str) -> Result<Option<Account>> {
         let username = username.trim();
         Ok(self
@@ -210,6 +491,31 @@ impl PublicClient {
     }
 
     /// Forgets an account: its refresh token, ID token, account record and access tokens.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, PublicClient};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let app_registration = emulator.app("username-password").ok_or("no username-password app")?;
+    /// # let (authority, client_id) = (emulator.authority(), app_registration.app_id.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// let app = PublicClient::builder(client_id, Authority::parse(&authority)?)
+    /// #   .http_client(http)
+    ///     .build()?;
+    /// # let (username, password) = (entra_emulator::DEMO_USERNAME, identity_core::Password::new(entra_emulator::DEMO_PASSWORD));
+    /// # app.acquire_token_by_username_password(username, &password, &["User.Read"]).await?;
+    /// // Sign out.
+    /// if let Some(account) = app.account(username).await? {
+    ///     app.remove_account(&account).await?;
+    /// }
+    /// assert!(app.accounts().await?.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn remove_account(&self, account: &Account) -> Result<()> {
         let account_key = self.account_key(account);
         let cache = &self.core.cache;
@@ -237,6 +543,37 @@ impl PublicClient {
     /// `Ok(None)` means there is nothing to be silent with (no usable access token and no refresh token): sign
     /// the user in. An `Err` whose [`crate::ServiceError::requires_sign_in`] is true means the refresh token was
     /// refused (expired, revoked, password changed, new consent needed): sign the user in again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, PublicClient};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let app_registration = emulator.app("username-password").ok_or("no username-password app")?;
+    /// # let (authority, client_id) = (emulator.authority(), app_registration.app_id.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// let app = PublicClient::builder(client_id, Authority::parse(&authority)?)
+    /// #   .http_client(http)
+    ///     .build()?;
+    /// # let (username, password) = (entra_emulator::DEMO_USERNAME, identity_core::Password::new(entra_emulator::DEMO_PASSWORD));
+    /// # app.acquire_token_by_username_password(username, &password, &["User.Read"]).await?;
+    /// let scopes = ["User.Read"];
+    /// let token = match app.account(username).await? {
+    ///     Some(account) => app.acquire_token_silent(&account, &scopes).await?,
+    ///     None => None,
+    /// };
+    /// let token = match token {
+    ///     Some(token) => token,
+    ///     // Nothing to be silent with: sign the user in.
+    ///     None => app.acquire_token_by_username_password(username, &password, &scopes).await?,
+    /// };
+    /// # assert_eq!(token.source, identity_core::TokenSource::Cache);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn acquire_token_silent(
         &self,
         account: &Account,
@@ -250,6 +587,32 @@ impl PublicClient {
     /// resource refused (a 401), `claims` to answer a claims challenge; both skip the cached access token and
     /// use the refresh token. `Ok(None)` then means there is no refresh token: sign the user in.
     /// [`crate::GraphClient::get_with_token_recovery`] does this for a Graph call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{AcquireOptions, TokenSource};
+    /// use identity_core::{Authority, PublicClient};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let app_registration = emulator.app("username-password").ok_or("no username-password app")?;
+    /// # let (authority, client_id) = (emulator.authority(), app_registration.app_id.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// let app = PublicClient::builder(client_id, Authority::parse(&authority)?)
+    /// #   .http_client(http)
+    ///     .build()?;
+    /// # let (username, password) = (entra_emulator::DEMO_USERNAME, identity_core::Password::new(entra_emulator::DEMO_PASSWORD));
+    /// # app.acquire_token_by_username_password(username, &password, &["User.Read"]).await?;
+    /// let account = app.account(username).await?.ok_or("sign in first")?;
+    /// // The resource refused the cached token with a 401: redeem the refresh token for a new one.
+    /// let options = AcquireOptions::new().with_force_refresh(true);
+    /// let fresh = app.acquire_token_silent_with(&account, &["User.Read"], options).await?;
+    /// assert_eq!(fresh.map(|t| t.source), Some(TokenSource::IdentityProvider));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn acquire_token_silent_with(
         &self,
         account: &Account,
@@ -299,6 +662,32 @@ impl PublicClient {
     /// Starts the device-code flow: asks the service for a code for `scopes` (plus `openid profile
     /// offline_access`). Show the returned [`DeviceFlow::message`] to the user, then call
     /// [`PublicClient::acquire_token_by_device_flow`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, PublicClient};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder()
+    /// #     .device_code_interval(1)
+    /// #     .auto_approve_device_codes(entra_emulator::DEMO_USERNAME, std::time::Duration::ZERO)
+    /// #     .start()
+    /// #     .await?;
+    /// # let app_registration = emulator.app("device-code").ok_or("no device-code app")?;
+    /// # let (authority, client_id) = (emulator.authority(), app_registration.app_id.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// let app = PublicClient::builder(client_id, Authority::parse(&authority)?)
+    /// #   .http_client(http)
+    ///     .build()?;
+    /// let flow = app.initiate_device_flow(&["User.Read"]).await?;
+    /// // "To sign in, use a web browser to open the page ... and enter the code ... to authenticate."
+    /// println!("{}", flow.message);
+    /// # assert!(flow.message.contains(&flow.user_code));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn initiate_device_flow(&self, scopes: &[impl AsRef<str>]) -> Result<DeviceFlow> {
         let scopes = user_scopes(scopes)?;
         let metadata = self.metadata().await?;
@@ -368,6 +757,34 @@ impl PublicClient {
     /// code's lifetime has passed on this machine's clock. Dropping the future (Ctrl-C) stops polling; the cache
     /// is written only once a token has arrived, account and refresh token first, so it is never left
     /// half-written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, PublicClient};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder()
+    /// #     .device_code_interval(1)
+    /// #     .auto_approve_device_codes(entra_emulator::DEMO_USERNAME, std::time::Duration::ZERO)
+    /// #     .start()
+    /// #     .await?;
+    /// # let app_registration = emulator.app("device-code").ok_or("no device-code app")?;
+    /// # let (authority, client_id) = (emulator.authority(), app_registration.app_id.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// let app = PublicClient::builder(client_id, Authority::parse(&authority)?)
+    /// #   .http_client(http)
+    ///     .build()?;
+    /// let flow = app.initiate_device_flow(&["User.Read"]).await?;
+    /// println!("{}", flow.message);
+    /// // Returns once the user has signed in on another device (here the emulator approves at once).
+    /// let token = app.acquire_token_by_device_flow(&flow).await?;
+    /// let account = token.account.ok_or("no account")?;
+    /// println!("signed in as {}", account.username);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn acquire_token_by_device_flow(&self, flow: &DeviceFlow) -> Result<TokenResult> {
         let metadata = self.metadata().await?;
         let token_url = metadata.token_endpoint.as_str();
@@ -439,6 +856,29 @@ impl PublicClient {
     /// Asks user realm discovery first: a `Managed` account goes ahead with the password grant, a `Federated`
     /// one stops with [`SignInError::FederatedAccount`], anything else with [`SignInError::UnknownAccount`]. The
     /// account, refresh token and access token are cached, so later runs are silent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::Password;
+    /// use identity_core::{Authority, PublicClient};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let app_registration = emulator.app("username-password").ok_or("no username-password app")?;
+    /// # let (authority, client_id) = (emulator.authority(), app_registration.app_id.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// let app = PublicClient::builder(client_id, Authority::parse(&authority)?)
+    /// #   .http_client(http)
+    ///     .build()?;
+    /// # let (username, password) = (entra_emulator::DEMO_USERNAME, entra_emulator::DEMO_PASSWORD);
+    /// let password = Password::new(password);
+    /// let token = app.acquire_token_by_username_password(username, &password, &["User.Read"]).await?;
+    /// assert_eq!(token.account.map(|a| a.username.to_lowercase()), Some(username.to_lowercase()));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn acquire_token_by_username_password(
         &self,
         username: &str,
@@ -486,6 +926,23 @@ impl PublicClient {
     }
 
     /// The URL an administrator opens to grant consent for this app in the tenant (for AADSTS65001).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, PublicClient};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let authority = Authority::parse("https://login.microsoftonline.com/contoso.onmicrosoft.com")?;
+    /// let client_id = "00000000-0000-0000-0000-000000000002";
+    /// let app = PublicClient::builder(client_id, authority).build()?;
+    /// assert_eq!(
+    ///     app.admin_consent_url(),
+    ///     format!("https://login.microsoftonline.com/contoso.onmicrosoft.com/adminconsent?client_id={client_id}")
+    /// );
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn admin_consent_url(&self) -> String {
         let authority = &self.core.authority;
         let mut url = format!("{}/{}/adminconsent", authority.host_url(), authority.tenant());

@@ -1,6 +1,8 @@
 //! `create-certificate`: makes a self-signed certificate for development, replacing the quickstart's three
 //! `openssl` commands. Writes the key and certificate as PEM and as a PFX (owner-only permissions), and says
 //! where to upload the certificate.
+//!
+//! Available with the `embedded-emulator` feature (on by default), whose certificate generator it shares.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -452,8 +452,10 @@ pub struct Config<C> {
     pub credential: C,
     /// The token cache (`IDENTITY_CACHE`: file by default, memory, or Redis).
     pub cache: Arc<dyn TokenCache>,
-    /// The embedded emulator, kept running for as long as the configuration lives.
+    /// The embedded emulator, kept running for as long as the configuration lives. Available with the
+    /// `embedded-emulator` feature.
     #[cfg(feature = "embedded-emulator")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "embedded-emulator")))]
     pub emulator: Option<entra_emulator::Emulator>,
 }
 

@@ -4,12 +4,17 @@
 //! - [`CommonArgs::configure`]: turns the settings into a validated [`Config`], or starts the embedded
 //!   emulator when nothing is configured, or refuses a partial configuration naming each missing variable;
 //! - [`main`]: runs a sample and maps its error to a message on stderr and a distinct exit code;
-//! - `certificate_helper`: makes a self-signed development certificate (PEM, PFX, thumbprints).
+//! - `certificate_helper`: makes a self-signed development certificate (PEM, PFX, thumbprints); with the
+//!   `embedded-emulator` feature (on by default).
+
+// On docs.rs (`--cfg docsrs`, nightly), label each feature-gated item with its feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod args;
 pub mod cache;
 pub mod cache_tool;
 #[cfg(feature = "embedded-emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "embedded-emulator")))]
 pub mod certificate_helper;
 mod config;
 mod prompt;

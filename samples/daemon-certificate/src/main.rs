@@ -23,6 +23,8 @@ const DEFAULTS: Defaults = Defaults {
 /// the sample starts a local emulator of the identity platform and Graph, and runs against it.
 ///
 /// Exit codes: 0 success, 2 configuration, 3 identity platform error, 4 Graph error, 5 network, 1 other.
+// This doc comment is the `--help` text, written for a terminal rather than for rustdoc's Markdown.
+#[allow(rustdoc::bare_urls)]
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {

@@ -24,6 +24,8 @@ const DEFAULTS: Defaults = Defaults {
 ///
 /// Exit codes: 0 success, 2 configuration, 3 identity platform error or sign-in not completed, 4 Graph error,
 /// 5 network, 130 Ctrl-C, 1 other.
+// This doc comment is the `--help` text, written for a terminal rather than for rustdoc's Markdown.
+#[allow(rustdoc::bare_urls)]
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {

@@ -129,6 +129,37 @@ impl FileCache {
     pub const MAX_FILE_SIZE: u64 = MAX_FILE_SIZE;
 
     /// A cache in `path` (created on first write, with its directory).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use identity_core::{Authority, ClientSecret, ConfidentialClient, FileCache, TokenSource};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let daemon = emulator.app("daemon").ok_or("no daemon app")?;
+    /// # let (authority, client_id, secret) = (emulator.authority(), daemon.app_id.clone(), daemon.secrets[0].value.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// # let dir = std::env::temp_dir().join(format!("identity-core-example-{}", uuid::Uuid::new_v4()));
+    /// # let path = dir.join("token-cache.json");
+    /// // `path` is usually `FileCache::default_path()`, in the user's cache directory.
+    /// let build = || -> Result<ConfidentialClient, Box<dyn std::error::Error>> {
+    ///     Ok(ConfidentialClient::builder(client_id.clone(), Authority::parse(&authority)?)
+    ///         .client_secret(ClientSecret::new(secret.clone()))
+    ///         .cache(Arc::new(FileCache::new(&path)))
+    /// #       .http_client(http.clone())
+    ///         .build()?)
+    /// };
+    /// build()?.acquire_token_for_client(&["https://graph.microsoft.com/.default"]).await?;
+    /// // A later run (here, another client) finds the token in the file.
+    /// let token = build()?.acquire_token_for_client(&["https://graph.microsoft.com/.default"]).await?;
+    /// assert_eq!(token.source, TokenSource::Cache);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(path: impl Into<PathBuf>) -> FileCache {
         FileCache {
             path: path.into(),
@@ -180,7 +211,7 @@ impl FileCache {
     }
 
     /// A cache in `path`, encrypted at rest: AES-256-GCM with a random key kept in the OS key store, never on
-    /// disk. Same as `FileCache::new(path).encrypt(true)`.
+    /// disk. Same as `FileCache::new(path).encrypt(true)`. Available with the `encrypted-file-cache` feature.
     ///
     /// On Linux the key lives in the kernel key retention service (the user's persistent keyring), where every
     /// process of the user finds it. Kernel keys do not survive a reboot: a file whose key is gone is reported
@@ -191,14 +222,31 @@ impl FileCache {
     /// On other platforms there is no key store backend yet (Keychain on macOS and DPAPI on Windows would be
     /// the candidates): the file stays a plain owner-only file and a warning says so; see
     /// [`is_encrypted`](Self::is_encrypted).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::FileCache;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let path = FileCache::default_path().ok_or("no cache directory for this user")?;
+    /// // Nothing is read or written yet: the key store is used on the cache's first operation.
+    /// let cache = FileCache::open_encrypted(path);
+    /// assert_eq!(cache.is_encrypted(), cfg!(target_os = "linux"));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[cfg(feature = "encrypted-file-cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "encrypted-file-cache")))]
     pub fn open_encrypted(path: impl Into<PathBuf>) -> FileCache {
         FileCache::new(path).encrypt(true)
     }
 
     /// Switches encryption at rest on or off; see [`open_encrypted`](Self::open_encrypted). A cache without
-    /// encryption refuses (with an error saying so) to read or overwrite an encrypted file.
+    /// encryption refuses (with an error saying so) to read or overwrite an encrypted file. Available with the
+    /// `encrypted-file-cache` feature.
     #[cfg(feature = "encrypted-file-cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "encrypted-file-cache")))]
     pub fn encrypt(mut self, on: bool) -> FileCache {
         if !on {
             self.encryption = None;
@@ -216,7 +264,9 @@ impl FileCache {
     /// Names the key in the key store (its description in the kernel keyring) and switches encryption on. By
     /// default each file has its own key, named `identity-core:token-cache:<hash of the file's canonical path>`.
     /// Give each cache file its own name: two files sharing one key name could replace each other's key.
+    /// Available with the `encrypted-file-cache` feature.
     #[cfg(feature = "encrypted-file-cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "encrypted-file-cache")))]
     pub fn key_name(self, name: impl Into<String>) -> FileCache {
         let mut cache = self.encrypt(true);
         if cache.encryption.is_some() {

@@ -16,6 +16,30 @@ pub struct MemoryCache {
 
 impl MemoryCache {
     /// An empty cache.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use identity_core::{Authority, ClientSecret, ConfidentialClient, MemoryCache};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let daemon = emulator.app("daemon").ok_or("no daemon app")?;
+    /// # let (authority, client_id, secret) = (emulator.authority(), daemon.app_id.clone(), daemon.secrets[0].value.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// // Clones of `cache` are one store: give it to every client that should share tokens.
+    /// let cache = Arc::new(MemoryCache::new());
+    /// let app = ConfidentialClient::builder(client_id, Authority::parse(&authority)?)
+    ///     .client_secret(ClientSecret::new(secret))
+    ///     .cache(cache)
+    /// #   .http_client(http)
+    ///     .build()?;
+    /// app.acquire_token_for_client(&["https://graph.microsoft.com/.default"]).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }

@@ -24,6 +24,7 @@ mod redis;
 pub use file::FileCache;
 pub use memory::MemoryCache;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::RedisCache;
 
 /// A token with less than this left counts as expired, so a caller never gets one that dies in flight.

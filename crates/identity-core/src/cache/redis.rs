@@ -58,7 +58,7 @@ const DELETE_IF_SCRIPT: &str =
 /// Extends the lock only if it still holds our token.
 const RENEW_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
 
-/// A token cache in Redis, for many processes on many machines.
+/// A token cache in Redis, for many processes on many machines. Available with the `redis` feature.
 ///
 /// Constructing one does no I/O: a cron job whose Redis is down still starts, and every cache call then fails
 /// fast with [`CacheError::Unavailable`], which the clients log before asking the identity provider. One
@@ -79,6 +79,7 @@ const RENEW_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return
 /// # Ok(())
 /// # }
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub struct RedisCache {
     client: redis::Client,
     /// `host:port` (or the socket path), for messages; never the password.
