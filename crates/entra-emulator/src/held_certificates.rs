@@ -17,7 +17,7 @@ use crate::store::{self, Store};
 use crate::util::{hex_upper, random_string};
 
 /// Seeded apps whose certificate (and private key) the emulator creates.
-pub(crate) const HELD_CERTIFICATE_APPS: &[&str] = &[crate::directory::DAEMON_CERTIFICATE_APP];
+pub(crate) const HELD_CERTIFICATE_APPS: &[&str] = &[crate::seed::DAEMON_CERTIFICATE_APP];
 
 /// Validity of generated certificates.
 const VALIDITY: Duration = Duration::from_secs(730 * 24 * 3600);

@@ -34,10 +34,12 @@ mod jwt;
 mod keys;
 pub mod msal_python;
 mod routes;
+mod seed;
 mod server;
-mod signin;
+mod sessions;
 mod state;
 mod store;
+mod tenancy;
 mod tls;
 mod util;
 mod x509;
@@ -57,10 +59,11 @@ pub use describe::{
 pub use device_codes::{DeviceCodeInfo, DeviceCodeStatus};
 pub use directory::{
     AppCertificate, AppRegistration, ClientSecret, DEFAULT_TENANT_DOMAIN, DEFAULT_TENANT_ID,
-    DEFAULT_TENANT_NAME, DEMO_PASSWORD, DEMO_USERNAME, Directory, FEDERATED_DOMAIN, GRAPH_APP_ID,
-    GRAPH_RESOURCE, MSA_TENANT_ID, SignInAudience, Tenant, User,
+    DEFAULT_TENANT_NAME, Directory, GRAPH_APP_ID, GRAPH_RESOURCE, MSA_TENANT_ID, SignInAudience, Tenant,
+    User,
 };
 pub use held_certificates::CertificateFiles;
+pub use seed::{DEMO_PASSWORD, DEMO_USERNAME, FEDERATED_DOMAIN};
 pub use state::{Endpoint, Fault, FaultKind, RequestCounts};
 
 use crate::device_codes::DeviceConfig;

@@ -1,15 +1,21 @@
-//! HTTP routes. `identity` serves the identity platform (discovery, keys, token), with the user flows in
-//! `device` (device code), `password` (username/password) and `refresh` sharing `user_flow`; `graph` serves
-//! Microsoft Graph, `admin` the emulator's own `/_emulator/*` endpoints, `admin_consent` the admin-consent page.
-//! The device-code sign-in page is `crate::signin`.
+//! HTTP routes. The identity platform: `discovery` (OpenID Connect documents, keys, instance and user realm
+//! discovery) and `token`, the token endpoint, which serves client credentials itself and dispatches the user
+//! flows to `device` (device code), `password` (username/password) and `refresh`, all three sharing
+//! `user_flow`; `client_auth` authenticates clients and `request` parses forms and tenant segments for them
+//! all. `graph` serves Microsoft Graph, `admin` the emulator's own `/_emulator/*` endpoints, `signin` the
+//! device-code sign-in page and `admin_consent` the admin-consent page.
 
 pub(crate) mod admin;
 pub(crate) mod admin_consent;
+pub(crate) mod client_auth;
 pub(crate) mod device;
+pub(crate) mod discovery;
 pub(crate) mod graph;
-pub(crate) mod identity;
 pub(crate) mod password;
 pub(crate) mod refresh;
+pub(crate) mod request;
+pub(crate) mod signin;
+pub(crate) mod token;
 pub(crate) mod user_flow;
 
 use std::convert::Infallible;
@@ -124,83 +130,5 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
             correlation_id,
             now: OffsetDateTime::now_utc(),
         })
-    }
-}
-
-/// The tenant segment of an identity-platform URL, classified.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum TenantSegment {
-    Common,
-    Organizations,
-    Consumers,
-    /// A GUID or a DNS name; may or may not exist in the directory.
-    Specific(String),
-    /// Neither a GUID nor a DNS name (AADSTS900023).
-    Invalid(String),
-}
-
-impl TenantSegment {
-    pub fn parse(segment: &str) -> Self {
-        match segment.to_ascii_lowercase().as_str() {
-            "common" => return Self::Common,
-            "organizations" => return Self::Organizations,
-            "consumers" => return Self::Consumers,
-            _ => {}
-        }
-        if is_guid(segment) || is_dns_name(segment) {
-            Self::Specific(segment.to_owned())
-        } else {
-            Self::Invalid(segment.to_owned())
-        }
-    }
-}
-
-/// A syntactically valid DNS name (single labels such as `contoso` included: the real service answers
-/// "tenant not found" for them, not "invalid identifier").
-fn is_dns_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tenant_segments() {
-        assert_eq!(TenantSegment::parse("Common"), TenantSegment::Common);
-        assert_eq!(
-            TenantSegment::parse("organizations"),
-            TenantSegment::Organizations
-        );
-        assert_eq!(TenantSegment::parse("consumers"), TenantSegment::Consumers);
-        assert!(matches!(
-            TenantSegment::parse("contoso.onmicrosoft.com"),
-            TenantSegment::Specific(_)
-        ));
-        assert!(matches!(
-            TenantSegment::parse("contoso"),
-            TenantSegment::Specific(_)
-        ));
-        assert!(matches!(
-            TenantSegment::parse("3f2c8a91-5b7e-4d06-9c1a-8e4b2d7f6a53"),
-            TenantSegment::Specific(_)
-        ));
-        assert!(matches!(
-            TenantSegment::parse("not_a_tenant"),
-            TenantSegment::Invalid(_)
-        ));
-        assert!(matches!(
-            TenantSegment::parse("{tenant id}"),
-            TenantSegment::Invalid(_)
-        ));
-        assert!(matches!(TenantSegment::parse("a..b"), TenantSegment::Invalid(_)));
     }
 }
