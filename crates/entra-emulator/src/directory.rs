@@ -8,7 +8,7 @@ use sha1::Sha1;
 use sha2::{Digest as _, Sha256};
 use time::{Duration, OffsetDateTime};
 
-use crate::EmulatorError;
+use crate::error::EmulatorError;
 use crate::util::{b64url, guid_eq, hex_upper, new_guid, random_string};
 
 /// Tenant id (GUID) of the seeded default tenant.

@@ -6,7 +6,7 @@ use base64::Engine as _;
 
 use crate::assertion;
 use crate::directory::{AppRegistration, Tenant};
-use crate::errors::AadError;
+use crate::error_responses::AadError;
 use crate::routes::Ctx;
 use crate::routes::request::Form;
 use crate::state::AppState;

@@ -13,7 +13,7 @@ use crate::device_codes::{
     Approval, DeviceCode, DeviceCodeInfo, DeviceCodeStatus, DeviceStore, State as CodeState,
 };
 use crate::directory::{Directory, Tenant, User};
-use crate::errors::{AadError, sts_headers};
+use crate::error_responses::{AadError, sts_headers};
 use crate::routes::Ctx;
 use crate::routes::request::{Form, resolve_tenant};
 use crate::routes::user_flow::{self, AccountBlock, Scopes, SignedIn};

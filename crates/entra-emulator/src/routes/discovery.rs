@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::errors::{AadError, sts_headers};
+use crate::error_responses::{AadError, sts_headers};
 use crate::routes::Ctx;
 use crate::routes::request::resolve_tenant;
 use crate::state::AppState;

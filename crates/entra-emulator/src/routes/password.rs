@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use crate::directory::{Directory, GRAPH_APP_ID};
-use crate::errors::AadError;
+use crate::error_responses::AadError;
 use crate::routes::Ctx;
 use crate::routes::request::Form;
 use crate::routes::user_flow::{self, AccountBlock, Scopes, SignedIn};

@@ -1,6 +1,6 @@
 //! Request parsing shared by the identity-platform routes: the form body and the tenant path segment.
 
-use crate::errors::AadError;
+use crate::error_responses::AadError;
 use crate::state::AppState;
 use crate::tenancy::{ResolvedTenant, TenantSegment};
 

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::directory::{AppRegistration, GRAPH_APP_ID, GRAPH_RESOURCE, MSA_TENANT_ID, Tenant};
-use crate::errors::{AadError, sts_headers};
+use crate::error_responses::{AadError, sts_headers};
 use crate::jwt;
 use crate::routes::Ctx;
 use crate::routes::client_auth::{ClientAuth, authenticate_client, client_credentials_of};

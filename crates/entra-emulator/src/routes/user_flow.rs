@@ -10,7 +10,7 @@ use sha2::{Digest as _, Sha256};
 use crate::directory::{
     AppRegistration, Directory, GRAPH_APP_ID, GRAPH_RESOURCE, MSA_TENANT_ID, SignInAudience, Tenant, User,
 };
-use crate::errors::{AadError, sts_headers};
+use crate::error_responses::{AadError, sts_headers};
 use crate::grants::RefreshGrant;
 use crate::jwt;
 use crate::routes::Ctx;

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use hyper::body::Frame;
 use tokio::sync::mpsc;
 
-use crate::errors::{AadError, GraphError};
+use crate::error_responses::{AadError, GraphError};
 use crate::routes::Ctx;
 use crate::state::{Endpoint, FaultKind};
 
