@@ -15,7 +15,7 @@ use crate::error::EmulatorError;
 use crate::held_certificates::{self, HeldCertificate};
 use crate::keys::TokenSigningKey;
 use crate::routes::Scheme;
-use crate::seed::DEMO_USERNAME;
+use crate::seed::{self, DEMO_USERNAME};
 use crate::server::{self, ServerHandle};
 use crate::state::{AppState, Counters};
 use crate::state_dir::{self, Store};
@@ -230,7 +230,7 @@ pub(crate) async fn start_with_store(builder: Settings, store: &Store) -> Result
     let tls = tls::load_or_create(store, &extra_ips).map_err(EmulatorError::Tls)?;
     // The RSA keys missing from the state (token signing, seeded apps' certificates) are generated in
     // parallel on the blocking pool.
-    let held_apps: Vec<String> = held_certificates::HELD_CERTIFICATE_APPS
+    let held_apps: Vec<String> = seed::HELD_CERTIFICATE_APPS
         .iter()
         .filter(|name| directory.tenants.iter().any(|t| t.app(name).is_some()))
         .map(|name| (*name).to_owned())

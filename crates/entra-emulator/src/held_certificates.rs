@@ -16,9 +16,6 @@ use crate::error::EmulatorError;
 use crate::state_dir::{self, Store};
 use crate::util::{hex_upper, random_string};
 
-/// Seeded apps whose certificate (and private key) the emulator creates.
-pub(crate) const HELD_CERTIFICATE_APPS: &[&str] = &[crate::seed::DAEMON_CERTIFICATE_APP];
-
 /// Validity of generated certificates.
 const VALIDITY: Duration = Duration::from_secs(730 * 24 * 3600);
 

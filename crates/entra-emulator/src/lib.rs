@@ -2,11 +2,12 @@
 //! endpoints the samples call.
 //!
 //! It is a real HTTPS server on loopback (rustls, with a CA generated at first start and written as PEM
-//! so any client can trust it) that serves OpenID Connect discovery, signing keys, instance discovery,
-//! user realm discovery, the v2.0 token endpoint (client credentials with a client secret or a certificate:
-//! signed JWT client assertions; device code, username/password and refresh tokens for users), the device-code
-//! sign-in page, the admin-consent page and Graph `/v1.0/users`, `/v1.0/users/{id}`, `/v1.0/me`,
-//! `/v1.0/applications/…`, with the real service's error shapes and AADSTS codes.
+//! so any client can trust it) with a seeded directory (a tenant, confidential and public-client apps, users).
+//! It serves what the four quickstarts and MSAL call: OpenID Connect discovery, signing keys, instance and
+//! user realm discovery; the v2.0 token endpoint with its grants: client credentials (a client secret or a
+//! certificate: signed JWT client assertions), device code, username/password and refresh token; the
+//! device-code sign-in page and the admin-consent page; and Graph `/v1.0/users`, `/v1.0/users/{id}`,
+//! `/v1.0/me`, `/v1.0/applications/…`. Answers carry the real service's error shapes and AADSTS codes.
 //!
 //! Emulators sharing a state directory ([`EmulatorBuilder::state_dir`]) may start at the same moment: the
 //! state is created and loaded under an exclusive lock, so they all get the same CA, signing key and directory.
@@ -21,6 +22,32 @@
 //! ```
 //!
 //! See `docs/emulator.md` for the endpoints, the seeded directory and the self-description format.
+//!
+//! # Layout
+//!
+//! Top down; each layer imports only the layers below it (one exception: `error_responses` renders errors
+//! with the routes' request context, `routes::Ctx`).
+//!
+//! - **Boot and public face**: `main.rs` (the `entra-emulator` binary), `lib.rs` ([`Emulator`],
+//!   [`EmulatorBuilder`] and the re-exports), `boot.rs` (start-up: load or create the state, bind the
+//!   listeners, serve) and `describe.rs` (the self-description, [`Description`]).
+//! - **HTTP**: `server.rs` (the router, the listeners, request counting) with `server/faults.rs` (injected
+//!   faults), and `routes/`: `discovery`; `token`, the token endpoint, which serves client credentials itself
+//!   and hands the user grants to `device`, `password` and `refresh` (sharing `user_flow`); `client_auth` and
+//!   `request` below them; the HTML pages `signin` and `admin_consent`; `graph`; and `admin`
+//!   (`/_emulator/*`).
+//! - **State**: `state.rs` (`AppState`: the directory, the signing key, the stores, counters and faults behind
+//!   their locks).
+//! - **Protocol**: `assertion.rs` (client assertions), `jwt.rs`, `keys.rs` (the token-signing key) and
+//!   `error_responses.rs` (the AADSTS catalogue and Graph errors).
+//! - **Model**: `seed.rs` (the seeded demo tenant), `directory.rs` (tenants, apps, users), `tenancy.rs`
+//!   (tenant path segments and what they resolve to), `device_codes.rs`, `grants.rs` (refresh tokens) and
+//!   `sessions.rs` (the sign-in pages' browser sessions).
+//! - **Files and crypto**: `held_certificates.rs` (the seeded apps' certificates whose keys the emulator
+//!   holds), [`certificates`] (development certificates, public), `tls.rs` (the CA and server certificate),
+//!   `state_dir.rs` (the state directory: its lock, private files, atomic writes) and `x509.rs`.
+//! - **Foundations**: `error.rs` ([`EmulatorError`]) and `util.rs` (ids, encodings, constant-time comparison,
+//!   ordered JSON).
 
 mod assertion;
 mod boot;
@@ -34,7 +61,6 @@ mod grants;
 mod held_certificates;
 mod jwt;
 mod keys;
-pub mod msal_python;
 mod routes;
 mod seed;
 mod server;

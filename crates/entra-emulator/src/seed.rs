@@ -139,6 +139,9 @@ impl Directory {
 /// Short name of the seeded app that authenticates with a certificate.
 pub(crate) const DAEMON_CERTIFICATE_APP: &str = "daemon-certificate";
 
+/// Seeded apps whose certificate (and private key) the emulator creates.
+pub(crate) const HELD_CERTIFICATE_APPS: &[&str] = &[DAEMON_CERTIFICATE_APP];
+
 fn seeded_app(name: &str, display: &str, roles: &[&str], secret: Option<ClientSecret>) -> AppRegistration {
     AppRegistration {
         name: name.to_owned(),
