@@ -14,7 +14,7 @@ use crate::directory::{AppCertificate, Directory};
 use crate::error::EmulatorError;
 use crate::held_certificates::{self, HeldCertificate};
 use crate::keys::TokenSigningKey;
-use crate::routes::Scheme;
+use crate::request_context::Scheme;
 use crate::seed::{self, DEMO_USERNAME};
 use crate::server::{self, ServerHandle};
 use crate::state::{AppState, Counters};

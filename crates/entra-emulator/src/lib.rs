@@ -25,8 +25,7 @@
 //!
 //! # Layout
 //!
-//! Top down; each layer imports only the layers below it (one exception: `error_responses` renders errors
-//! with the routes' request context, `routes::Ctx`).
+//! Top down; each layer imports only the layers below it.
 //!
 //! - **Boot and public face**: `main.rs` (the `entra-emulator` binary), `lib.rs` ([`Emulator`],
 //!   [`EmulatorBuilder`] and the re-exports), `boot.rs` (start-up: load or create the state, bind the
@@ -38,8 +37,9 @@
 //!   (`/_emulator/*`).
 //! - **State**: `state.rs` (`AppState`: the directory, the signing key, the stores, counters and faults behind
 //!   their locks).
-//! - **Protocol**: `assertion.rs` (client assertions), `jwt.rs`, `keys.rs` (the token-signing key) and
-//!   `error_responses.rs` (the AADSTS catalogue and Graph errors).
+//! - **Protocol**: `assertion.rs` (client assertions), `jwt.rs`, `keys.rs` (the token-signing key),
+//!   `error_responses.rs` (the AADSTS catalogue and Graph errors) and `request_context.rs` (`Ctx`: the base
+//!   URL as the client addressed it, the request and correlation ids, the clock).
 //! - **Model**: `seed.rs` (the seeded demo tenant), `directory.rs` (tenants, apps, users), `tenancy.rs`
 //!   (tenant path segments and what they resolve to), `device_codes.rs`, `grants.rs` (refresh tokens) and
 //!   `sessions.rs` (the sign-in pages' browser sessions).
@@ -61,6 +61,7 @@ mod grants;
 mod held_certificates;
 mod jwt;
 mod keys;
+mod request_context;
 mod routes;
 mod seed;
 mod server;

@@ -19,7 +19,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
-use crate::routes::{DefaultBase, Scheme, admin, admin_consent, device, discovery, graph, signin, token};
+use crate::request_context::{DefaultBase, Scheme};
+use crate::routes::{admin, admin_consent, device, discovery, graph, signin, token};
 use crate::state::{AppState, Endpoint};
 
 mod faults;

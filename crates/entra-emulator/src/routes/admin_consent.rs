@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::directory::{GRAPH_APP_ID, GRAPH_RESOURCE};
 use crate::error_responses::AadError;
-use crate::routes::Ctx;
+use crate::request_context::Ctx;
 use crate::routes::request::{Form, resolve_tenant};
 use crate::routes::signin::{accept_post, cookie_token, esc, hidden_token, page, scope_description};
 use crate::routes::user_flow::find_app;

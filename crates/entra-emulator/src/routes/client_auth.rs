@@ -7,7 +7,7 @@ use base64::Engine as _;
 use crate::assertion;
 use crate::directory::{AppRegistration, Tenant};
 use crate::error_responses::AadError;
-use crate::routes::Ctx;
+use crate::request_context::Ctx;
 use crate::routes::request::Form;
 use crate::state::AppState;
 use crate::util::secret_eq;

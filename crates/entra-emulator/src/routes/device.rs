@@ -14,7 +14,7 @@ use crate::device_codes::{
 };
 use crate::directory::{Directory, Tenant, User};
 use crate::error_responses::{AadError, sts_headers};
-use crate::routes::Ctx;
+use crate::request_context::Ctx;
 use crate::routes::request::{Form, resolve_tenant};
 use crate::routes::user_flow::{self, AccountBlock, Scopes, SignedIn};
 use crate::state::AppState;

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::error_responses::{AadError, sts_headers};
-use crate::routes::Ctx;
+use crate::request_context::Ctx;
 use crate::routes::request::resolve_tenant;
 use crate::state::AppState;
 use crate::tenancy::ResolvedTenant;

@@ -10,7 +10,7 @@ use axum::response::Response;
 use crate::directory::{Directory, GRAPH_APP_ID};
 use crate::error_responses::AadError;
 use crate::grants::RefreshRefusal;
-use crate::routes::Ctx;
+use crate::request_context::Ctx;
 use crate::routes::request::Form;
 use crate::routes::user_flow::{self, AccountBlock, Scopes, SignedIn};
 use crate::state::AppState;

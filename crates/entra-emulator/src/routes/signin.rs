@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::device_codes::DeviceCodeStatus;
-use crate::routes::Ctx;
+use crate::request_context::Ctx;
 use crate::routes::device::{self, ApproveError, SignInError};
 use crate::routes::request::Form;
 use crate::sessions::Step;

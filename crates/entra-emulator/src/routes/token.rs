@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::directory::{AppRegistration, GRAPH_APP_ID, GRAPH_RESOURCE, MSA_TENANT_ID, Tenant};
 use crate::error_responses::{AadError, sts_headers};
 use crate::jwt;
-use crate::routes::Ctx;
+use crate::request_context::Ctx;
 use crate::routes::client_auth::{ClientAuth, authenticate_client, client_credentials_of};
 use crate::routes::request::Form;
 use crate::state::AppState;

@@ -13,7 +13,7 @@ use crate::directory::{
 use crate::error_responses::{AadError, sts_headers};
 use crate::grants::RefreshGrant;
 use crate::jwt;
-use crate::routes::Ctx;
+use crate::request_context::Ctx;
 use crate::routes::client_auth::{ClientAuth, authenticate_client, client_credentials_of};
 use crate::routes::request::Form;
 use crate::state::AppState;
