@@ -144,7 +144,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 
     let python = venv::provision(&target)?;
-    let msal_samples = entra_emulator::msal_python::samples_dir();
+    let msal_samples = test_support::msal_python::samples_dir();
     let scratch = std::env::temp_dir().join(format!("bench-harness-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
 

@@ -14,7 +14,7 @@ pub struct Scenario {
     pub package: &'static str,
     /// Its binary in `target/release/`.
     pub bin: &'static str,
-    /// The MSAL Python script (in `entra_emulator::msal_python::samples_dir()`).
+    /// The MSAL Python script (in `test_support::msal_python::samples_dir()`).
     pub python_script: &'static str,
     /// The Rust sample's settings (the runner adds the token cache location).
     pub rust_env: fn(&Emulator) -> anyhow::Result<Env>,

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 /// The MSAL Python version the samples are written against.
-pub use entra_emulator::msal_python::MSAL_VERSION;
+pub use test_support::msal_python::MSAL_VERSION;
 
 /// Finds or creates the venv (shared with the emulator's fidelity tests).
 pub fn provision(target: &Path) -> anyhow::Result<PathBuf> {
@@ -14,5 +14,5 @@ pub fn provision(target: &Path) -> anyhow::Result<PathBuf> {
             target.join("msal-venv").display()
         );
     }
-    entra_emulator::msal_python::provision(target).map_err(anyhow::Error::msg)
+    test_support::msal_python::provision(target).map_err(anyhow::Error::msg)
 }

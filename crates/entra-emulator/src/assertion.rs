@@ -14,7 +14,7 @@ use sha2::{Sha256, Sha384, Sha512};
 use time::OffsetDateTime;
 
 use crate::directory::{AppCertificate, AppRegistration, Tenant};
-use crate::errors::AadError;
+use crate::error_responses::AadError;
 use crate::util::{guid_eq, hex_upper};
 
 /// The only `client_assertion_type` the token endpoint accepts.

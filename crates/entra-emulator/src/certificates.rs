@@ -16,7 +16,7 @@ use sha1::Sha1;
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
-use crate::EmulatorError;
+use crate::error::EmulatorError;
 use crate::util::{b64std, b64url};
 
 /// How a PKCS#12 file is encrypted.

@@ -8,8 +8,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::directory::{AppCertificate, ClientSecret, DEMO_USERNAME, Directory};
+use crate::directory::{AppCertificate, ClientSecret, Directory};
 use crate::held_certificates::HeldCertificate;
+use crate::seed::DEMO_USERNAME;
 
 /// Current schema version of [`Description`].
 pub const DESCRIPTION_VERSION: u32 = 1;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use crate::routes::identity::Resolved;
+use crate::tenancy::ResolvedTenant;
 use crate::util::random_string;
 
 /// Characters of user codes: upper-case letters and digits without the ambiguous `0 O 1 I L`.
@@ -82,7 +82,7 @@ pub(crate) struct DeviceCode {
     pub user_code: String,
     pub client_id: String,
     pub app_display_name: String,
-    pub issued_on: Resolved,
+    pub issued_on: ResolvedTenant,
     pub scopes: Vec<String>,
     pub issued_at: Instant,
     pub expires_at: Instant,
@@ -197,7 +197,7 @@ impl DeviceStore {
         config: &DeviceConfig,
         client_id: &str,
         app_display_name: &str,
-        issued_on: Resolved,
+        issued_on: ResolvedTenant,
         scopes: Vec<String>,
     ) -> Issued {
         let now = Instant::now();
@@ -320,7 +320,7 @@ mod tests {
             config,
             "cid",
             "App",
-            Resolved::Organizations,
+            ResolvedTenant::Organizations,
             vec!["User.Read".into()],
         );
         (store, issued)

@@ -11,13 +11,10 @@ use serde::{Deserialize, Serialize};
 use sha1::Sha1;
 use sha2::{Digest as _, Sha256};
 
-use crate::EmulatorError;
 use crate::certificates::{DevCertificate, PfxEncryption};
-use crate::store::{self, Store};
+use crate::error::EmulatorError;
+use crate::state_dir::{self, Store};
 use crate::util::{hex_upper, random_string};
-
-/// Seeded apps whose certificate (and private key) the emulator creates.
-pub(crate) const HELD_CERTIFICATE_APPS: &[&str] = &[crate::directory::DAEMON_CERTIFICATE_APP];
 
 /// Validity of generated certificates.
 const VALIDITY: Duration = Duration::from_secs(730 * 24 * 3600);
@@ -207,11 +204,11 @@ pub(crate) async fn load_or_create(
         return Ok(Vec::new());
     }
     let mut state: HeldState = match store
-        .read(store::HELD_CERTIFICATES)
-        .map_err(|e| io_error(store, store::HELD_CERTIFICATES, e))?
+        .read(state_dir::HELD_CERTIFICATES)
+        .map_err(|e| io_error(store, state_dir::HELD_CERTIFICATES, e))?
     {
         Some(json) => serde_json::from_str(&json).map_err(|e| EmulatorError::CorruptState {
-            path: store.path(store::HELD_CERTIFICATES),
+            path: store.path(state_dir::HELD_CERTIFICATES),
             message: e.to_string(),
         })?,
         None => HeldState::default(),
@@ -260,12 +257,12 @@ pub(crate) async fn load_or_create(
         });
     }
     let json = serde_json::to_string_pretty(&state).map_err(|e| EmulatorError::CorruptState {
-        path: store.path(store::HELD_CERTIFICATES),
+        path: store.path(state_dir::HELD_CERTIFICATES),
         message: e.to_string(),
     })?;
     store
-        .write_private(store::HELD_CERTIFICATES, &json)
-        .map_err(|e| io_error(store, store::HELD_CERTIFICATES, e))?;
+        .write_private(state_dir::HELD_CERTIFICATES, &json)
+        .map_err(|e| io_error(store, state_dir::HELD_CERTIFICATES, e))?;
     Ok(held)
 }
 

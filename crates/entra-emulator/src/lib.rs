@@ -2,11 +2,12 @@
 //! endpoints the samples call.
 //!
 //! It is a real HTTPS server on loopback (rustls, with a CA generated at first start and written as PEM
-//! so any client can trust it) that serves OpenID Connect discovery, signing keys, instance discovery,
-//! user realm discovery, the v2.0 token endpoint (client credentials with a client secret or a certificate:
-//! signed JWT client assertions; device code, username/password and refresh tokens for users), the device-code
-//! sign-in page, the admin-consent page and Graph `/v1.0/users`, `/v1.0/users/{id}`, `/v1.0/me`,
-//! `/v1.0/applications/…`, with the real service's error shapes and AADSTS codes.
+//! so any client can trust it) with a seeded directory (a tenant, confidential and public-client apps, users).
+//! It serves what the four quickstarts and MSAL call: OpenID Connect discovery, signing keys, instance and
+//! user realm discovery; the v2.0 token endpoint with its grants: client credentials (a client secret or a
+//! certificate: signed JWT client assertions), device code, username/password and refresh token; the
+//! device-code sign-in page and the admin-consent page; and Graph `/v1.0/users`, `/v1.0/users/{id}`,
+//! `/v1.0/me`, `/v1.0/applications/…`. Answers carry the real service's error shapes and AADSTS codes.
 //!
 //! Emulators sharing a state directory ([`EmulatorBuilder::state_dir`]) may start at the same moment: the
 //! state is created and loaded under an exclusive lock, so they all get the same CA, signing key and directory.
@@ -21,35 +22,64 @@
 //! ```
 //!
 //! See `docs/emulator.md` for the endpoints, the seeded directory and the self-description format.
+//!
+//! # Layout
+//!
+//! Top down; each layer imports only the layers below it.
+//!
+//! - **Boot and public face**: `main.rs` (the `entra-emulator` binary), `lib.rs` ([`Emulator`],
+//!   [`EmulatorBuilder`] and the re-exports), `boot.rs` (start-up: load or create the state, bind the
+//!   listeners, serve) and `describe.rs` (the self-description, [`Description`]).
+//! - **HTTP**: `server.rs` (the router, the listeners, request counting) with `server/faults.rs` (injected
+//!   faults), and `routes/`: `discovery`; `token`, the token endpoint, which serves client credentials itself
+//!   and hands the user grants to `device`, `password` and `refresh` (sharing `user_flow`); `client_auth` and
+//!   `request` below them; the HTML pages `signin` and `admin_consent`; `graph`; and `admin`
+//!   (`/_emulator/*`).
+//! - **State**: `state.rs` (`AppState`: the directory, the signing key, the stores, counters and faults behind
+//!   their locks).
+//! - **Protocol**: `assertion.rs` (client assertions), `jwt.rs`, `keys.rs` (the token-signing key),
+//!   `error_responses.rs` (the AADSTS catalogue and Graph errors) and `request_context.rs` (`Ctx`: the base
+//!   URL as the client addressed it, the request and correlation ids, the clock).
+//! - **Model**: `seed.rs` (the seeded demo tenant), `directory.rs` (tenants, apps, users), `tenancy.rs`
+//!   (tenant path segments and what they resolve to), `device_codes.rs`, `grants.rs` (refresh tokens) and
+//!   `sessions.rs` (the sign-in pages' browser sessions).
+//! - **Files and crypto**: `held_certificates.rs` (the seeded apps' certificates whose keys the emulator
+//!   holds), [`certificates`] (development certificates, public), `tls.rs` (the CA and server certificate),
+//!   `state_dir.rs` (the state directory: its lock, private files, atomic writes) and `x509.rs`.
+//! - **Foundations**: `error.rs` ([`EmulatorError`]) and `util.rs` (ids, encodings, constant-time comparison,
+//!   ordered JSON).
 
 mod assertion;
+mod boot;
 pub mod certificates;
 mod describe;
 mod device_codes;
 mod directory;
-mod errors;
+mod error;
+mod error_responses;
 mod grants;
 mod held_certificates;
 mod jwt;
 mod keys;
-pub mod msal_python;
+mod request_context;
 mod routes;
+mod seed;
 mod server;
-mod signin;
+mod sessions;
 mod state;
-mod store;
+mod state_dir;
+mod tenancy;
 mod tls;
 mod util;
 mod x509;
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_rustls::TlsAcceptor;
-
+pub use boot::DEFAULT_TOKEN_LIFETIME;
 pub use describe::{
     AppDescription, CertificateDescription, CertificateFilesDescription, DESCRIPTION_VERSION,
     DemoUserDescription, Description, SecretDescription, TenantDescription, UserDescription,
@@ -57,114 +87,36 @@ pub use describe::{
 pub use device_codes::{DeviceCodeInfo, DeviceCodeStatus};
 pub use directory::{
     AppCertificate, AppRegistration, ClientSecret, DEFAULT_TENANT_DOMAIN, DEFAULT_TENANT_ID,
-    DEFAULT_TENANT_NAME, DEMO_PASSWORD, DEMO_USERNAME, Directory, FEDERATED_DOMAIN, GRAPH_APP_ID,
-    GRAPH_RESOURCE, MSA_TENANT_ID, SignInAudience, Tenant, User,
+    DEFAULT_TENANT_NAME, Directory, GRAPH_APP_ID, GRAPH_RESOURCE, MSA_TENANT_ID, SignInAudience, Tenant,
+    User,
 };
+pub use error::EmulatorError;
 pub use held_certificates::CertificateFiles;
+pub use seed::{DEMO_PASSWORD, DEMO_USERNAME, FEDERATED_DOMAIN};
 pub use state::{Endpoint, Fault, FaultKind, RequestCounts};
 
-use crate::device_codes::DeviceConfig;
+use crate::boot::Settings;
 use crate::held_certificates::HeldCertificate;
-use crate::keys::TokenSigningKey;
-use crate::routes::Scheme;
 use crate::server::ServerHandle;
-use crate::state::{AppState, Counters};
-use crate::store::Store;
-
-/// Default `expires_in` of app-only access tokens (user tokens get a random 3600–5400 s unless
-/// [`EmulatorBuilder::token_lifetime`] is set).
-pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3599);
-
-/// Why the emulator could not start.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum EmulatorError {
-    /// A listener could not be bound (port in use, no permission, …).
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The state directory (or the temporary directory) could not be used.
-    #[error("state directory {path}: {source}")]
-    StateDir {
-        /// The directory or file.
-        path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A file in the state directory exists but cannot be used.
-    #[error("invalid state in {path}: {message}")]
-    CorruptState {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong with it.
-        message: String,
-    },
-    /// Certificates or the TLS configuration could not be created.
-    #[error("TLS setup failed: {0}")]
-    Tls(String),
-    /// The token-signing key could not be created.
-    #[error("token signing key: {0}")]
-    SigningKey(String),
-    /// The directory given to the builder is unusable.
-    #[error("invalid directory: {0}")]
-    InvalidDirectory(String),
-    /// A development certificate could not be generated.
-    #[error("certificate generation failed: {0}")]
-    Certificate(String),
-    /// A device code could not be approved or declined.
-    #[error("device code {user_code}: {message}")]
-    DeviceCode {
-        /// The user code.
-        user_code: String,
-        /// Why (no such code, not pending any more, or the user cannot sign in).
-        message: String,
-    },
-}
+use crate::state::AppState;
+use crate::state_dir::Store;
 
 /// Configures and starts an [`Emulator`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct EmulatorBuilder {
-    bind: SocketAddr,
-    http_bind: Option<SocketAddr>,
-    state_dir: Option<PathBuf>,
-    directory: Option<Directory>,
-    token_lifetime: Option<Duration>,
-    reject_replayed_assertions: bool,
-    device: DeviceConfig,
-    refresh_token_lifetime: Duration,
-}
-
-impl Default for EmulatorBuilder {
-    fn default() -> Self {
-        Self {
-            bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
-            http_bind: None,
-            state_dir: None,
-            directory: None,
-            token_lifetime: None,
-            reject_replayed_assertions: false,
-            device: DeviceConfig::default(),
-            refresh_token_lifetime: grants::DEFAULT_REFRESH_TOKEN_LIFETIME,
-        }
-    }
+    settings: Settings,
 }
 
 impl EmulatorBuilder {
     /// Address of the HTTPS listener; default `127.0.0.1:0` (a random free port).
     pub fn bind(mut self, addr: SocketAddr) -> Self {
-        self.bind = addr;
+        self.settings.bind = addr;
         self
     }
 
     /// Also listen for plain HTTP on `addr` (MSAL refuses http authorities; useful for other clients).
     pub fn http_bind(mut self, addr: SocketAddr) -> Self {
-        self.http_bind = Some(addr);
+        self.settings.http_bind = Some(addr);
         self
     }
 
@@ -173,53 +125,53 @@ impl EmulatorBuilder {
     /// `dir`, and reload them on the next start. Without a state directory a fresh temporary directory holds
     /// the CA certificate and the certificate files and is removed when the emulator stops.
     pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.state_dir = Some(dir.into());
+        self.settings.state_dir = Some(dir.into());
         self
     }
 
     /// Serve this directory instead of the seeded (or persisted) one. With a state directory it is saved
     /// there, replacing the previous one.
     pub fn directory(mut self, dir: Directory) -> Self {
-        self.directory = Some(dir);
+        self.settings.directory = Some(dir);
         self
     }
 
     /// `expires_in` of issued access tokens. Default: 3599 s for app-only tokens, a random 3600–5400 s for
     /// user tokens (as Entra randomises them); once set, both use `d`.
     pub fn token_lifetime(mut self, d: Duration) -> Self {
-        self.token_lifetime = Some(d);
+        self.settings.token_lifetime = Some(d);
         self
     }
 
     /// `interval` of device codes: how many seconds clients wait between polls (default 5).
     pub fn device_code_interval(mut self, secs: u64) -> Self {
-        self.device.interval = secs;
+        self.settings.device.interval = secs;
         self
     }
 
     /// `expires_in` of device codes (default 900 s); afterwards polls get `expired_token`.
     pub fn device_code_lifetime(mut self, d: Duration) -> Self {
-        self.device.lifetime = d;
+        self.settings.device.lifetime = d;
         self
     }
 
     /// Answer the first `n` polls of each still-pending device code with `slow_down` (default 0: Entra is not
     /// known to send it, and MSAL.NET gives up on it).
     pub fn slow_down_polls(mut self, n: u32) -> Self {
-        self.device.slow_down_polls = n;
+        self.settings.device.slow_down_polls = n;
         self
     }
 
     /// Approve every device code as `username` (a user principal name) `delay` after it was issued, as if
     /// that user had signed in and consented on the sign-in page. Start fails if there is no such user.
     pub fn auto_approve_device_codes(mut self, username: impl Into<String>, delay: Duration) -> Self {
-        self.device.auto_approve = Some((username.into(), delay));
+        self.settings.device.auto_approve = Some((username.into(), delay));
         self
     }
 
     /// Inactivity after which a refresh token is refused with AADSTS700082 (default 90 days).
     pub fn refresh_token_lifetime(mut self, d: Duration) -> Self {
-        self.refresh_token_lifetime = d;
+        self.settings.refresh_token_lifetime = d;
         self
     }
 
@@ -227,27 +179,27 @@ impl EmulatorBuilder {
     /// `false`, like the real service, which accepts the reuse MSAL (and identity-core) practise for several
     /// minutes. Turn it on to test that a client signs a fresh assertion per request.
     pub fn reject_replayed_assertions(mut self, reject: bool) -> Self {
-        self.reject_replayed_assertions = reject;
+        self.settings.reject_replayed_assertions = reject;
         self
     }
 
     /// Starts the listeners. Must be called within a Tokio runtime; the server runs on that runtime.
     pub async fn start(self) -> Result<Emulator, EmulatorError> {
-        let store = match &self.state_dir {
+        let store = match &self.settings.state_dir {
             Some(dir) => Store::persistent(dir.clone()),
             None => Store::temporary(),
         }
         .map_err(|source| EmulatorError::StateDir {
-            path: self.state_dir.clone().unwrap_or_else(std::env::temp_dir),
+            path: self.settings.state_dir.clone().unwrap_or_else(std::env::temp_dir),
             source,
         })?;
         // Held until the state is loaded or created and saved: emulators sharing a state directory (samples
         // started at once) then all end up with the same CA, signing key and directory.
         let lock = store.lock().await.map_err(|source| EmulatorError::StateDir {
-            path: store.path(store::LOCK),
+            path: store.path(state_dir::LOCK),
             source,
         })?;
-        let started = start_with_store(self, &store).await;
+        let started = boot::start_with_store(self.settings, &store).await;
         drop(lock);
         match started {
             Ok(r) => Ok(Emulator {
@@ -266,249 +218,6 @@ impl EmulatorBuilder {
             }
         }
     }
-}
-
-fn corrupt(store: &Store, name: &str, message: impl fmt::Display) -> EmulatorError {
-    EmulatorError::CorruptState {
-        path: store.path(name),
-        message: message.to_string(),
-    }
-}
-
-fn state_io(store: &Store, name: &str, source: std::io::Error) -> EmulatorError {
-    EmulatorError::StateDir {
-        path: store.path(name),
-        source,
-    }
-}
-
-/// Loads or creates the signing key (RSA generation runs on the blocking pool).
-async fn signing_key(store: &Store) -> Result<TokenSigningKey, EmulatorError> {
-    let key = store
-        .read(store::SIGNING_KEY)
-        .map_err(|e| state_io(store, store::SIGNING_KEY, e))?;
-    let cert = store
-        .read(store::SIGNING_CERT)
-        .map_err(|e| state_io(store, store::SIGNING_CERT, e))?;
-    match (key, cert) {
-        (Some(key), Some(cert)) => {
-            TokenSigningKey::from_pem(&key, &cert).map_err(|m| corrupt(store, store::SIGNING_KEY, m))
-        }
-        (None, None) => {
-            let key = tokio::task::spawn_blocking(TokenSigningKey::generate)
-                .await
-                .map_err(|e| EmulatorError::SigningKey(e.to_string()))?
-                .map_err(EmulatorError::SigningKey)?;
-            if store.is_persistent() {
-                store
-                    .write_private(store::SIGNING_KEY, key.key_pem())
-                    .map_err(|e| state_io(store, store::SIGNING_KEY, e))?;
-                store
-                    .write_public(store::SIGNING_CERT, &key.cert_pem())
-                    .map_err(|e| state_io(store, store::SIGNING_CERT, e))?;
-            }
-            Ok(key)
-        }
-        _ => Err(corrupt(
-            store,
-            store::SIGNING_KEY,
-            format!(
-                "only one of {} and {} exists; remove the other or both",
-                store::SIGNING_KEY,
-                store::SIGNING_CERT
-            ),
-        )),
-    }
-}
-
-/// The directory to serve (given, persisted or seeded) and whether it must be saved.
-fn load_directory(store: &Store, given: Option<Directory>) -> Result<(Directory, bool), EmulatorError> {
-    let (directory, save) = match given {
-        Some(d) => (d, true),
-        None => match store
-            .read(store::DIRECTORY)
-            .map_err(|e| state_io(store, store::DIRECTORY, e))?
-        {
-            Some(json) => {
-                let mut directory: Directory =
-                    serde_json::from_str(&json).map_err(|e| corrupt(store, store::DIRECTORY, e))?;
-                // A seeded directory saved by an earlier version lacks the entries added since.
-                let added = directory.add_missing_seeded_entries();
-                if !added.is_empty() {
-                    tracing::info!(added = %added.join(", "), "added new seeded entries to the persisted directory");
-                }
-                (directory, !added.is_empty())
-            }
-            None => (Directory::seeded(), true),
-        },
-    };
-    directory.validate().map_err(EmulatorError::InvalidDirectory)?;
-    Ok((directory, save))
-}
-
-/// The auto-approve user must exist.
-fn check_auto_approve(directory: &Directory, device: &DeviceConfig) -> Result<(), EmulatorError> {
-    match &device.auto_approve {
-        Some((username, _)) if !directory.tenants.iter().any(|t| t.user(username).is_some()) => {
-            Err(EmulatorError::InvalidDirectory(format!(
-                "auto_approve_device_codes (--auto-approve): there is no user '{username}' in the directory; \
-                 give a user principal name such as {DEMO_USERNAME}"
-            )))
-        }
-        _ => Ok(()),
-    }
-}
-
-fn save_directory(store: &Store, directory: &Directory) -> Result<(), EmulatorError> {
-    let json = serde_json::to_string_pretty(directory).map_err(|e| corrupt(store, store::DIRECTORY, e))?;
-    store
-        .write_private(store::DIRECTORY, &json)
-        .map_err(|e| state_io(store, store::DIRECTORY, e))
-}
-
-/// Registers each held certificate with its app unless it already is. Returns whether anything changed.
-fn attach_held_certificates(
-    directory: &mut Directory,
-    held: &[HeldCertificate],
-) -> Result<bool, EmulatorError> {
-    let mut changed = false;
-    for h in held {
-        if let Some(app) = directory.app_mut(&h.app)
-            && !app.certificates.iter().any(|c| c.cert_der == h.cert_der)
-        {
-            app.certificates.push(AppCertificate::from_der(&h.cert_der)?);
-            changed = true;
-        }
-    }
-    Ok(changed)
-}
-
-/// `https://127.0.0.1:PORT` for a bound address (unspecified addresses advertise loopback).
-fn base_url(scheme: &str, addr: SocketAddr) -> String {
-    let ip = match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    match ip {
-        IpAddr::V4(ip) => format!("{scheme}://{ip}:{}", addr.port()),
-        IpAddr::V6(ip) => format!("{scheme}://[{ip}]:{}", addr.port()),
-    }
-}
-
-/// A started server, before it is wrapped into an [`Emulator`] together with its store.
-struct Running {
-    state: Arc<AppState>,
-    server: ServerHandle,
-    https_url: String,
-    http_url: Option<String>,
-    ca_pem: String,
-    ca_path: PathBuf,
-    held: Vec<HeldCertificate>,
-}
-
-async fn start_with_store(builder: EmulatorBuilder, store: &Store) -> Result<Running, EmulatorError> {
-    let (mut directory, mut save) = load_directory(store, builder.directory)?;
-    check_auto_approve(&directory, &builder.device)?;
-
-    let https_listener = server::bind(builder.bind)
-        .await
-        .map_err(|source| EmulatorError::Bind {
-            addr: builder.bind,
-            source,
-        })?;
-    let https_addr = https_listener
-        .local_addr()
-        .map_err(|source| EmulatorError::Bind {
-            addr: builder.bind,
-            source,
-        })?;
-    let http_listener = match builder.http_bind {
-        Some(addr) => {
-            let l = server::bind(addr)
-                .await
-                .map_err(|source| EmulatorError::Bind { addr, source })?;
-            let a = l
-                .local_addr()
-                .map_err(|source| EmulatorError::Bind { addr, source })?;
-            Some((l, a))
-        }
-        None => None,
-    };
-
-    let extra_ips: Vec<IpAddr> = [Some(https_addr.ip())]
-        .into_iter()
-        .flatten()
-        .filter(|ip| !ip.is_unspecified() && !ip.is_loopback())
-        .collect();
-    let tls = tls::load_or_create(store, &extra_ips).map_err(EmulatorError::Tls)?;
-    // The RSA keys missing from the state (token signing, seeded apps' certificates) are generated in
-    // parallel on the blocking pool.
-    let held_apps: Vec<String> = held_certificates::HELD_CERTIFICATE_APPS
-        .iter()
-        .filter(|name| directory.tenants.iter().any(|t| t.app(name).is_some()))
-        .map(|name| (*name).to_owned())
-        .collect();
-    let (signing_key, held) = tokio::try_join!(
-        signing_key(store),
-        held_certificates::load_or_create(store, &held_apps)
-    )?;
-    save |= attach_held_certificates(&mut directory, &held)?;
-    if save && store.is_persistent() {
-        save_directory(store, &directory)?;
-    }
-
-    let https_url = base_url("https", https_addr);
-    let http_url = http_listener.as_ref().map(|(_, a)| base_url("http", *a));
-    let state = Arc::new(AppState {
-        directory: RwLock::new(directory),
-        signing_key,
-        token_lifetime: builder.token_lifetime.unwrap_or(DEFAULT_TOKEN_LIFETIME),
-        user_token_lifetime: builder.token_lifetime,
-        refresh_token_lifetime: builder.refresh_token_lifetime,
-        device_config: builder.device,
-        devices: Mutex::new(Default::default()),
-        device_issued: tokio::sync::Notify::new(),
-        grants: Mutex::new(Default::default()),
-        sessions: Mutex::new(Default::default()),
-        https_url: https_url.clone(),
-        counters: Counters::default(),
-        faults: Mutex::new(Default::default()),
-        reject_replayed_assertions: builder.reject_replayed_assertions,
-        seen_assertions: Mutex::new(Default::default()),
-    });
-
-    // Pages that change the directory (admin consent) save it through this.
-    let router = server::router(state.clone()).layer(axum::Extension(store.directory_file()));
-    let (mut handle, shutdown_rx) = ServerHandle::new();
-    handle.add(server::spawn_listener(
-        https_listener,
-        Some(TlsAcceptor::from(tls.server_config.clone())),
-        router.clone(),
-        Scheme::Https,
-        https_url.clone(),
-        shutdown_rx.clone(),
-    ));
-    if let (Some((listener, _)), Some(url)) = (http_listener, &http_url) {
-        handle.add(server::spawn_listener(
-            listener,
-            None,
-            router,
-            Scheme::Http,
-            url.clone(),
-            shutdown_rx,
-        ));
-    }
-    tracing::info!(%https_url, http_url = ?http_url, "entra emulator listening");
-    Ok(Running {
-        state,
-        server: handle,
-        https_url,
-        http_url,
-        ca_pem: tls.ca_pem,
-        ca_path: store.path(store::CA_CERT),
-        held,
-    })
 }
 
 /// A running emulator. Dropping it (or [`Emulator::shutdown`]) stops the server; without a state
@@ -650,7 +359,7 @@ impl Emulator {
     /// directory, or in the temporary directory that is removed when the emulator stops), so the secrets it
     /// holds never land in a working tree.
     pub fn default_description_path(&self) -> PathBuf {
-        self.store.path(store::DESCRIPTION)
+        self.store.path(state_dir::DESCRIPTION)
     }
 
     /// The self-description (includes secrets, passwords and the PFX passwords of held certificates).
@@ -668,7 +377,7 @@ impl Emulator {
     /// Writes [`Self::description`] as JSON to `path` (mode 0600, atomically replaced).
     pub fn write_description(&self, path: &Path) -> std::io::Result<()> {
         let json = serde_json::to_string_pretty(&self.description()).map_err(std::io::Error::other)?;
-        store::write_atomic(path, format!("{json}\n").as_bytes(), true)
+        state_dir::write_atomic(path, format!("{json}\n").as_bytes(), true)
     }
 
     /// Requests per endpoint kind since start or the last reset.

@@ -19,8 +19,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
-use crate::routes::{DefaultBase, Scheme, admin, admin_consent, device, graph, identity};
-use crate::signin;
+use crate::request_context::{DefaultBase, Scheme};
+use crate::routes::{admin, admin_consent, device, discovery, graph, signin, token};
 use crate::state::{AppState, Endpoint};
 
 mod faults;
@@ -36,23 +36,23 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route(
             "/{t}/v2.0/.well-known/openid-configuration",
-            get(identity::openid_configuration_v2),
+            get(discovery::openid_configuration_v2),
         )
         .route(
             "/{t}/.well-known/openid-configuration",
-            get(identity::openid_configuration_v1),
+            get(discovery::openid_configuration_v1),
         )
-        .route("/{t}/discovery/v2.0/keys", get(identity::keys_v2))
-        .route("/{t}/discovery/keys", get(identity::keys_v1))
-        .route("/{t}/discovery/instance", get(identity::instance_discovery))
-        .route("/{t}/userrealm/{username}", get(identity::user_realm))
+        .route("/{t}/discovery/v2.0/keys", get(discovery::keys_v2))
+        .route("/{t}/discovery/keys", get(discovery::keys_v1))
+        .route("/{t}/discovery/instance", get(discovery::instance_discovery))
+        .route("/{t}/userrealm/{username}", get(discovery::user_realm))
         .route(
             "/{t}/oauth2/v2.0/token",
-            post(identity::token).fallback(identity::token_wrong_method),
+            post(token::token).fallback(token::token_wrong_method),
         )
         .route(
             "/{t}/oauth2/v2.0/devicecode",
-            post(device::devicecode).fallback(identity::token_wrong_method),
+            post(device::devicecode).fallback(token::token_wrong_method),
         )
         .route(
             "/{t}/adminconsent",

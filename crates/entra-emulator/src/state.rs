@@ -11,7 +11,7 @@ use crate::device_codes::{DeviceConfig, DeviceStore};
 use crate::directory::Directory;
 use crate::grants::Grants;
 use crate::keys::TokenSigningKey;
-use crate::signin::Sessions;
+use crate::sessions::Sessions;
 
 /// The kinds of endpoints the emulator counts requests for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -443,9 +443,9 @@ impl AppState {
 
     /// `…/devicelogin` on the HTTPS listener as the client addressed it (the HTTPS URL for plain-HTTP requests:
     /// the sign-in page needs its Secure cookie).
-    pub fn verification_uri(&self, ctx: &crate::routes::Ctx) -> String {
-        if ctx.base.starts_with("https://") {
-            format!("{}/devicelogin", ctx.base)
+    pub fn verification_uri(&self, base: &str) -> String {
+        if base.starts_with("https://") {
+            format!("{base}/devicelogin")
         } else {
             format!("{}/devicelogin", self.https_url)
         }

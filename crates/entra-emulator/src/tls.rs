@@ -13,7 +13,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use sha2::{Digest as _, Sha256};
 use time::{Duration, OffsetDateTime};
 
-use crate::store::{CA_CERT, CA_KEY, Store};
+use crate::state_dir::{CA_CERT, CA_KEY, Store};
 
 /// What the server needs for TLS, plus the CA certificate clients must trust.
 pub(crate) struct TlsMaterial {

@@ -32,7 +32,7 @@ fn python() -> PathBuf {
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| workspace_root().join("target"));
-        entra_emulator::msal_python::provision(&target)
+        test_support::msal_python::provision(&target)
     }) {
         Ok(p) => p.clone(),
         Err(e) => panic!("MSAL Python is needed for the fidelity tests and could not be provisioned:\n{e}"),
@@ -43,7 +43,7 @@ fn python() -> PathBuf {
 /// serving), with `AUTHORITY`, `ENDPOINT` (Graph `/users`), `INSTANCE_DISCOVERY=false`, the CA bundle and
 /// `vars`.
 async fn run_script(emu: &Emulator, script: &str, authority: &str, vars: &[(&str, String)]) -> Output {
-    let dir = entra_emulator::msal_python::samples_dir();
+    let dir = test_support::msal_python::samples_dir();
     let script = dir.join(script);
     assert!(script.exists(), "{} not found", script.display());
     let mut cmd = Command::new(python());

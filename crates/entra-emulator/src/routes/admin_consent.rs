@@ -5,7 +5,7 @@
 //!
 //! The page is server-rendered with every request value escaped, and names the app, the tenant and the
 //! permissions. Accept posts back to the same URL, protected like the sign-in page's forms (its session cookie
-//! and anti-forgery token, `crate::signin`); it records the consent in the directory (saved with a state
+//! and anti-forgery token, `routes::signin`); it records the consent in the directory (saved with a state
 //! directory), so the app's delegated permissions cover every user of the tenant from then on. There is no
 //! administrator sign-in: the emulator stands in for it. Then the browser is redirected to `redirect_uri`
 //! with `admin_consent=True&tenant=…&state=…` (or `error=access_denied…` on Cancel), as the real service does,
@@ -22,13 +22,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::directory::{GRAPH_APP_ID, GRAPH_RESOURCE};
-use crate::errors::AadError;
-use crate::routes::Ctx;
-use crate::routes::identity::{Form, resolve_tenant};
+use crate::error_responses::AadError;
+use crate::request_context::Ctx;
+use crate::routes::request::{Form, resolve_tenant};
+use crate::routes::signin::{accept_post, cookie_token, esc, hidden_token, page, scope_description};
 use crate::routes::user_flow::find_app;
-use crate::signin::{accept_post, cookie_token, esc, hidden_token, page, scope_description};
 use crate::state::AppState;
-use crate::store::DirectoryFile;
+use crate::state_dir::DirectoryFile;
 use crate::util::{aad_timestamp, guid_eq};
 
 /// Which endpoint was used: v1 grants the configured permissions, v2 the `scope` parameter.

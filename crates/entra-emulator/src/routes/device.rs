@@ -13,11 +13,12 @@ use crate::device_codes::{
     Approval, DeviceCode, DeviceCodeInfo, DeviceCodeStatus, DeviceStore, State as CodeState,
 };
 use crate::directory::{Directory, Tenant, User};
-use crate::errors::{AadError, sts_headers};
-use crate::routes::Ctx;
-use crate::routes::identity::{Form, Resolved, resolve_tenant};
+use crate::error_responses::{AadError, sts_headers};
+use crate::request_context::Ctx;
+use crate::routes::request::{Form, resolve_tenant};
 use crate::routes::user_flow::{self, AccountBlock, Scopes, SignedIn};
 use crate::state::AppState;
+use crate::tenancy::ResolvedTenant;
 use crate::util::{Ordered, guid_eq};
 
 /// `POST /{t}/oauth2/v2.0/devicecode`
@@ -54,7 +55,7 @@ fn issue(
         .get("scope")
         .ok_or_else(|| AadError::missing_parameter("scope"))?;
     let tenant_name = match &resolved {
-        Resolved::Tenant { .. } => home.display_name.as_str(),
+        ResolvedTenant::Tenant { .. } => home.display_name.as_str(),
         other => other.segment(),
     };
     Scopes::parse(scope, tenant_name)?;
@@ -68,7 +69,7 @@ fn issue(
     );
     tracing::info!(client_id = %app.app_id, user_code = %issued.user_code, "issued a device code");
     state.device_issued.notify_waiters();
-    let verification_uri = state.verification_uri(ctx);
+    let verification_uri = state.verification_uri(&ctx.base);
     let body = Ordered::new()
         .with("user_code", issued.user_code.as_str())
         .with("device_code", issued.device_code)
@@ -93,7 +94,7 @@ pub(crate) fn redeem(
     state: &AppState,
     ctx: &Ctx,
     directory: &Directory,
-    resolved: &Resolved,
+    resolved: &ResolvedTenant,
     headers: &HeaderMap,
     form: &Form,
 ) -> Result<Response, AadError> {
@@ -222,16 +223,16 @@ pub(crate) fn approval_for<'d>(
 /// The user `username` as a code issued on `issued_on` sees them (not federated; blocks not checked).
 fn find_user<'d>(
     directory: &'d Directory,
-    issued_on: &Resolved,
+    issued_on: &ResolvedTenant,
     username: &str,
 ) -> Result<(&'d Tenant, &'d User), UserRefusal> {
     let (tenant, user) = match issued_on {
-        Resolved::Consumers => return Err(UserRefusal::PersonalAccountsOnly),
-        Resolved::Tenant { id } => directory
+        ResolvedTenant::Consumers => return Err(UserRefusal::PersonalAccountsOnly),
+        ResolvedTenant::Tenant { id } => directory
             .tenant(id)
             .and_then(|t| t.user(username).map(|u| (t, u)))
             .ok_or(UserRefusal::Unknown)?,
-        Resolved::Common | Resolved::Organizations => directory
+        ResolvedTenant::Common | ResolvedTenant::Organizations => directory
             .tenants
             .iter()
             .find_map(|t| t.user(username).map(|u| (t, u)))

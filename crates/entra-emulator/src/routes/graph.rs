@@ -9,9 +9,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::directory::{AppRegistration, GRAPH_APP_ID, GRAPH_RESOURCE, Tenant, User};
-use crate::errors::{GraphError, graph_headers};
+use crate::error_responses::{GraphError, graph_headers};
 use crate::jwt::{self, TokenRejection};
-use crate::routes::Ctx;
+use crate::request_context::Ctx;
 use crate::state::AppState;
 use crate::util::{Node, Ordered, b64url, b64url_decode, graph_datetime, percent_decode, stable_guid};
 

@@ -7,22 +7,23 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use crate::directory::{Directory, GRAPH_APP_ID};
-use crate::errors::AadError;
-use crate::routes::Ctx;
-use crate::routes::identity::{Form, Resolved};
+use crate::error_responses::AadError;
+use crate::request_context::Ctx;
+use crate::routes::request::Form;
 use crate::routes::user_flow::{self, AccountBlock, Scopes, SignedIn};
 use crate::state::AppState;
+use crate::tenancy::ResolvedTenant;
 use crate::util::secret_eq;
 
 pub(crate) fn password_grant(
     state: &AppState,
     ctx: &Ctx,
     directory: &Directory,
-    resolved: &Resolved,
+    resolved: &ResolvedTenant,
     headers: &HeaderMap,
     form: &Form,
 ) -> Result<Response, AadError> {
-    if matches!(resolved, Resolved::Common | Resolved::Consumers) {
+    if matches!(resolved, ResolvedTenant::Common | ResolvedTenant::Consumers) {
         return Err(AadError::ropc_tenant_not_supported());
     }
     let client_id = user_flow::client_id(form, headers)?;
@@ -38,7 +39,7 @@ pub(crate) fn password_grant(
         .get("scope")
         .ok_or_else(|| AadError::missing_parameter("scope"))?;
     let tenant = match resolved {
-        Resolved::Tenant { id } => directory.tenant(id),
+        ResolvedTenant::Tenant { id } => directory.tenant(id),
         _ => directory.tenant_for_username(username),
     };
     let scopes = Scopes::parse(

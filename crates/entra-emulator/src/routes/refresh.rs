@@ -8,18 +8,19 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use crate::directory::{Directory, GRAPH_APP_ID};
-use crate::errors::AadError;
+use crate::error_responses::AadError;
 use crate::grants::RefreshRefusal;
-use crate::routes::Ctx;
-use crate::routes::identity::{Form, Resolved};
+use crate::request_context::Ctx;
+use crate::routes::request::Form;
 use crate::routes::user_flow::{self, AccountBlock, Scopes, SignedIn};
 use crate::state::AppState;
+use crate::tenancy::ResolvedTenant;
 
 pub(crate) fn refresh_grant(
     state: &AppState,
     ctx: &Ctx,
     directory: &Directory,
-    resolved: &Resolved,
+    resolved: &ResolvedTenant,
     headers: &HeaderMap,
     form: &Form,
 ) -> Result<Response, AadError> {
@@ -40,7 +41,7 @@ pub(crate) fn refresh_grant(
                 inactive_secs,
             } => AadError::refresh_token_expired(issued_at, inactive_secs),
         })?;
-    if let Resolved::Tenant { id } = resolved
+    if let ResolvedTenant::Tenant { id } = resolved
         && *id != grant.tenant_id
     {
         return Err(AadError::malformed_grant());

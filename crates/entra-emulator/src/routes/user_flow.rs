@@ -10,12 +10,14 @@ use sha2::{Digest as _, Sha256};
 use crate::directory::{
     AppRegistration, Directory, GRAPH_APP_ID, GRAPH_RESOURCE, MSA_TENANT_ID, SignInAudience, Tenant, User,
 };
-use crate::errors::{AadError, sts_headers};
+use crate::error_responses::{AadError, sts_headers};
 use crate::grants::RefreshGrant;
 use crate::jwt;
-use crate::routes::Ctx;
-use crate::routes::identity::{ClientAuth, Form, Resolved, authenticate_client, client_credentials_of};
+use crate::request_context::Ctx;
+use crate::routes::client_auth::{ClientAuth, authenticate_client, client_credentials_of};
+use crate::routes::request::Form;
 use crate::state::AppState;
+use crate::tenancy::ResolvedTenant;
 use crate::util::{Ordered, b64url, random_b64url};
 
 /// OIDC scopes every app may ask for without consent.
@@ -26,11 +28,11 @@ const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 /// segment. Returns the app's home tenant and the app.
 pub(crate) fn find_app<'d>(
     directory: &'d Directory,
-    resolved: &Resolved,
+    resolved: &ResolvedTenant,
     client_id: &str,
 ) -> Result<(&'d Tenant, &'d AppRegistration), AadError> {
     let found = match resolved {
-        Resolved::Tenant { id } => {
+        ResolvedTenant::Tenant { id } => {
             let tenant = directory
                 .tenant(id)
                 .ok_or_else(|| AadError::tenant_not_found(id, "invalid_request"))?;
@@ -45,7 +47,7 @@ pub(crate) fn find_app<'d>(
             .find_map(|t| t.app_by_client_id(client_id).map(|a| (t, a)))
             .ok_or_else(|| {
                 let directory_name = match other {
-                    Resolved::Consumers => MSA_TENANT_ID,
+                    ResolvedTenant::Consumers => MSA_TENANT_ID,
                     _ => other.segment(),
                 };
                 AadError::app_not_found(client_id, directory_name)
@@ -56,17 +58,19 @@ pub(crate) fn find_app<'d>(
 }
 
 /// Which sign-in audiences each tenant segment accepts.
-fn check_audience(resolved: &Resolved, app: &AppRegistration) -> Result<(), AadError> {
+fn check_audience(resolved: &ResolvedTenant, app: &AppRegistration) -> Result<(), AadError> {
     let (id, name) = (app.app_id.as_str(), app.display_name.as_str());
     match (resolved, app.audience()) {
-        (Resolved::Common, SignInAudience::MyOrg) => Err(AadError::single_tenant_app_on_common(id, name)),
-        (Resolved::Organizations, SignInAudience::MyOrg) => Err(AadError::no_tenant_information()),
-        (Resolved::Consumers, SignInAudience::MyOrg | SignInAudience::MultipleOrgs) => {
+        (ResolvedTenant::Common, SignInAudience::MyOrg) => {
+            Err(AadError::single_tenant_app_on_common(id, name))
+        }
+        (ResolvedTenant::Organizations, SignInAudience::MyOrg) => Err(AadError::no_tenant_information()),
+        (ResolvedTenant::Consumers, SignInAudience::MyOrg | SignInAudience::MultipleOrgs) => {
             Err(AadError::organizations_only(id, name))
         }
         // The tenant-segment case is not in the reference; the same answer as on /common is assumed.
         (
-            Resolved::Common | Resolved::Organizations | Resolved::Tenant { .. },
+            ResolvedTenant::Common | ResolvedTenant::Organizations | ResolvedTenant::Tenant { .. },
             SignInAudience::PersonalOnly,
         ) => Err(AadError::personal_accounts_only(id, name)),
         _ => Ok(()),
@@ -573,7 +577,7 @@ mod tests {
         let d = Directory::seeded();
         let t = &d.tenants[0];
         let app = t.app("device-code").expect("app");
-        let user = t.user(crate::directory::DEMO_USERNAME).expect("user");
+        let user = t.user(crate::seed::DEMO_USERNAME).expect("user");
         let s = Scopes::parse("user.read openid", "C").expect("ok");
         let g = grant(app, user, &[], &s).expect("admin-consented");
         assert_eq!(g.scope_string(), "User.Read openid");

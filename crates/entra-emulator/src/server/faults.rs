@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use hyper::body::Frame;
 use tokio::sync::mpsc;
 
-use crate::errors::{AadError, GraphError};
-use crate::routes::Ctx;
+use crate::error_responses::{AadError, GraphError};
+use crate::request_context::Ctx;
 use crate::state::{Endpoint, FaultKind};
 
 /// Largest normal answer a body-altering fault reads back (the emulator's answers are a few KiB).

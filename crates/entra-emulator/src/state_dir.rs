@@ -5,6 +5,8 @@ use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
+
 /// File names inside the state directory.
 pub(crate) const CA_CERT: &str = "ca.pem";
 pub(crate) const CA_KEY: &str = "ca-key.pem";
@@ -121,7 +123,7 @@ pub(crate) struct DirectoryFile(Option<PathBuf>);
 
 impl DirectoryFile {
     /// Saves `directory` (secrets included: mode 0600), atomically; nothing without a state directory.
-    pub fn save(&self, directory: &crate::Directory) -> io::Result<()> {
+    pub fn save(&self, directory: &impl Serialize) -> io::Result<()> {
         let Some(path) = &self.0 else {
             return Ok(());
         };

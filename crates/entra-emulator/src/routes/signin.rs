@@ -8,94 +8,24 @@
 //! come from another origin (`Origin` header), else it gets 403. The admin-consent page
 //! (`routes::admin_consent`) protects its form with the same session, cookie and checks.
 
-use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest as _, Sha256};
 
 use crate::device_codes::DeviceCodeStatus;
-use crate::routes::Ctx;
+use crate::request_context::Ctx;
 use crate::routes::device::{self, ApproveError, SignInError};
-use crate::routes::identity::Form;
+use crate::routes::request::Form;
+use crate::sessions::Step;
 use crate::state::AppState;
-use crate::util::{random_b64url, secret_eq};
+use crate::util::secret_eq;
 
 /// Session cookie; `__Host-` makes browsers insist on `Secure`, `Path=/` and no `Domain`.
 const COOKIE: &str = "__Host-emulator-devicelogin";
 const CSRF_FIELD: &str = "csrf_token";
-const SESSION_TTL: Duration = Duration::from_secs(30 * 60);
-const MAX_SESSIONS: usize = 10_000;
-
-/// Where a browser session is in the flow.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Step {
-    EnterCode,
-    SignIn { user_code: String },
-    Verify { user_code: String, username: String },
-    Consent { user_code: String, username: String },
-}
-
-struct Session {
-    created: Instant,
-    step: Step,
-}
-
-/// Sign-in sessions by the SHA-256 of their token.
-#[derive(Default)]
-pub(crate) struct Sessions {
-    map: HashMap<[u8; 32], Session>,
-}
-
-impl fmt::Debug for Sessions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sessions")
-            .field("count", &self.map.len())
-            .finish()
-    }
-}
-
-fn hash(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
-
-impl Sessions {
-    pub(crate) fn create(&mut self) -> String {
-        let now = Instant::now();
-        self.map
-            .retain(|_, s| now.duration_since(s.created) < SESSION_TTL);
-        if self.map.len() >= MAX_SESSIONS
-            && let Some(oldest) = self.map.iter().min_by_key(|(_, s)| s.created).map(|(k, _)| *k)
-        {
-            self.map.remove(&oldest);
-        }
-        let token = random_b64url(32);
-        self.map.insert(
-            hash(&token),
-            Session {
-                created: now,
-                step: Step::EnterCode,
-            },
-        );
-        token
-    }
-
-    /// Whether `token` names a live session (other pages that reuse the session for their forms).
-    pub(crate) fn is_live(&mut self, token: &str) -> bool {
-        self.get_mut(token).is_some()
-    }
-
-    fn get_mut(&mut self, token: &str) -> Option<&mut Session> {
-        self.map
-            .get_mut(&hash(token))
-            .filter(|s| s.created.elapsed() < SESSION_TTL)
-    }
-}
 
 /// The session token from the `Cookie` header, if any.
 pub(crate) fn cookie_token(headers: &HeaderMap) -> Option<String> {
@@ -320,9 +250,8 @@ fn code_error(e: &ApproveError, typed: &str) -> String {
 pub(crate) async fn get(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let mut sessions = state.sessions();
     if let Some(token) = cookie_token(&headers)
-        && let Some(session) = sessions.get_mut(&token)
+        && sessions.set_step(&token, Step::EnterCode)
     {
-        session.step = Step::EnterCode;
         return code_page(&token, "", None, false);
     }
     let token = sessions.create();
@@ -349,20 +278,18 @@ pub(crate) fn accept_post(
     if !secret_eq(&cookie, field) {
         return Err("anti-forgery token mismatch");
     }
-    if state.sessions().get_mut(&cookie).is_none() {
+    if !state.sessions().is_live(&cookie) {
         return Err("session expired");
     }
     Ok((form, cookie))
 }
 
 fn set_step(state: &AppState, token: &str, step: Step) {
-    if let Some(session) = state.sessions().get_mut(token) {
-        session.step = step;
-    }
+    state.sessions().set_step(token, step);
 }
 
 fn current_step(state: &AppState, token: &str) -> Option<Step> {
-    state.sessions().get_mut(token).map(|s| s.step.clone())
+    state.sessions().step(token)
 }
 
 /// Back to the code form with an error (the session starts over).
@@ -536,13 +463,5 @@ mod tests {
         );
         assert_eq!(cookie_token(&h).as_deref(), Some("tok"));
         assert_eq!(cookie_token(&HeaderMap::new()), None);
-    }
-
-    #[test]
-    fn sessions_expire_by_token() {
-        let mut s = Sessions::default();
-        let t = s.create();
-        assert!(s.get_mut(&t).is_some());
-        assert!(s.get_mut("other").is_none());
     }
 }

@@ -8,11 +8,11 @@ use std::process::{Command, Stdio};
 /// The MSAL Python version the samples are written against.
 pub const MSAL_VERSION: &str = "1.39.0";
 
-/// The directory of the MSAL Python samples (`crates/entra-emulator/msal-python` in the repository):
-/// `confidential_client_secret_sample.py`, `confidential_client_certificate_sample.py`, `device_flow_sample.py`
-/// and `username_password_sample.py`.
+/// The directory of the MSAL Python samples (`crates/entra-emulator/msal-python` in the repository, beside the
+/// emulator they are run against): `confidential_client_secret_sample.py`,
+/// `confidential_client_certificate_sample.py`, `device_flow_sample.py` and `username_password_sample.py`.
 pub fn samples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("msal-python")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../entra-emulator/msal-python")
 }
 
 /// Whether `python` imports exactly [`MSAL_VERSION`].
