@@ -509,7 +509,7 @@ pub enum HttpError {
         url: String,
         /// 3xx status.
         status: u16,
-        /// The `Location` header.
+        /// The `Location` header, resolved, without query, fragment or user info.
         location: String,
     },
     /// An HTTP status with a body that is not the protocol's error shape (a proxy page, an outage page…).

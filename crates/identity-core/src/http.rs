@@ -321,8 +321,12 @@ impl HttpClient {
                 .headers()
                 .get(LOCATION)
                 .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string();
+                .unwrap_or("");
+            // Shown in the error: resolved against the request, without query, fragment or user info, which
+            // could carry a code or a token.
+            let location = url::Url::parse(url)
+                .and_then(|base| base.join(location))
+                .map_or_else(|_| "(unparsable URL)".to_string(), |l| loggable_url(l.as_str()));
             return Err(HttpError::Redirect {
                 url: url.to_string(),
                 status: status.as_u16(),

@@ -510,3 +510,29 @@ async fn a_cold_acquisition_writes_the_metadata_and_the_token_in_one_cache_write
     assert_eq!(kinds.len(), 2, "the discovery document and the token");
     assert!(kinds.contains(&true) && kinds.contains(&false));
 }
+
+#[tokio::test]
+async fn a_redirect_is_refused_and_its_location_shown_without_what_could_carry_a_code_or_token() {
+    let emulator = emulator().await;
+    emulator.inject_fault(Fault::new(
+        Endpoint::Token,
+        entra_emulator::FaultKind::Redirect {
+            status: 302,
+            location: "https://user:pw@login.evil.example/cb?code=SECRETCODE#access_token=SECRETTOKEN".into(),
+        },
+    ));
+    let err = daemon(&emulator)
+        .acquire_token_for_client(&["https://graph.microsoft.com/.default"])
+        .await
+        .unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(shown.contains("https://login.evil.example/cb"), "{shown}");
+    for secret in ["SECRETCODE", "SECRETTOKEN", "pw@"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert_eq!(
+        emulator.request_counts().get(Endpoint::Token),
+        1,
+        "a redirect is not retried"
+    );
+}
