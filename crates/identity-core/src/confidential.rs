@@ -8,9 +8,9 @@ use crate::core::{AcquireOptions, ClientCore};
 use crate::credential::ClientCredential;
 use crate::error::{ConfigError, Error, HttpError, Result};
 use crate::http::{HttpClient, RequestContext};
-use crate::secret::{AccessToken, ClientSecret};
+use crate::secret::ClientSecret;
 use crate::token::{
-    DEFAULT_EXPIRES_IN, EntraTokenResponse, TokenResult, normalise_scopes, validate_token_response,
+    EntraTokenResponse, TokenResult, normalise_scopes, validate_token_response,
 };
 use oauth2::basic::{BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse};
 use oauth2::{AuthType, RequestTokenError, StandardRevocableToken, TokenUrl};
@@ -532,19 +532,7 @@ impl ConfidentialClient {
             .await
             .map_err(|e| token_request_error(e, metadata.token_endpoint.as_str()))?;
         validate_token_response(&response, metadata.token_endpoint.as_str())?;
-        let granted = response
-            .scope
-            .map(|s| s.into_iter().map(|s| s.to_string()).collect())
-            .unwrap_or_else(|| scopes.to_vec());
-        Ok(CachedAccessToken::new(
-            AccessToken::new(response.access_token.into_secret()),
-            response.token_type.0,
-            granted,
-            now_secs(),
-            response.expires_in.unwrap_or(DEFAULT_EXPIRES_IN),
-            response.ext_expires_in,
-            response.refresh_in,
-        ))
+        Ok(response.into_cached_access_token(scopes, now_secs()))
     }
 }
 

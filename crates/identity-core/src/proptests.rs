@@ -14,12 +14,11 @@ use proptest::prelude::*;
 use reqwest::StatusCode;
 
 use crate::authority::{Authority, Metadata};
-use crate::cache::{CacheEntry, CachedAccessToken, MAX_TOKEN_LIFETIME};
+use crate::cache::{CacheEntry, MAX_TOKEN_LIFETIME};
 use crate::error::{Error, HttpError};
 use crate::http::{Response, graph_error, identity_answer};
 use crate::json::parse_json;
-use crate::secret::AccessToken;
-use crate::token::{DEFAULT_EXPIRES_IN, TokenResult, TokenSource, parse_token_response};
+use crate::token::{TokenResult, TokenSource, parse_token_response};
 
 const URL: &str = "https://login.example.com/contoso.onmicrosoft.com/oauth2/v2.0/token";
 /// Put in string members: must never show in an error about a success answer.
@@ -180,15 +179,7 @@ fn cache_and_read_back(body: &[u8]) -> Result<(), TestCaseError> {
     match parse_token_response(body, URL) {
         Ok(response) => {
             let now = now();
-            let entry = CachedAccessToken::new(
-                AccessToken::new(response.access_token.into_secret()),
-                response.token_type.0,
-                vec!["s/.default".into()],
-                now,
-                response.expires_in.unwrap_or(DEFAULT_EXPIRES_IN),
-                response.ext_expires_in,
-                response.refresh_in,
-            );
+            let entry = response.into_cached_access_token(&["s/.default".into()], now);
             let max = MAX_TOKEN_LIFETIME.as_secs();
             prop_assert!(entry.expires_on >= now && entry.expires_on - now <= max);
             prop_assert!(entry.refresh_on.is_none_or(|r| r <= entry.expires_on));

@@ -18,7 +18,7 @@ use crate::error::{ConfigError, Error, HttpError, Result, SignInError};
 use crate::http::{HttpClient, RequestContext};
 use crate::secret::{AccessToken, Password};
 use crate::token::{
-    DEFAULT_EXPIRES_IN, EntraTokenResponse, TokenResult, TokenSource, normalise_scopes, parse_token_response,
+    EntraTokenResponse, TokenResult, TokenSource, normalise_scopes, parse_token_response,
 };
 
 /// Scopes every user sign-in asks for besides the caller's: an ID token (`openid`, `profile`) and a refresh
@@ -1019,7 +1019,7 @@ impl PublicClient {
     /// without tokens, which the next run simply signs in again.
     fn records(
         &self,
-        response: EntraTokenResponse,
+        mut response: EntraTokenResponse,
         scopes: &[String],
         fallback_username: Option<&str>,
     ) -> Result<(Account, CachedAccessToken, CacheRecords)> {
@@ -1037,13 +1037,13 @@ impl PublicClient {
             CacheKey::Account(account_key.clone()),
             CacheEntry::Account(account.to_cached()),
         )];
-        if let Some(id_token) = response.id_token {
+        if let Some(id_token) = response.id_token.take() {
             records.push((
                 CacheKey::IdToken(account_key.clone()),
                 CacheEntry::IdToken(CachedIdToken { id_token }),
             ));
         }
-        if let Some(refresh_token) = response.refresh_token {
+        if let Some(refresh_token) = response.refresh_token.take() {
             let entry = CachedRefreshToken {
                 refresh_token: AccessToken::new(refresh_token.into_secret()),
                 last_modified: now,
@@ -1053,19 +1053,7 @@ impl PublicClient {
                 CacheEntry::RefreshToken(entry),
             ));
         }
-        let granted = response
-            .scope
-            .map(|s| s.into_iter().map(|s| s.to_string()).collect())
-            .unwrap_or_else(|| scopes.to_vec());
-        let entry = CachedAccessToken::new(
-            AccessToken::new(response.access_token.into_secret()),
-            response.token_type.0,
-            granted,
-            now,
-            response.expires_in.unwrap_or(DEFAULT_EXPIRES_IN),
-            response.ext_expires_in,
-            response.refresh_in,
-        );
+        let entry = response.into_cached_access_token(scopes, now);
         Ok((account, entry, records))
     }
 

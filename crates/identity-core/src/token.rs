@@ -131,8 +131,28 @@ impl oauth2::TokenResponse for EntraTokenResponse {
     }
 }
 
+impl EntraTokenResponse {
+    /// The access token of the answer as a cache entry at `now`: the scopes granted, or the ones `requested` when
+    /// the answer names none (RFC 6749 §5.1: then they are as requested).
+    pub(crate) fn into_cached_access_token(self, requested: &[String], now: u64) -> CachedAccessToken {
+        let granted = self
+            .scope
+            .map(|s| s.into_iter().map(|s| s.to_string()).collect())
+            .unwrap_or_else(|| requested.to_vec());
+        CachedAccessToken::new(
+            AccessToken::new(self.access_token.into_secret()),
+            self.token_type.0,
+            granted,
+            now,
+            self.expires_in.unwrap_or(DEFAULT_EXPIRES_IN),
+            self.ext_expires_in,
+            self.refresh_in,
+        )
+    }
+}
+
 /// Lifetime assumed when the service omits `expires_in` (as MSAL does).
-pub(crate) const DEFAULT_EXPIRES_IN: u64 = 600;
+const DEFAULT_EXPIRES_IN: u64 = 600;
 
 /// Trims scopes, drops empties and duplicates, and sorts them (as MSAL does) so equal requests look equal.
 pub(crate) fn normalise_scopes(scopes: &[impl AsRef<str>]) -> Result<Vec<String>, ConfigError> {
