@@ -191,7 +191,7 @@ impl Authority {
             Url::parse(host_value).map_err(|e| bad(&format!("{e} (expected e.g. {PUBLIC_CLOUD_HOST})")))?;
         if url.path() != "/" && !url.path().is_empty() {
             return Err(bad(
-                "an authority host has no path; put the tenant in AZURE_TENANT_ID",
+                "an authority host has no path; give the tenant apart from the host",
             ));
         }
         let host = host_url_of(&url).map_err(|reason| bad(&reason))?;

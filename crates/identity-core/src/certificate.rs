@@ -126,10 +126,10 @@ impl CertificateError {
     pub fn fix(&self) -> Option<&'static str> {
         Some(match self {
             CertificateError::NotFound { .. } | CertificateError::Unreadable { .. } => {
-                "Check AZURE_CLIENT_CERTIFICATE_PATH: it must name a readable PEM or .pfx/.p12 file."
+                "Check the certificate path: it must name a readable PEM or .pfx/.p12 file."
             }
             CertificateError::WrongPassword { .. } | CertificateError::PasswordRequired { .. } => {
-                "Set AZURE_CLIENT_CERTIFICATE_PASSWORD to the password the file was exported with."
+                "Give the password the certificate file was exported with."
             }
             CertificateError::NoKey { .. } => {
                 "Use a file that includes the private key (a PFX exported with its key, or a PEM with a PRIVATE KEY block)."

@@ -9,9 +9,7 @@ use crate::credential::ClientCredential;
 use crate::error::{ConfigError, Error, HttpError, Result};
 use crate::http::{HttpClient, RequestContext};
 use crate::secret::ClientSecret;
-use crate::token::{
-    EntraTokenResponse, TokenResult, normalise_scopes, validate_token_response,
-};
+use crate::token::{EntraTokenResponse, TokenResult, normalise_scopes, validate_token_response};
 use oauth2::basic::{BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse};
 use oauth2::{AuthType, RequestTokenError, StandardRevocableToken, TokenUrl};
 

@@ -41,7 +41,7 @@ impl Error {
             Error::Http(e) => e.fix(),
             Error::SignIn(e) => Some(e.fix()),
             Error::Cache(_) => Some(
-                "Check the token cache setting (IDENTITY_CACHE / IDENTITY_CACHE_PATH): the file must be readable and writable by this user, the Redis server reachable.",
+                "Check the token cache: its file must be readable and writable by this user, its Redis server reachable.",
             ),
         }
     }
@@ -93,10 +93,10 @@ impl SignInError {
                 "Run again and finish signing in (open the page, enter the code, accept) before the code expires."
             }
             SignInError::NoDeviceCodeEndpoint => {
-                "Check AUTHORITY: use https://login.microsoftonline.com/<tenant ID> (or organizations/common)."
+                "Check the authority: use https://login.microsoftonline.com/<tenant ID> (or organizations/common)."
             }
             SignInError::FederatedAccount { .. } => {
-                "Use the device-code flow (cargo run -p device-code), which signs in through the organisation's own page."
+                "Use the device-code flow, which signs in through the organisation's own page."
             }
             SignInError::UnknownAccount { .. } => {
                 "Check the username: it must be a work or school account (user@contoso.onmicrosoft.com); personal Microsoft accounts cannot use this flow."
@@ -202,7 +202,7 @@ impl ConfigError {
     pub fn fix(&self) -> Option<&'static str> {
         Some(match self {
             ConfigError::InvalidAuthority { .. } => {
-                "Set AUTHORITY to https://login.microsoftonline.com/<Directory (tenant) ID>, or set AZURE_TENANT_ID (and AZURE_AUTHORITY_HOST for national clouds)."
+                "Set the authority to https://login.microsoftonline.com/<Directory (tenant) ID>, or give the tenant ID (and the authority host for national clouds)."
             }
             ConfigError::InsecureUrl { .. } => "Use an https:// URL.",
             ConfigError::InvalidTenant { .. } => {
@@ -212,9 +212,11 @@ impl ConfigError {
                 "Point the setting at a readable PEM file holding one or more -----BEGIN CERTIFICATE----- blocks."
             }
             ConfigError::InvalidUsername => {
-                "Set AZURE_USERNAME to the user principal name (UPN), as shown on the user's profile in the Entra admin center."
+                "Set the username to the user principal name (UPN), as shown on the user's profile in the Entra admin center."
             }
-            ConfigError::NoScopes => "Set SCOPE, for example https://graph.microsoft.com/.default.",
+            ConfigError::NoScopes => {
+                "Give at least one scope, for example https://graph.microsoft.com/.default."
+            }
             ConfigError::Certificate(e) => return e.fix(),
             ConfigError::UnknownAuthorityHost { .. } => {
                 "Check the authority's host (e.g. https://login.microsoftonline.com/<tenant>). Only for a private deployment you trust, turn validation off: IDENTITY_AUTHORITY_VALIDATION=off (Authority::validated(false))."
@@ -351,7 +353,7 @@ pub fn aadsts_fix(code: i64) -> Option<&'static str> {
         }
         50194 => "The app is single-tenant: use the tenant-specific authority instead of /common.",
         700016 => {
-            "Check AZURE_CLIENT_ID (the Application (client) ID, not the object ID) and that the tenant is the app's tenant."
+            "Check the client id (the Application (client) ID, not the object ID) and that the tenant is the app's tenant."
         }
         7000215 => {
             "Use the client secret's Value, not its Secret ID; if unsure, create a new secret under Certificates & secrets."
@@ -359,7 +361,7 @@ pub fn aadsts_fix(code: i64) -> Option<&'static str> {
         7000222 => {
             "The client secret has expired: create a new one under Certificates & secrets (or switch to a certificate)."
         }
-        7000216 => "Configure the client secret (AZURE_CLIENT_SECRET) or a certificate for this app.",
+        7000216 => "Configure the client secret or a certificate for this app.",
         7000218 => "Enable 'Allow public client flows' under Authentication in the app registration.",
         700025 => {
             "A public client must not send a secret or certificate: remove the credential for this flow."
@@ -375,9 +377,11 @@ pub fn aadsts_fix(code: i64) -> Option<&'static str> {
         1002012 => {
             "App-only tokens need a '/.default' scope: use https://graph.microsoft.com/.default and grant the permissions in the app registration."
         }
-        70011 => "The scope is malformed: check SCOPE.",
+        70011 => "A scope is malformed: check the scopes.",
         700022 => "Ask for one resource per request (a single <resource>/.default).",
-        500011 => "Check the resource in SCOPE, and that the API is installed and consented in this tenant.",
+        500011 => {
+            "Check the resource in the scopes, and that the API is installed and consented in this tenant."
+        }
         65001 => "Grant consent: API permissions > Grant admin consent in the app registration.",
         50126 => "Check the username and password.",
         50034 => "The user is not in this directory: check the username (UPN) and the tenant.",
@@ -391,7 +395,7 @@ pub fn aadsts_fix(code: i64) -> Option<&'static str> {
         70016 => "The user has not finished signing in yet: keep polling.",
         70019 => "The device code expired: start the flow again and sign in within 15 minutes.",
         700082 | 50173 => "The refresh token is no longer valid: sign in again.",
-        50049 => "Unknown authority host: check AUTHORITY / AZURE_AUTHORITY_HOST.",
+        50049 => "Unknown authority host: check the authority.",
         _ => return None,
     })
 }

@@ -17,9 +17,7 @@ use crate::core::{AcquireOptions, ClientCore};
 use crate::error::{ConfigError, Error, HttpError, Result, SignInError};
 use crate::http::{HttpClient, RequestContext};
 use crate::secret::{AccessToken, Password};
-use crate::token::{
-    EntraTokenResponse, TokenResult, TokenSource, normalise_scopes, parse_token_response,
-};
+use crate::token::{EntraTokenResponse, TokenResult, TokenSource, normalise_scopes, parse_token_response};
 
 /// Scopes every user sign-in asks for besides the caller's: an ID token (`openid`, `profile`) and a refresh
 /// token (`offline_access`), so later runs are silent.

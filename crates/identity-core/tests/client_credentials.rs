@@ -406,7 +406,10 @@ async fn a_request_without_a_credential_is_7000216_and_parses_with_its_fix() {
     assert_eq!(resp.status(), 401);
     let e: identity_core::ServiceError = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
     assert_eq!((e.error.as_str(), e.code()), ("invalid_client", Some(7000216)));
-    assert!(e.fix().unwrap().contains("AZURE_CLIENT_SECRET"));
+    assert_eq!(
+        e.fix(),
+        Some("Configure the client secret or a certificate for this app.")
+    );
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::SetupError;
+use crate::error::SetupError;
 
 /// Settings every sample shares. Flags override variables; variables come from the environment or `.env`.
 // The field docs are `--help` text, written for a terminal rather than for rustdoc's Markdown.
@@ -85,88 +85,6 @@ pub struct CommonArgs {
     /// More logging on stderr (-v: debug, -vv: trace). RUST_LOG, when set, takes precedence.
     #[arg(short, long, action = clap::ArgAction::Count, global = true, help_heading = "Output")]
     pub verbose: u8,
-}
-
-/// The client secret of daemon-secret. `Debug` shows whether it is set, never the value.
-#[derive(Args, Clone, Default)]
-#[command(next_help_heading = "Credential")]
-pub struct SecretArgs {
-    /// Client secret *Value* (Certificates & secrets > Client secrets; shown once, right after you create it;
-    /// not the Secret ID). Prefer the variable or .env: flags are visible to other users in the process list.
-    #[arg(
-        long,
-        env = "AZURE_CLIENT_SECRET",
-        value_name = "SECRET",
-        hide_env_values = true
-    )]
-    pub client_secret: Option<String>,
-}
-
-/// The certificate of daemon-certificate.
-#[derive(Args, Clone, Default)]
-#[command(next_help_heading = "Credential")]
-pub struct CertificateArgs {
-    /// Certificate file: PEM with the private key and the certificate, or PKCS#12 (.pfx/.p12). With
-    /// AZURE_CLIENT_CERTIFICATE_THUMBPRINT or AZURE_CLIENT_CERTIFICATE_KEY_PATH it may hold just the key, or just
-    /// the certificate, respectively.
-    #[arg(
-        long = "certificate",
-        env = "AZURE_CLIENT_CERTIFICATE_PATH",
-        value_name = "FILE"
-    )]
-    pub certificate_path: Option<std::path::PathBuf>,
-
-    /// Password of the PFX file or of the encrypted PKCS#8 key.
-    #[arg(
-        long = "certificate-password",
-        env = "AZURE_CLIENT_CERTIFICATE_PASSWORD",
-        value_name = "PASSWORD",
-        hide_env_values = true
-    )]
-    pub certificate_password: Option<String>,
-
-    /// PEM private key, when AZURE_CLIENT_CERTIFICATE_PATH holds only the certificate.
-    #[arg(
-        long = "certificate-key",
-        env = "AZURE_CLIENT_CERTIFICATE_KEY_PATH",
-        value_name = "FILE"
-    )]
-    pub key_path: Option<std::path::PathBuf>,
-
-    /// SHA-1 thumbprint (40 hex digits, Certificates & secrets > Thumbprint), when AZURE_CLIENT_CERTIFICATE_PATH
-    /// holds only the PEM private key (the original quickstart's form; assertions are then RS256 with x5t).
-    #[arg(
-        long = "certificate-thumbprint",
-        env = "AZURE_CLIENT_CERTIFICATE_THUMBPRINT",
-        value_name = "HEX"
-    )]
-    pub thumbprint: Option<String>,
-
-    /// Send the certificate chain (x5c) for subject-name/issuer authentication.
-    #[arg(long = "send-certificate-chain", env = "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN", value_name = "BOOL",
-          num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
-    pub send_chain: Option<bool>,
-
-    /// Sign assertions with RS256 and the SHA-1 x5t instead of PS256 and x5t#S256.
-    #[arg(long = "rs256", env = "AZURE_CLIENT_ASSERTION_RS256", value_name = "BOOL",
-          num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
-    pub rs256: Option<bool>,
-}
-
-impl std::fmt::Debug for CertificateArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CertificateArgs")
-            .field("certificate_path", &self.certificate_path)
-            .field(
-                "certificate_password",
-                &self.certificate_password.as_ref().map(|_| "[redacted]"),
-            )
-            .field("key_path", &self.key_path)
-            .field("thumbprint", &self.thumbprint)
-            .field("send_chain", &self.send_chain)
-            .field("rs256", &self.rs256)
-            .finish()
-    }
 }
 
 /// Loads `./.env` (the working directory's only; the real environment wins), then parses the flags.
@@ -310,7 +228,7 @@ impl std::fmt::Debug for CommonArgs {
         } else {
             self.cache.as_str()
         };
-        let url = |value: &Option<String>| value.as_deref().map(crate::config::redact_userinfo);
+        let url = |value: &Option<String>| value.as_deref().map(redact_userinfo);
         f.debug_struct("CommonArgs")
             .field("authority", &url(&self.authority))
             .field("authority_host", &url(&self.authority_host))
@@ -326,28 +244,25 @@ impl std::fmt::Debug for CommonArgs {
     }
 }
 
-impl std::fmt::Debug for SecretArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let shown = self.client_secret.as_ref().map(|_| "[redacted]");
-        f.debug_struct("SecretArgs")
-            .field("client_secret", &shown)
-            .finish()
-    }
+/// Whether a URL has a user-info part (`user:password@`), found by text so that URLs that do not parse count too.
+pub(crate) fn has_userinfo(url: &str) -> bool {
+    userinfo_span(url).is_some()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The byte range of `user:password@` in a URL, if any.
+fn userinfo_span(url: &str) -> Option<std::ops::Range<usize>> {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[start..];
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let at = rest[..end].rfind('@')?;
+    Some(start..start + at + 1)
+}
 
-    #[test]
-    fn debug_hides_the_secret() {
-        let args = SecretArgs {
-            client_secret: Some("hunter2-value".into()),
-        };
-        assert_eq!(
-            format!("{args:?}"),
-            r#"SecretArgs { client_secret: Some("[redacted]") }"#
-        );
+/// The URL with any `user:password@` replaced by `***@`, for display.
+pub(crate) fn redact_userinfo(url: &str) -> String {
+    match userinfo_span(url) {
+        Some(span) => format!("{}***@{}", &url[..span.start], &url[span.end..]),
+        None => url.to_string(),
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use identity_core::{ConfigError, FileCache, MemoryCache, TokenCache};
 
 use crate::args::CommonArgs;
-use crate::config::SetupError;
+use crate::error::SetupError;
 
 /// The store named by the settings. Redis keys are prefixed per client and tenant. A cache file the library
 /// refuses (a symbolic link, a directory, a device, a FIFO, another user's file) is reported in one warning and

@@ -103,7 +103,7 @@ async fn every_app(args: &CacheToolArgs, client_id: &str, tenant: &str) -> anyho
     let url = args.common.cache.trim();
     let root = RedisCache::connect(url, RedisCache::APP_PREFIX_ROOT)
         .await
-        .map_err(|e| crate::config::SetupError::Cache(e.to_string()))?;
+        .map_err(|e| crate::error::SetupError::Cache(e.to_string()))?;
     // The prefix is identity-core:{client id}:{tenant}, lower case.
     let wanted = |prefix: &str| {
         let mut parts = prefix
@@ -130,7 +130,7 @@ async fn every_app(args: &CacheToolArgs, client_id: &str, tenant: &str) -> anyho
             for prefix in prefixes {
                 RedisCache::connect(url, prefix)
                     .await
-                    .map_err(|e| crate::config::SetupError::Cache(e.to_string()))?
+                    .map_err(|e| crate::error::SetupError::Cache(e.to_string()))?
                     .clear()
                     .await?;
             }

@@ -1,13 +1,11 @@
 //! From settings to a validated configuration: the user's tenant, or the embedded emulator when nothing is set.
 
-use std::fmt;
-
 use std::sync::Arc;
 
-use identity_core::{Authority, ClientSecret, ConfigError, HttpClient, HttpConfig, TokenCache};
+use identity_core::{Authority, ConfigError, HttpClient, HttpConfig, TokenCache};
 
-use crate::args::{CertificateArgs, CommonArgs, SecretArgs, init_logging};
-use identity_core::certificate::CertificateCredential;
+use crate::args::{CommonArgs, has_userinfo, init_logging};
+use crate::error::{LookAlike, Missing, SetupError};
 
 /// A sample's defaults, from the quickstart it mirrors.
 #[derive(Debug, Clone, Copy)]
@@ -18,151 +16,6 @@ pub struct Defaults {
     pub graph_endpoint: &'static str,
     /// The sample's guide, quoted in error messages.
     pub docs: &'static str,
-}
-
-/// A required setting that is not set.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Missing {
-    /// The environment variable(s).
-    pub variable: &'static str,
-    /// Where to find the value in the app registration.
-    pub where_to_find: &'static str,
-}
-
-/// Why a sample cannot start. Exit code 2.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SetupError {
-    /// `.env` exists but cannot be read or does not parse (the value on the bad line is never quoted).
-    #[error("cannot read {}: {reason}", .path.display())]
-    Dotenv {
-        /// The file.
-        path: std::path::PathBuf,
-        /// Which line and variable, and why.
-        reason: String,
-    },
-    /// A secret flag's value starts with `-`, so the command line cannot be parsed (the value is never quoted).
-    #[error(
-        "{flag} got no value: a value starting with '-' is read as another flag; write {flag}=<value>, or set {variable}"
-    )]
-    DashValue {
-        /// The flag.
-        flag: &'static str,
-        /// The variable that can hold the value instead.
-        variable: &'static str,
-    },
-    /// Variables that look like this sample's settings but are not (`AZURE_CLIENTID`, `CLIENT_SECRET`...), and
-    /// nothing else is configured: running against the emulator would silently ignore them.
-    #[error("{}", look_alike_message(.0))]
-    LookAlike(Vec<LookAlike>),
-    /// A URL setting carries a user name or password (`https://user:password@host`); the value is not quoted.
-    #[error("{setting}: the URL holds a user name or password (user:password@); it would be sent and logged")]
-    UrlCredentials {
-        /// The variable.
-        setting: &'static str,
-    },
-    /// A setting still holds the quickstart's placeholder, such as `Enter_the_Application_Id_Here`.
-    #[error("{setting} still holds the quickstart's placeholder; set it to {what}")]
-    Placeholder {
-        /// The variable.
-        setting: &'static str,
-        /// What the value should be.
-        what: &'static str,
-    },
-    /// A path setting starts with a `~` that cannot be expanded.
-    #[error("{setting}: {reason}")]
-    HomePath {
-        /// The variable.
-        setting: &'static str,
-        /// Why.
-        reason: &'static str,
-    },
-    /// A flag that only applies to the embedded emulator, given with a tenant configured.
-    #[error("{flag} only applies to the embedded emulator, and a tenant is configured")]
-    EmulatorOnly {
-        /// The flag.
-        flag: &'static str,
-    },
-    /// Some settings are given but not all that are needed.
-    #[error("{}", missing_message(.missing, .docs))]
-    Missing {
-        /// What is missing.
-        missing: Vec<Missing>,
-        /// The guide to read.
-        docs: &'static str,
-    },
-    /// A setting has a value the library cannot use.
-    #[error("{setting}: {source}")]
-    Invalid {
-        /// The variable.
-        setting: &'static str,
-        /// Why.
-        #[source]
-        source: ConfigError,
-    },
-    /// `IDENTITY_CACHE` names no usable store (the value is never quoted when it holds a password).
-    #[error("IDENTITY_CACHE: {0}")]
-    Cache(String),
-    /// A value could not be read from the terminal.
-    #[error("{0}")]
-    Prompt(String),
-    /// The embedded emulator did not start.
-    #[error("could not start the embedded emulator: {0}")]
-    Emulator(String),
-}
-
-impl SetupError {
-    /// A one-line fix, when one is known.
-    pub fn fix(&self) -> Option<&'static str> {
-        match self {
-            SetupError::Dotenv { .. } => Some(
-                "Each line of .env must be NAME=value; quote values containing spaces, # or quotes, in single quotes to keep $ literal.",
-            ),
-            SetupError::DashValue { .. } => Some(
-                "Prefer the variable, in the environment or .env: flags are visible to other users in the process list.",
-            ),
-            SetupError::LookAlike(_) => Some(
-                "Rename each variable to the name suggested (see .env.example), or unset it to run against the embedded emulator.",
-            ),
-            SetupError::UrlCredentials { .. } => Some(
-                "Remove the user:password@ part; the identity platform and Graph take no credentials in URLs.",
-            ),
-            SetupError::Placeholder { .. } => {
-                Some("Copy the value from the app registration's Overview page.")
-            }
-            SetupError::HomePath { .. } => Some("Write the full path (/home/me/...) in the setting."),
-            SetupError::EmulatorOnly { .. } => {
-                Some("Leave out the flag, or unset the tenant settings to run against the embedded emulator.")
-            }
-            SetupError::Missing { .. } => Some(
-                "Set the variables above in the environment or in a .env file (see .env.example), or unset them all to use the embedded emulator.",
-            ),
-            SetupError::Invalid { source, .. } => source.fix(),
-            SetupError::Cache(_) => Some(
-                "Set IDENTITY_CACHE to file (the default), encrypted-file, memory, or redis://[:password@]host:port/db.",
-            ),
-            SetupError::Prompt(_) => Some("Set AZURE_PASSWORD in the environment or in .env instead."),
-            SetupError::Emulator(_) => None,
-        }
-    }
-}
-
-fn look_alike_message(found: &[LookAlike]) -> String {
-    let mut text = String::from("no configuration found, but variables with nearly the right names are set:");
-    for l in found {
-        text.push_str(&format!("\n  - found {}: did you mean {}?", l.found, l.meant));
-    }
-    text.push_str("\n  (not falling back to the embedded emulator while they are set)");
-    text
-}
-
-/// A set variable whose name is close to one of the samples' settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LookAlike {
-    /// The variable that is set.
-    pub found: String,
-    /// The setting it probably means.
-    pub meant: &'static str,
 }
 
 /// Every variable the samples read.
@@ -222,28 +75,6 @@ pub(crate) fn look_alikes(names: impl Iterator<Item = String>) -> Vec<LookAlike>
     found
 }
 
-/// Whether a URL has a user-info part (`user:password@`), found by text so that URLs that do not parse count too.
-pub(crate) fn has_userinfo(url: &str) -> bool {
-    userinfo_span(url).is_some()
-}
-
-/// The byte range of `user:password@` in a URL, if any.
-fn userinfo_span(url: &str) -> Option<std::ops::Range<usize>> {
-    let start = url.find("://").map_or(0, |i| i + 3);
-    let rest = &url[start..];
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let at = rest[..end].rfind('@')?;
-    Some(start..start + at + 1)
-}
-
-/// The URL with any `user:password@` replaced by `***@`, for display.
-pub(crate) fn redact_userinfo(url: &str) -> String {
-    match userinfo_span(url) {
-        Some(span) => format!("{}***@{}", &url[..span.start], &url[span.end..]),
-        None => url.to_string(),
-    }
-}
-
 /// Whether a value is one of the quickstarts' placeholders (`Enter_the_Application_Id_Here`, `<client id>`).
 fn is_placeholder(value: &str) -> bool {
     let lower = value.trim().to_ascii_lowercase();
@@ -252,7 +83,10 @@ fn is_placeholder(value: &str) -> bool {
 
 /// A path setting with a leading `~` expanded to the home directory: a shell would do it on the command line,
 /// but not in `.env` or a systemd unit, and a literal `~` directory is never what was meant.
-fn expand_home(setting: &'static str, path: &std::path::Path) -> Result<std::path::PathBuf, SetupError> {
+pub(crate) fn expand_home(
+    setting: &'static str,
+    path: &std::path::Path,
+) -> Result<std::path::PathBuf, SetupError> {
     let Some(text) = path.to_str() else {
         return Ok(path.to_path_buf());
     };
@@ -272,15 +106,6 @@ fn expand_home(setting: &'static str, path: &std::path::Path) -> Result<std::pat
         reason: "HOME is not set, so ~ cannot be expanded",
     })?;
     Ok(home.join(rest))
-}
-
-fn missing_message(missing: &[Missing], docs: &str) -> String {
-    let mut text = String::from("the configuration is incomplete; missing:");
-    for m in missing {
-        text.push_str(&format!("\n  - {}: {}", m.variable, m.where_to_find));
-    }
-    text.push_str(&format!("\n  (see {docs})"));
-    text
 }
 
 /// A scenario's credential settings: how to tell whether they are given, complete, and what the emulator offers.
@@ -316,121 +141,6 @@ pub trait CredentialArgs {
     #[cfg(feature = "embedded-emulator")]
     fn sign_in_notice(&self) -> String {
         String::new()
-    }
-}
-
-impl CredentialArgs for SecretArgs {
-    type Credential = ClientSecret;
-
-    fn any_set(&self) -> bool {
-        self.client_secret.is_some()
-    }
-
-    fn missing(&self) -> Vec<Missing> {
-        match self.client_secret.as_deref().map(str::trim) {
-            Some(s) if !s.is_empty() => vec![],
-            _ => vec![Missing {
-                variable: "AZURE_CLIENT_SECRET",
-                where_to_find: "app registration > Certificates & secrets > Client secrets > the Value column (shown only right after you create the secret; not the Secret ID)",
-            }],
-        }
-    }
-
-    fn into_credential(self) -> Result<ClientSecret, SetupError> {
-        Ok(ClientSecret::new(self.client_secret.unwrap_or_default().trim()))
-    }
-
-    #[cfg(feature = "embedded-emulator")]
-    fn from_emulator(
-        emulator: &entra_emulator::Emulator,
-    ) -> Result<(entra_emulator::AppRegistration, ClientSecret), SetupError> {
-        let app = emulator
-            .app("daemon")
-            .ok_or_else(|| SetupError::Emulator("it has no 'daemon' app".into()))?;
-        let secret = app
-            .secrets
-            .first()
-            .ok_or_else(|| SetupError::Emulator("its 'daemon' app has no secret".into()))?;
-        let secret = ClientSecret::new(secret.value.clone());
-        Ok((app, secret))
-    }
-}
-
-impl CredentialArgs for CertificateArgs {
-    type Credential = CertificateCredential;
-
-    fn any_set(&self) -> bool {
-        self.certificate_path.is_some() || self.key_path.is_some() || self.thumbprint.is_some()
-    }
-
-    fn missing(&self) -> Vec<Missing> {
-        if self
-            .certificate_path
-            .as_ref()
-            .is_some_and(|p| !p.as_os_str().is_empty())
-        {
-            return vec![];
-        }
-        vec![Missing {
-            variable: "AZURE_CLIENT_CERTIFICATE_PATH",
-            where_to_find: "the PEM (key + certificate) or .pfx file you created; its certificate must be uploaded under app registration > Certificates & secrets > Certificates",
-        }]
-    }
-
-    fn into_credential(self) -> Result<CertificateCredential, SetupError> {
-        let invalid = |source: identity_core::certificate::CertificateError| SetupError::Invalid {
-            setting: "AZURE_CLIENT_CERTIFICATE_PATH",
-            source: source.into(),
-        };
-        let path = expand_home(
-            "AZURE_CLIENT_CERTIFICATE_PATH",
-            &self.certificate_path.unwrap_or_default(),
-        )?;
-        let key_path = match &self.key_path {
-            Some(key) => Some(expand_home("AZURE_CLIENT_CERTIFICATE_KEY_PATH", key)?),
-            None => None,
-        };
-        let password = self.certificate_password.as_deref().filter(|p| !p.is_empty());
-        let credential = match (&self.thumbprint, &key_path) {
-            (Some(thumbprint), _) => CertificateCredential::from_key_file_and_thumbprint(
-                &path, thumbprint, password,
-            )
-            .map_err(|e| match e {
-                identity_core::certificate::CertificateError::BadThumbprint { .. } => SetupError::Invalid {
-                    setting: "AZURE_CLIENT_CERTIFICATE_THUMBPRINT",
-                    source: e.into(),
-                },
-                other => invalid(other),
-            })?,
-            (None, Some(key)) => CertificateCredential::from_key_and_certificate_files(key, &path, password)
-                .map_err(invalid)?,
-            (None, None) => CertificateCredential::from_file(&path, password).map_err(invalid)?,
-        };
-        let credential = if self.rs256.unwrap_or(false) {
-            credential.with_rs256()
-        } else {
-            credential
-        };
-        Ok(if self.send_chain.unwrap_or(false) {
-            credential.with_x5c()
-        } else {
-            credential
-        })
-    }
-
-    #[cfg(feature = "embedded-emulator")]
-    fn from_emulator(
-        emulator: &entra_emulator::Emulator,
-    ) -> Result<(entra_emulator::AppRegistration, CertificateCredential), SetupError> {
-        let app = emulator
-            .app("daemon-certificate")
-            .ok_or_else(|| SetupError::Emulator("it has no 'daemon-certificate' app".into()))?;
-        let files = emulator
-            .certificate_files("daemon-certificate")
-            .ok_or_else(|| SetupError::Emulator("it has no certificate for 'daemon-certificate'".into()))?;
-        let credential = CertificateCredential::from_file(&files.pem_path, None)
-            .map_err(|e| SetupError::Emulator(format!("its certificate is unusable: {e}")))?;
-        Ok((app, credential))
     }
 }
 
@@ -754,15 +464,10 @@ fn blank(value: &Option<String>) -> bool {
     value.as_deref().is_none_or(|v| v.trim().is_empty())
 }
 
-impl fmt::Display for Missing {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.variable, self.where_to_find)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::args::redact_userinfo;
 
     #[test]
     fn look_alikes_name_the_setting_they_probably_mean() {

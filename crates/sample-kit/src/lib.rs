@@ -17,12 +17,16 @@ pub mod cache_tool;
 #[cfg_attr(docsrs, doc(cfg(feature = "embedded-emulator")))]
 pub mod certificate_helper;
 mod config;
+mod daemon;
+mod error;
 mod prompt;
 mod report;
 mod user;
 
-pub use args::{CertificateArgs, CommonArgs, SecretArgs, parse};
-pub use config::{Config, CredentialArgs, Defaults, Missing, SetupError};
+pub use args::{CommonArgs, parse};
+pub use config::{Config, CredentialArgs, Defaults};
+pub use daemon::{CertificateArgs, SecretArgs};
+pub use error::{Missing, SetupError};
 pub use prompt::{Cancelled, wait_for_sign_in};
 pub use report::{ExitCode, main, say_token_source};
 pub use user::{DeviceCodeArgs, UserCredential, UserPasswordArgs, silent};

@@ -5,9 +5,9 @@ use std::future::Future;
 
 use std::sync::OnceLock;
 
-use identity_core::{Authority, ConfigError, Error, TokenResult, TokenSource};
+use identity_core::{Authority, ConfigError, Error, SignInError, TokenResult, TokenSource};
 
-use crate::config::SetupError;
+use crate::error::SetupError;
 
 /// Exit codes of the samples.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,11 +87,16 @@ pub(crate) fn set_app(authority: &Authority, client_id: &str) {
 fn settings_involved(error: &Error) -> Option<&'static str> {
     match error {
         Error::Config(e) => match e {
-            ConfigError::InvalidAuthority { .. } => Some("AUTHORITY (--authority) or AZURE_AUTHORITY_HOST"),
+            ConfigError::InvalidAuthority { .. } => {
+                Some("AUTHORITY (--authority), or AZURE_TENANT_ID (--tenant-id) and AZURE_AUTHORITY_HOST")
+            }
             ConfigError::InvalidTenant { .. } => Some("AZURE_TENANT_ID (--tenant-id)"),
             ConfigError::InvalidUsername => Some("AZURE_USERNAME (--username)"),
             ConfigError::NoScopes => Some("SCOPE (--scope)"),
             ConfigError::CaCertificates { .. } => Some("IDENTITY_EXTRA_CA_CERTS (--extra-ca-certs)"),
+            ConfigError::Certificate(c) if crate::error::is_password_error(c) => {
+                Some("AZURE_CLIENT_CERTIFICATE_PASSWORD (--certificate-password)")
+            }
             ConfigError::Certificate(_) => Some("AZURE_CLIENT_CERTIFICATE_PATH (--certificate)"),
             _ => None,
         },
@@ -99,6 +104,10 @@ fn settings_involved(error: &Error) -> Option<&'static str> {
             700016 => Some("AZURE_CLIENT_ID (--client-id), and AZURE_TENANT_ID"),
             90002 | 900023 | 50059 => Some("AZURE_TENANT_ID (--tenant-id) or AUTHORITY"),
             7000215 | 7000222 | 7000224 => Some("AZURE_CLIENT_SECRET (--client-secret)"),
+            7000216 => {
+                Some("AZURE_CLIENT_SECRET (--client-secret) or AZURE_CLIENT_CERTIFICATE_PATH (--certificate)")
+            }
+            50049 => Some("AUTHORITY (--authority) or AZURE_AUTHORITY_HOST"),
             700027 | 700024 | 50027 | 5002726 => Some("AZURE_CLIENT_CERTIFICATE_PATH (--certificate)"),
             70011 | 500011 | 65005 => Some("SCOPE (--scope)"),
             50126 => Some("AZURE_USERNAME (--username) and AZURE_PASSWORD"),
@@ -107,7 +116,8 @@ fn settings_involved(error: &Error) -> Option<&'static str> {
         },
         Error::Graph(g) if matches!(g.status, 400 | 404) => Some("GRAPH_ENDPOINT (--graph-endpoint)"),
         Error::Graph(g) if g.status == 403 => Some("SCOPE (--scope) and the app's API permissions"),
-        Error::SignIn(_) => None,
+        Error::SignIn(SignInError::NoDeviceCodeEndpoint) => Some("AUTHORITY (--authority)"),
+        Error::Cache(_) => Some("IDENTITY_CACHE (--cache) or IDENTITY_CACHE_PATH (--cache-path)"),
         _ => None,
     }
 }
@@ -187,4 +197,40 @@ fn describe(error: &anyhow::Error) -> String {
     };
     field("fix:", fix.map(str::to_string));
     lines.join("\n") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(code: i64) -> Error {
+        let body = serde_json::json!({ "error": "invalid_request", "error_codes": [code] });
+        Error::Service(serde_json::from_value(body).unwrap())
+    }
+
+    #[test]
+    fn the_library_s_neutral_fixes_get_the_sample_s_setting_named() {
+        assert_eq!(
+            settings_involved(&service(7000216)),
+            Some("AZURE_CLIENT_SECRET (--client-secret) or AZURE_CLIENT_CERTIFICATE_PATH (--certificate)")
+        );
+        assert_eq!(
+            settings_involved(&service(50049)),
+            Some("AUTHORITY (--authority) or AZURE_AUTHORITY_HOST")
+        );
+        assert_eq!(settings_involved(&service(70011)), Some("SCOPE (--scope)"));
+        assert_eq!(
+            settings_involved(&Error::SignIn(SignInError::NoDeviceCodeEndpoint)),
+            Some("AUTHORITY (--authority)")
+        );
+        assert_eq!(
+            settings_involved(&Error::Cache(identity_core::CacheError::Unavailable("x".into()))),
+            Some("IDENTITY_CACHE (--cache) or IDENTITY_CACHE_PATH (--cache-path)")
+        );
+        let password = identity_core::certificate::CertificateError::WrongPassword { path: "c.pfx".into() };
+        assert_eq!(
+            settings_involved(&Error::Config(ConfigError::Certificate(password))),
+            Some("AZURE_CLIENT_CERTIFICATE_PASSWORD (--certificate-password)")
+        );
+    }
 }

@@ -5,7 +5,8 @@ use std::io::IsTerminal;
 use clap::Args;
 use identity_core::{Error, Password, TokenResult};
 
-use crate::config::{CredentialArgs, Missing, SetupError};
+use crate::config::CredentialArgs;
+use crate::error::{Missing, SetupError};
 
 /// Options of the device-code sample.
 #[derive(Args, Clone, Debug, Default)]
