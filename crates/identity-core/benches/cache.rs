@@ -11,8 +11,8 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use identity_core::cache::now_secs;
 use identity_core::{
-    AccessToken, AccessTokenKey, Authority, CacheEntry, CacheKey, CachedAccessToken, ClientSecret,
-    ConfidentialClient, FileCache, MemoryCache, TokenCache,
+    AccessTokenKey, Authority, CacheEntry, CacheKey, CachedAccessToken, ClientSecret, ConfidentialClient,
+    FileCache, MemoryCache, SecretToken, TokenCache,
 };
 
 const SCOPE: &str = "https://graph.microsoft.com/.default";
@@ -28,7 +28,7 @@ fn client(cache: Arc<dyn TokenCache>, runtime: &tokio::runtime::Runtime) -> Conf
         &[SCOPE],
     ));
     let token = CachedAccessToken::new(
-        AccessToken::new("x".repeat(1500)),
+        SecretToken::new("x".repeat(1500)),
         "Bearer".into(),
         vec![SCOPE.into()],
         now_secs(),

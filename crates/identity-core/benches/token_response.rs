@@ -13,7 +13,7 @@ use std::hint::black_box;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use identity_core::AccessToken;
+use identity_core::SecretToken;
 use identity_core::cache::{CachedAccessToken, now_secs};
 
 // The crate paths `src/token.rs` imports, pointed at their public re-exports.
@@ -27,7 +27,7 @@ mod error {
     pub use identity_core::{ConfigError, HttpError};
 }
 mod secret {
-    pub use identity_core::AccessToken;
+    pub use identity_core::SecretToken;
 }
 
 #[allow(
@@ -124,7 +124,7 @@ fn parse(body: &[u8]) -> CachedAccessToken {
         .map(|s| s.into_iter().map(|s| s.to_string()).collect())
         .unwrap_or_else(|| vec!["https://graph.microsoft.com/.default".to_owned()]);
     CachedAccessToken::new(
-        AccessToken::new(response.access_token.into_secret()),
+        SecretToken::new(response.access_token.into_secret()),
         response.token_type.0,
         scopes,
         now_secs(),

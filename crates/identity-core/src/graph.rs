@@ -12,7 +12,7 @@ use crate::authority::ensure_secure;
 use crate::core::AcquireOptions;
 use crate::error::{ConfigError, Error, HttpError, Result};
 use crate::http::{HttpClient, RequestContext};
-use crate::secret::AccessToken;
+use crate::secret::SecretToken;
 use crate::token::{TokenResult, TokenSource};
 
 /// Base URL of Microsoft Graph v1.0 in the public cloud.
@@ -80,7 +80,7 @@ impl GraphClient {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn get(&self, url: &str, token: &AccessToken) -> Result<Value> {
+    pub async fn get(&self, url: &str, token: &SecretToken) -> Result<Value> {
         let parsed = parse_graph_url(url)?;
         self.http
             .get_graph_json(parsed.as_str(), token, &RequestContext::new())
@@ -191,7 +191,7 @@ impl GraphClient {
     pub async fn get_all_pages(
         &self,
         url: &str,
-        token: &AccessToken,
+        token: &SecretToken,
         max_pages: usize,
     ) -> Result<Vec<Value>> {
         let first = parse_graph_url(url)?;

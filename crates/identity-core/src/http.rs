@@ -443,7 +443,7 @@ impl HttpClient {
     pub(crate) async fn get_graph_json(
         &self,
         url: &str,
-        token: &crate::AccessToken,
+        token: &crate::SecretToken,
         ctx: &RequestContext,
     ) -> Result<serde_json::Value> {
         let mut auth = HeaderValue::try_from(format!("Bearer {}", token.secret())).map_err(|_| {

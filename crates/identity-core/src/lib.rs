@@ -13,7 +13,7 @@
 //! - [`GraphClient`] makes authenticated Graph GETs and follows paging.
 //! - [`Error`] keeps every field the service returns and offers a fix ([`Error::fix`]).
 //!
-//! Secrets and tokens live in [`ClientSecret`] and [`AccessToken`], whose `Debug` output is redacted.
+//! Secrets and tokens live in [`ClientSecret`] and [`SecretToken`], whose `Debug` output is redacted.
 //!
 //! # Example
 //!
@@ -80,7 +80,7 @@
 //! - [`http`]: [`HttpClient`], the one HTTP client (rustls, timeouts, size cap, retries where safe).
 //! - `json` (private): parsing of JSON answers with errors that name the problem without quoting the answer.
 //! - [`public`]: [`PublicClient`], user sign-in (device code; username/password, legacy) and silent refresh.
-//! - [`secret`]: [`ClientSecret`], [`Password`], [`AccessToken`]: secrets whose `Debug` is redacted.
+//! - [`secret`]: [`ClientSecret`], [`Password`], [`SecretToken`]: secrets whose `Debug` is redacted.
 //! - [`token`]: token responses as Entra sends them, and the [`TokenResult`] handed to callers.
 //! - `proptests` (tests only): property tests over every server answer this crate parses.
 
@@ -120,5 +120,5 @@ pub use error::{ConfigError, Error, GraphError, HttpError, Result, ServiceError,
 pub use graph::{GRAPH_V1, GraphClient};
 pub use http::{EXTRA_CA_CERTS_VAR, HttpClient, HttpConfig, RequestContext};
 pub use public::{DeviceFlow, PublicClient, PublicClientBuilder};
-pub use secret::{AccessToken, ClientSecret, Password};
+pub use secret::{ClientSecret, Password, SecretToken};
 pub use token::{TokenResult, TokenSource};

@@ -16,7 +16,7 @@ use crate::cache::{
 use crate::core::{AcquireOptions, ClientCore};
 use crate::error::{ConfigError, Error, HttpError, Result, SignInError};
 use crate::http::{HttpClient, RequestContext};
-use crate::secret::{AccessToken, Password};
+use crate::secret::{Password, SecretToken};
 use crate::token::{EntraTokenResponse, TokenResult, TokenSource, normalise_scopes, parse_token_response};
 
 /// Scopes every user sign-in asks for besides the caller's: an ID token (`openid`, `profile`) and a refresh
@@ -175,7 +175,7 @@ pub struct DeviceFlow {
     pub expires_in: Duration,
     /// How often to ask whether the user is done.
     pub interval: Duration,
-    device_code: AccessToken,
+    device_code: SecretToken,
     scopes: Vec<String>,
     issued_at: Instant,
     context: RequestContext,
@@ -252,7 +252,7 @@ impl DeviceFlow {
 #[derive(Deserialize)]
 struct DeviceCodeResponse {
     user_code: String,
-    device_code: AccessToken,
+    device_code: SecretToken,
     #[serde(alias = "verification_url")]
     verification_uri: String,
     #[serde(default)]
@@ -1025,7 +1025,7 @@ impl PublicClient {
         let account = Account::from_response(
             &environment,
             response.client_info.as_deref(),
-            response.id_token.as_ref().map(AccessToken::secret),
+            response.id_token.as_ref().map(SecretToken::secret),
             fallback_username,
         )
         .map_err(SignInError::NoAccount)?;
@@ -1043,7 +1043,7 @@ impl PublicClient {
         }
         if let Some(refresh_token) = response.refresh_token.take() {
             let entry = CachedRefreshToken {
-                refresh_token: AccessToken::new(refresh_token.into_secret()),
+                refresh_token: SecretToken::new(refresh_token.into_secret()),
                 last_modified: now,
             };
             records.push((
@@ -1080,7 +1080,7 @@ impl PublicClient {
         TokenResult::from_cached(entry, source, correlation_id).with_account(account)
     }
 
-    async fn refresh_token(&self, account: &Account) -> Option<AccessToken> {
+    async fn refresh_token(&self, account: &Account) -> Option<SecretToken> {
         match self
             .core
             .get(&CacheKey::RefreshToken(self.account_key(account)))

@@ -50,16 +50,17 @@ impl fmt::Debug for Password {
     }
 }
 
-/// A bearer access token (also used for refresh and ID tokens). Cheap to clone (shared), never shown by
-/// `Debug`. It serializes as the plain string, for cache stores only.
+/// A token the service issued: an access, refresh or ID token, or a device code (named for what it is, a secret,
+/// not for one of its uses). Cheap to clone (shared), never shown by `Debug`. It serializes as the plain string,
+/// for cache stores only.
 #[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
-pub struct AccessToken(Arc<str>);
+pub struct SecretToken(Arc<str>);
 
-impl AccessToken {
+impl SecretToken {
     /// Wraps a token string.
     pub fn new(value: impl Into<Arc<str>>) -> Self {
-        AccessToken(value.into())
+        SecretToken(value.into())
     }
 
     /// The token, for the `Authorization: Bearer` header.
@@ -68,9 +69,9 @@ impl AccessToken {
     }
 }
 
-impl fmt::Debug for AccessToken {
+impl fmt::Debug for SecretToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "AccessToken([redacted {} bytes])", self.0.len())
+        write!(f, "SecretToken([redacted {} bytes])", self.0.len())
     }
 }
 
@@ -81,7 +82,7 @@ mod tests {
     #[test]
     fn debug_never_shows_the_value() {
         let secret = ClientSecret::new("s3cr3t~value");
-        let token = AccessToken::new("eyJ0eXAiOiJKV1QifQ.payload.sig");
+        let token = SecretToken::new("eyJ0eXAiOiJKV1QifQ.payload.sig");
         let shown = format!("{secret:?} {token:?} {:#?}", (&secret, &token));
         assert!(!shown.contains("s3cr3t"), "{shown}");
         assert!(!shown.contains("eyJ0"), "{shown}");

@@ -7,7 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::account::Account;
 use crate::cache::CachedAccessToken;
 use crate::error::{ConfigError, HttpError};
-use crate::secret::AccessToken;
+use crate::secret::SecretToken;
 
 /// Where a token came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,7 +23,7 @@ pub enum TokenSource {
 #[non_exhaustive]
 pub struct TokenResult {
     /// The access token (redacted in `Debug`).
-    pub access_token: AccessToken,
+    pub access_token: SecretToken,
     /// Usually `Bearer`.
     pub token_type: String,
     /// Scopes the token was granted for.
@@ -105,7 +105,7 @@ pub(crate) struct EntraTokenResponse {
     pub scope: Option<Vec<oauth2::Scope>>,
     /// User flows with `openid`: who signed in.
     #[serde(default)]
-    pub id_token: Option<AccessToken>,
+    pub id_token: Option<SecretToken>,
     /// User flows with `client_info=1`: base64url `{"uid","utid"}`.
     #[serde(default)]
     pub client_info: Option<String>,
@@ -140,7 +140,7 @@ impl EntraTokenResponse {
             .map(|s| s.into_iter().map(|s| s.to_string()).collect())
             .unwrap_or_else(|| requested.to_vec());
         CachedAccessToken::new(
-            AccessToken::new(self.access_token.into_secret()),
+            SecretToken::new(self.access_token.into_secret()),
             self.token_type.0,
             granted,
             now,
@@ -310,7 +310,7 @@ mod tests {
     #[test]
     fn a_cached_entry_with_unrepresentable_times_reads_as_expired() {
         let mut entry =
-            CachedAccessToken::new(AccessToken::new("t"), "Bearer".into(), vec![], 0, 60, None, None);
+            CachedAccessToken::new(SecretToken::new("t"), "Bearer".into(), vec![], 0, 60, None, None);
         entry.expires_on = u64::MAX;
         entry.refresh_on = Some(u64::MAX);
         let result = TokenResult::from_cached(entry, TokenSource::Cache, None);

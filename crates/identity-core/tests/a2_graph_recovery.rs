@@ -181,7 +181,7 @@ async fn the_error_carries_the_decoded_claims_challenge() {
     let err = graph
         .get(
             &format!("{}/v1.0/me", graph_stub.base()),
-            &identity_core::AccessToken::new("t"),
+            &identity_core::SecretToken::new("t"),
         )
         .await
         .unwrap_err();

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use identity_core::cache::{FileCache, now_secs};
 use identity_core::{
-    AccessToken, AccessTokenKey, CacheEntry, CacheError, CacheKey, CachedAccessToken, TokenCache,
+    AccessTokenKey, CacheEntry, CacheError, CacheKey, CachedAccessToken, SecretToken, TokenCache,
 };
 
 // ---------- helpers ----------
@@ -77,7 +77,7 @@ fn key(n: usize) -> CacheKey {
 
 fn entry(secret: &str) -> CacheEntry {
     CacheEntry::AccessToken(CachedAccessToken::new(
-        AccessToken::new(secret),
+        SecretToken::new(secret),
         "Bearer".into(),
         vec![],
         now_secs(),
@@ -365,7 +365,7 @@ async fn a_record_that_could_not_be_read_back_is_never_stored() {
     cache.put(&key(1), &entry("older")).await.unwrap();
     // The constructor clamps lifetimes to a day; a store can still be handed a record built otherwise.
     let mut forever = CachedAccessToken::new(
-        AccessToken::new("forever"),
+        SecretToken::new("forever"),
         "Bearer".into(),
         vec![],
         now_secs(),

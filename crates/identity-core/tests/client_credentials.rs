@@ -148,7 +148,7 @@ async fn a_token_with_less_than_five_minutes_left_is_replaced() {
     let emu = emulator().await;
     let (id, secret) = secret_of(&emu, "daemon");
     let cache = Arc::new(MemoryCache::new());
-    let old = identity_core::AccessToken::new("old-token");
+    let old = identity_core::SecretToken::new("old-token");
     // Issued 55 minutes ago, valid for an hour: under five minutes left.
     let nearly_expired = CachedAccessToken::new(
         old.clone(),
@@ -179,7 +179,7 @@ async fn refresh_in_is_honoured_and_a_failed_early_refresh_keeps_the_valid_token
     let emu = emulator().await;
     let (id, secret) = secret_of(&emu, "daemon");
     let cache = Arc::new(MemoryCache::new());
-    let valid = identity_core::AccessToken::new("still-valid");
+    let valid = identity_core::SecretToken::new("still-valid");
     // Issued 40 minutes ago, valid for an hour, refresh asked for after 30 minutes.
     let aging = CachedAccessToken::new(
         valid.clone(),

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, Once};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use identity_core::{
-    AccessToken, AccessTokenKey, CacheEntry, CacheError, CacheKey, CachedAccessToken, FileCache, TokenCache,
+    AccessTokenKey, CacheEntry, CacheError, CacheKey, CachedAccessToken, FileCache, SecretToken, TokenCache,
 };
 use linux_keyutils::{Key, KeyRing, KeyRingIdentifier};
 
@@ -124,7 +124,7 @@ fn token_text(secret: &str) -> String {
 
 fn entry(secret: &str) -> CacheEntry {
     CacheEntry::AccessToken(CachedAccessToken::new(
-        AccessToken::new(token_text(secret)),
+        SecretToken::new(token_text(secret)),
         "Bearer".into(),
         vec![],
         identity_core::cache::now_secs(),

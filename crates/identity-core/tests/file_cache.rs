@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use identity_core::{
-    AccessToken, AccessTokenKey, CacheEntry, CacheKey, CachedAccessToken, FileCache, TokenCache,
+    AccessTokenKey, CacheEntry, CacheKey, CachedAccessToken, FileCache, SecretToken, TokenCache,
 };
 
 fn temp_file() -> PathBuf {
@@ -35,7 +35,7 @@ fn entry(secret: &str) -> CacheEntry {
     // A long token, so that a write takes long enough for a kill to land in the middle of it.
     let token = format!("{secret}-{}", "x".repeat(4000));
     CacheEntry::AccessToken(CachedAccessToken::new(
-        AccessToken::new(token),
+        SecretToken::new(token),
         "Bearer".into(),
         vec![],
         now,
@@ -154,7 +154,7 @@ async fn expired_access_tokens_are_pruned_on_write() {
     let path = temp_file();
     let cache = FileCache::new(&path);
     let old = CacheEntry::AccessToken(CachedAccessToken::new(
-        AccessToken::new("old"),
+        SecretToken::new("old"),
         "Bearer".into(),
         vec![],
         1000,

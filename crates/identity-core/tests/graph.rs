@@ -8,7 +8,7 @@
 
 use entra_emulator::Emulator;
 use identity_core::{
-    AccessToken, Authority, ClientSecret, ConfidentialClient, Error, GraphClient, HttpClient, HttpConfig,
+    Authority, ClientSecret, ConfidentialClient, Error, GraphClient, HttpClient, HttpConfig, SecretToken,
 };
 
 const GRAPH_DEFAULT: &str = "https://graph.microsoft.com/.default";
@@ -16,7 +16,7 @@ const GRAPH_DEFAULT: &str = "https://graph.microsoft.com/.default";
 struct Setup {
     emu: Emulator,
     graph: GraphClient,
-    token: AccessToken,
+    token: SecretToken,
 }
 
 async fn setup(app: &str) -> Setup {
@@ -152,7 +152,7 @@ async fn a_tampered_token_is_invalid_authentication_token_with_a_fix() {
     let s = setup("daemon").await;
     let mut parts: Vec<String> = s.token.secret().split('.').map(str::to_string).collect();
     parts[2] = parts[2].chars().rev().collect();
-    let tampered = AccessToken::new(parts.join("."));
+    let tampered = SecretToken::new(parts.join("."));
     let e = graph_error(
         s.graph
             .get(&format!("{}/users", s.emu.graph_base()), &tampered)

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use entra_emulator::{Emulator, Endpoint};
 use identity_core::cache::{AccountKey, RedisCache, now_secs};
 use identity_core::{
-    AccessToken, AccessTokenKey, Authority, CacheEntry, CacheError, CacheKey, CachedAccessToken,
-    ClientSecret, ConfidentialClient, HttpClient, HttpConfig, TokenCache, TokenSource,
+    AccessTokenKey, Authority, CacheEntry, CacheError, CacheKey, CachedAccessToken, ClientSecret,
+    ConfidentialClient, HttpClient, HttpConfig, SecretToken, TokenCache, TokenSource,
 };
 
 const GRAPH_DEFAULT: &str = "https://graph.microsoft.com/.default";
@@ -191,7 +191,7 @@ fn token_key(client: &str) -> CacheKey {
 
 fn token(secret: &str, expires_in: u64) -> CacheEntry {
     CacheEntry::AccessToken(CachedAccessToken::new(
-        AccessToken::new(secret),
+        SecretToken::new(secret),
         "Bearer".into(),
         vec!["s/.default".into()],
         now_secs(),

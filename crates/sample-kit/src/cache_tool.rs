@@ -206,7 +206,7 @@ fn expiry(at: u64, now: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use identity_core::{AccessToken, AccessTokenKey, CachedAccessToken};
+    use identity_core::{AccessTokenKey, CachedAccessToken, SecretToken};
 
     #[test]
     fn a_line_per_record_without_the_token() {
@@ -218,7 +218,7 @@ mod tests {
             &["https://graph.microsoft.com/.default"],
         ));
         let entry = CacheEntry::AccessToken(CachedAccessToken::new(
-            AccessToken::new("SECRET-TOKEN"),
+            SecretToken::new("SECRET-TOKEN"),
             "Bearer".into(),
             vec![],
             1000,

@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use identity_core::{
-    AccessToken, AccessTokenKey, CacheEntry, CacheKey, CachedAccessToken, FileCache, TokenCache,
+    AccessTokenKey, CacheEntry, CacheKey, CachedAccessToken, FileCache, SecretToken, TokenCache,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_token-cache");
@@ -141,7 +141,7 @@ async fn records_show_their_authority_host() {
             &["s/.default"],
         ));
         let token = CachedAccessToken::new(
-            AccessToken::new("tok"),
+            SecretToken::new("tok"),
             "Bearer".into(),
             vec![],
             now,

@@ -9,7 +9,7 @@
 use std::process::Command;
 
 use identity_core::{
-    AccessToken, AccessTokenKey, CacheEntry, CacheKey, CachedAccessToken, FileCache, TokenCache,
+    AccessTokenKey, CacheEntry, CacheKey, CachedAccessToken, FileCache, SecretToken, TokenCache,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_token-cache");
@@ -42,7 +42,7 @@ async fn lists_records_without_values_and_clears_them() {
         &["https://graph.microsoft.com/.default"],
     ));
     let token = CachedAccessToken::new(
-        AccessToken::new("eyJ-the-token-value"),
+        SecretToken::new("eyJ-the-token-value"),
         "Bearer".into(),
         vec![],
         now,

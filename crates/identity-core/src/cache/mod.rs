@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::secret::AccessToken;
+use crate::secret::SecretToken;
 
 mod file;
 mod memory;
@@ -182,7 +182,7 @@ impl CacheKey {
 #[non_exhaustive]
 pub struct CachedAccessToken {
     /// The token.
-    pub access_token: AccessToken,
+    pub access_token: SecretToken,
     /// Usually `Bearer`.
     pub token_type: String,
     /// Scopes it was granted for.
@@ -203,7 +203,7 @@ impl CachedAccessToken {
     /// Builds an entry from the service's relative lifetimes, clamped to [`MAX_TOKEN_LIFETIME`] (and `refresh_in`
     /// to `expires_in`), so whatever the service says the entry reads back and converts to a time.
     pub fn new(
-        access_token: AccessToken,
+        access_token: SecretToken,
         token_type: String,
         scopes: Vec<String>,
         now: u64,
@@ -242,7 +242,7 @@ impl CachedAccessToken {
 #[non_exhaustive]
 pub struct CachedRefreshToken {
     /// The refresh token.
-    pub refresh_token: AccessToken,
+    pub refresh_token: SecretToken,
     /// When it was last issued or used.
     pub last_modified: u64,
 }
@@ -252,7 +252,7 @@ pub struct CachedRefreshToken {
 #[non_exhaustive]
 pub struct CachedIdToken {
     /// The raw ID token.
-    pub id_token: AccessToken,
+    pub id_token: SecretToken,
 }
 
 /// Who signed in (user flows).
@@ -389,7 +389,7 @@ mod tests {
     #[test]
     fn expiry_margin_and_refresh_on() {
         let t = CachedAccessToken::new(
-            AccessToken::new("x"),
+            SecretToken::new("x"),
             "Bearer".into(),
             vec![],
             1000,
@@ -411,7 +411,7 @@ mod tests {
     fn lifetimes_are_clamped_to_a_day_and_refresh_to_expiry() {
         let day = MAX_TOKEN_LIFETIME.as_secs();
         let t = CachedAccessToken::new(
-            AccessToken::new("x"),
+            SecretToken::new("x"),
             "Bearer".into(),
             vec![],
             1000,
@@ -424,7 +424,7 @@ mod tests {
         assert_eq!(t.refresh_on, Some(1000 + day));
         assert!(t.is_usable(1000));
         let short = CachedAccessToken::new(
-            AccessToken::new("x"),
+            SecretToken::new("x"),
             "Bearer".into(),
             vec![],
             0,
@@ -442,7 +442,7 @@ mod tests {
     #[test]
     fn entries_round_trip_through_json() {
         let entry = CacheEntry::AccessToken(CachedAccessToken::new(
-            AccessToken::new("tok"),
+            SecretToken::new("tok"),
             "Bearer".into(),
             vec!["s".into()],
             1,
