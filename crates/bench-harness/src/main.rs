@@ -422,7 +422,7 @@ impl Bench<'_> {
 /// identity-core's own `FileCache`, so the file's format and locking are respected.
 async fn expire_access_tokens(path: &Path) -> anyhow::Result<()> {
     let cache = FileCache::new(path);
-    let now = identity_core::cache::now_secs();
+    let now = identity_core::now_secs();
     let mut expired = 0;
     for (key, entry) in cache
         .entries()

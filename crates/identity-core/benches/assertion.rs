@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use entra_emulator::certificates::DevCertificate;
-use identity_core::certificate::CertificateCredential;
+use identity_core::CertificateCredential;
 
 fn credential(rs256: bool) -> CertificateCredential {
     let dev = DevCertificate::generate("bench", Duration::from_secs(86400)).expect("certificate");

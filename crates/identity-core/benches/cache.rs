@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use identity_core::cache::now_secs;
+use identity_core::now_secs;
 use identity_core::{
     AccessTokenKey, Authority, CacheEntry, CacheKey, CachedAccessToken, ClientSecret, ConfidentialClient,
     FileCache, MemoryCache, SecretToken, TokenCache,

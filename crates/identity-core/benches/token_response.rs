@@ -14,7 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use identity_core::SecretToken;
-use identity_core::cache::{CachedAccessToken, now_secs};
+use identity_core::{CachedAccessToken, now_secs};
 
 // The crate paths `src/token.rs` imports, pointed at their public re-exports.
 mod account {

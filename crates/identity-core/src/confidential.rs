@@ -113,7 +113,7 @@ impl ConfidentialClientBuilder {
     /// # Examples
     ///
     /// ```
-    /// use identity_core::certificate::CertificateCredential;
+    /// use identity_core::CertificateCredential;
     /// use identity_core::{Authority, ConfidentialClient};
     /// # use identity_core::{HttpClient, HttpConfig};
     /// # #[tokio::main(flavor = "current_thread")]

@@ -155,7 +155,7 @@ fn parse_pem_bundle(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, String> {
 
 /// Per-operation context: the correlation id sent as `client-request-id` on every request of one acquisition.
 #[derive(Clone, Debug)]
-pub struct RequestContext {
+pub(crate) struct RequestContext {
     correlation_id: String,
 }
 

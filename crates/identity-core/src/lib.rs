@@ -65,60 +65,68 @@
 //!
 //! # Layout
 //!
-//! - [`account`]: signed-in accounts, read from `client_info` and the ID token.
-//! - [`authority`]: authorities (`https://host/tenant`), the Microsoft clouds, OIDC discovery of the endpoints.
-//! - [`cache`]: the [`TokenCache`] trait and its stores: `cache/memory.rs` ([`MemoryCache`]), `cache/file.rs`
+//! Every public item is exported at the crate root; the modules are private.
+//!
+//! - `account`: signed-in accounts, read from `client_info` and the ID token.
+//! - `authority`: authorities (`https://host/tenant`), the Microsoft clouds, OIDC discovery of the endpoints.
+//! - `cache`: the [`TokenCache`] trait and its stores: `cache/memory.rs` ([`MemoryCache`]), `cache/file.rs`
 //!   ([`FileCache`], owner-only, locked, optionally encrypted), `cache/redis.rs` (`RedisCache`, feature `redis`).
-//! - [`certificate`]: certificate credentials: load a key and certificate (PEM, PKCS#12), sign client assertions.
-//! - [`confidential`]: [`ConfidentialClient`], app-only tokens with the client credentials grant.
+//! - `certificate`: certificate credentials: load a key and certificate (PEM, PKCS#12), sign client assertions.
+//! - `confidential`: [`ConfidentialClient`], app-only tokens with the client credentials grant.
 //! - `core` (private): what every client does around a token request: endpoints from memory, cache or
 //!   discovery, and cache-first acquisition with single flight within and across processes.
-//! - [`credential`]: [`ClientCredential`], how a confidential client proves its identity.
-//! - [`error`]: typed errors that keep every field the service returns and offer a fix.
+//! - `credential`: [`ClientCredential`], how a confidential client proves its identity.
+//! - `error`: typed errors that keep every field the service returns and offer a fix.
 //! - `fs` (private): bounded reads of the files named in the configuration.
-//! - [`graph`]: [`GraphClient`], authenticated Graph GETs with paging and 401 recovery.
-//! - [`http`]: [`HttpClient`], the one HTTP client (rustls, timeouts, size cap, retries where safe).
+//! - `graph`: [`GraphClient`], authenticated Graph GETs with paging and 401 recovery.
+//! - `http`: [`HttpClient`], the one HTTP client (rustls, timeouts, size cap, retries where safe).
 //! - `json` (private): parsing of JSON answers with errors that name the problem without quoting the answer.
-//! - [`public`]: [`PublicClient`], user sign-in (device code; username/password, legacy) and silent refresh.
-//! - [`secret`]: [`ClientSecret`], [`Password`], [`SecretToken`]: secrets whose `Debug` is redacted.
-//! - [`token`]: token responses as Entra sends them, and the [`TokenResult`] handed to callers.
+//! - `public`: [`PublicClient`], user sign-in (device code; username/password, legacy) and silent refresh.
+//! - `secret`: [`ClientSecret`], [`Password`], [`SecretToken`]: secrets whose `Debug` is redacted.
+//! - `token`: token responses as Entra sends them, and the [`TokenResult`] handed to callers.
 //! - `proptests` (tests only): property tests over every server answer this crate parses.
 
 // On docs.rs (`--cfg docsrs`, nightly), label each feature-gated item with its feature.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod account;
-pub mod authority;
-pub mod cache;
-pub mod certificate;
-pub mod confidential;
+mod account;
+mod authority;
+mod cache;
+mod certificate;
+mod confidential;
 mod core;
-pub mod credential;
-pub mod error;
+mod credential;
+mod error;
 mod fs;
-pub mod graph;
-pub mod http;
+mod graph;
+mod http;
 mod json;
 #[cfg(test)]
 mod proptests;
-pub mod public;
-pub mod secret;
-pub mod token;
+mod public;
+mod secret;
+mod token;
 
 pub use account::Account;
-pub use authority::{AUTHORITY_VALIDATION_VAR, Authority, Cloud, Metadata, TenantKind};
+pub use authority::{
+    AUTHORITY_VALIDATION_VAR, Authority, Cloud, INSTANCE_DISCOVERY_ENDPOINT, Metadata, PUBLIC_CLOUD_HOST,
+    TenantKind, ensure_secure,
+};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use cache::RedisCache;
 pub use cache::{
-    AccessTokenKey, CacheEntry, CacheError, CacheKey, CachedAccessToken, FileCache, MemoryCache, TokenCache,
+    AccessTokenKey, AccountKey, CacheEntry, CacheError, CacheKey, CacheLock, CacheRecords, CachedAccessToken,
+    CachedAccount, CachedIdToken, CachedMetadata, CachedRefreshToken, EXPIRY_MARGIN, FileCache,
+    MAX_TOKEN_LIFETIME, MemoryCache, TokenCache, now_secs,
 };
+pub use certificate::{AssertionAlgorithm, CertificateCredential, CertificateError};
 pub use confidential::{ConfidentialClient, ConfidentialClientBuilder};
 pub use core::AcquireOptions;
 pub use credential::ClientCredential;
 pub use error::{ConfigError, Error, GraphError, HttpError, Result, ServiceError, SignInError, aadsts_fix};
 pub use graph::{GRAPH_V1, GraphClient};
-pub use http::{EXTRA_CA_CERTS_VAR, HttpClient, HttpConfig, RequestContext};
-pub use public::{DeviceFlow, PublicClient, PublicClientBuilder};
+pub use http::{EXTRA_CA_CERTS_VAR, HttpClient, HttpConfig, MAX_CA_FILE_BYTES};
+pub use public::{DeviceFlow, MAX_POLL_INTERVAL, PublicClient, PublicClientBuilder};
 pub use secret::{ClientSecret, Password, SecretToken};
 pub use token::{TokenResult, TokenSource};

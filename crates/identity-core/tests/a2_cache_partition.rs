@@ -14,7 +14,7 @@ use std::sync::Arc;
 use a2_support::loopback_http;
 use entra_emulator::certificates::DevCertificate;
 use entra_emulator::{Emulator, Endpoint};
-use identity_core::certificate::CertificateCredential;
+use identity_core::CertificateCredential;
 use identity_core::{
     Authority, CacheKey, ClientCredential, ClientSecret, ConfidentialClient, Error, MemoryCache, TokenCache,
     TokenSource,

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use a2_support::loopback_http;
 use entra_emulator::{DEMO_USERNAME, Emulator, EmulatorBuilder, Endpoint, Fault};
-use identity_core::public::MAX_POLL_INTERVAL;
+use identity_core::MAX_POLL_INTERVAL;
 use identity_core::{Authority, MemoryCache, PublicClient, TokenSource};
 
 async fn device_app(configure: impl FnOnce(EmulatorBuilder) -> EmulatorBuilder) -> (Emulator, PublicClient) {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use a2_support::{Reply, Stub, counting_listener, discovery_document, loopback_http, serve};
 use entra_emulator::{Emulator, Endpoint};
-use identity_core::cache::CachedMetadata;
+use identity_core::CachedMetadata;
 use identity_core::{
     Authority, CacheEntry, CacheKey, ClientSecret, ConfidentialClient, Error, HttpError, MemoryCache,
     Password, PublicClient, TokenCache, TokenSource,
@@ -106,7 +106,7 @@ async fn a_poisoned_cached_document_is_dropped_and_discovery_runs_again() {
     };
     let poisoned: CachedMetadata = serde_json::from_value(serde_json::json!({
         "document": discovery_document(&emu.https_url(), authority.tenant(), &format!("http://{}", elsewhere.addr)),
-        "expires_on": identity_core::cache::now_secs() + 24 * 3600,
+        "expires_on": identity_core::now_secs() + 24 * 3600,
     }))
     .unwrap();
     cache.put(&key, &CacheEntry::Metadata(poisoned)).await.unwrap();

@@ -15,10 +15,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, Once};
 use std::time::Duration;
 
-use identity_core::cache::{FileCache, now_secs};
 use identity_core::{
     AccessTokenKey, CacheEntry, CacheError, CacheKey, CachedAccessToken, SecretToken, TokenCache,
 };
+use identity_core::{FileCache, now_secs};
 
 // ---------- helpers ----------
 

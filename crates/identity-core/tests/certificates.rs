@@ -13,7 +13,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use entra_emulator::certificates::{DevCertificate, PfxEncryption};
-use identity_core::certificate::{AssertionAlgorithm, CertificateCredential, CertificateError};
+use identity_core::{AssertionAlgorithm, CertificateCredential, CertificateError};
 use rsa::signature::Verifier;
 
 const DAY: Duration = Duration::from_secs(86400);

@@ -12,7 +12,7 @@ use std::time::Duration;
 use entra_emulator::{Emulator, Endpoint, Fault};
 use identity_core::{
     AccessTokenKey, Authority, CacheEntry, CacheKey, CachedAccessToken, ClientCredential, ClientSecret,
-    ConfidentialClient, Error, HttpClient, HttpConfig, MemoryCache, TokenCache, TokenSource, cache::now_secs,
+    ConfidentialClient, Error, HttpClient, HttpConfig, MemoryCache, TokenCache, TokenSource, now_secs,
 };
 
 const GRAPH_DEFAULT: &str = "https://graph.microsoft.com/.default";

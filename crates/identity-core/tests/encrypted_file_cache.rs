@@ -127,7 +127,7 @@ fn entry(secret: &str) -> CacheEntry {
         SecretToken::new(token_text(secret)),
         "Bearer".into(),
         vec![],
-        identity_core::cache::now_secs(),
+        identity_core::now_secs(),
         3600,
         None,
         None,

@@ -31,7 +31,7 @@ fn key(n: usize) -> CacheKey {
 }
 
 fn entry(secret: &str) -> CacheEntry {
-    let now = identity_core::cache::now_secs();
+    let now = identity_core::now_secs();
     // A long token, so that a write takes long enough for a kill to land in the middle of it.
     let token = format!("{secret}-{}", "x".repeat(4000));
     CacheEntry::AccessToken(CachedAccessToken::new(

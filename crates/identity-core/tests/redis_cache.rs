@@ -17,11 +17,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use entra_emulator::{Emulator, Endpoint};
-use identity_core::cache::{AccountKey, RedisCache, now_secs};
 use identity_core::{
     AccessTokenKey, Authority, CacheEntry, CacheError, CacheKey, CachedAccessToken, ClientSecret,
     ConfidentialClient, HttpClient, HttpConfig, SecretToken, TokenCache, TokenSource,
 };
+use identity_core::{AccountKey, RedisCache, now_secs};
 
 const GRAPH_DEFAULT: &str = "https://graph.microsoft.com/.default";
 

@@ -138,7 +138,7 @@ fn invalid(reason: String) -> SetupError {
 
 #[cfg(feature = "redis")]
 async fn open_redis(url: &str, client_id: &str, tenant: &str) -> Result<Store, SetupError> {
-    use identity_core::cache::RedisCache;
+    use identity_core::RedisCache;
     // Connecting sends nothing, so an error here is a bad URL; a server that is down is handled per call (the
     // client then asks the identity provider).
     let prefix = RedisCache::app_prefix(client_id, tenant);

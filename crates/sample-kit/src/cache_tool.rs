@@ -2,7 +2,7 @@
 //! host, discovery metadata), never the token values.
 
 use clap::{Parser, Subcommand};
-use identity_core::cache::now_secs;
+use identity_core::now_secs;
 use identity_core::{CacheEntry, CacheError, CacheKey, FileCache};
 
 use crate::args::CommonArgs;
@@ -98,8 +98,8 @@ fn is_redis(choice: &str) -> bool {
 /// that is given, grouped by app and tenant.
 #[cfg(feature = "redis")]
 async fn every_app(args: &CacheToolArgs, client_id: &str, tenant: &str) -> anyhow::Result<()> {
+    use identity_core::RedisCache;
     use identity_core::TokenCache as _;
-    use identity_core::cache::RedisCache;
     let url = args.common.cache.trim();
     let root = RedisCache::connect(url, RedisCache::APP_PREFIX_ROOT)
         .await

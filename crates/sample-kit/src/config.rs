@@ -418,7 +418,7 @@ impl CommonArgs {
                 reason: e.to_string(),
             })
         })?;
-        identity_core::authority::ensure_secure(&url).map_err(invalid)?;
+        identity_core::ensure_secure(&url).map_err(invalid)?;
         Ok(endpoint)
     }
 }

@@ -2,7 +2,7 @@
 
 use clap::Args;
 use identity_core::ClientSecret;
-use identity_core::certificate::{CertificateCredential, CertificateError};
+use identity_core::{CertificateCredential, CertificateError};
 
 use crate::config::{CredentialArgs, expand_home};
 use crate::error::{Missing, SetupError};

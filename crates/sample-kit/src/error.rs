@@ -2,8 +2,8 @@
 
 use std::fmt;
 
+use identity_core::CertificateError;
 use identity_core::ConfigError;
-use identity_core::certificate::CertificateError;
 
 /// A required setting that is not set.
 #[derive(Debug, Clone, PartialEq, Eq)]

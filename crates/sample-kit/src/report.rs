@@ -227,7 +227,7 @@ mod tests {
             settings_involved(&Error::Cache(identity_core::CacheError::Unavailable("x".into()))),
             Some("IDENTITY_CACHE (--cache) or IDENTITY_CACHE_PATH (--cache-path)")
         );
-        let password = identity_core::certificate::CertificateError::WrongPassword { path: "c.pfx".into() };
+        let password = identity_core::CertificateError::WrongPassword { path: "c.pfx".into() };
         assert_eq!(
             settings_involved(&Error::Config(ConfigError::Certificate(password))),
             Some("AZURE_CLIENT_CERTIFICATE_PASSWORD (--certificate-password)")

@@ -131,7 +131,7 @@ async fn records_show_their_authority_host() {
     let dir = temp_dir();
     let path = dir.join("cache.json");
     let cache = FileCache::new(&path);
-    let now = identity_core::cache::now_secs();
+    let now = identity_core::now_secs();
     for host in ["login.microsoftonline.com", "127.0.0.1:8443"] {
         let key = CacheKey::AccessToken(AccessTokenKey::new(
             None,

@@ -33,7 +33,7 @@ async fn lists_records_without_values_and_clears_them() {
         .join(format!("token-cache-tool-{}", std::process::id()))
         .join("cache.json");
     let cache = FileCache::new(&path);
-    let now = identity_core::cache::now_secs();
+    let now = identity_core::now_secs();
     let key = CacheKey::AccessToken(AccessTokenKey::new(
         None,
         "login.example",

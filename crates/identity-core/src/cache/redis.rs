@@ -68,7 +68,7 @@ const RENEW_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return
 ///
 /// ```no_run
 /// use std::sync::Arc;
-/// use identity_core::cache::RedisCache;
+/// use identity_core::RedisCache;
 /// # async fn demo(app: identity_core::ConfidentialClientBuilder) -> Result<(), Box<dyn std::error::Error>> {
 /// let cache = RedisCache::connect(
 ///     "redis://:secret@cache.internal:6379/0",
