@@ -8,11 +8,11 @@
     reason = "tests stop at the first failure"
 )]
 
-mod a2_support;
+mod common;
 
 use std::sync::Arc;
 
-use a2_support::{Reply, loopback_http, serve};
+use common::{Reply, loopback_http, serve};
 use entra_emulator::{Emulator, Endpoint};
 use identity_core::{
     AUTHORITY_VALIDATION_VAR, Authority, CacheKey, ClientSecret, ConfidentialClient, ConfigError, Error,

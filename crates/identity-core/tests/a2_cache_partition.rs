@@ -7,11 +7,11 @@
     reason = "tests stop at the first failure"
 )]
 
-mod a2_support;
+mod common;
 
 use std::sync::Arc;
 
-use a2_support::loopback_http;
+use common::loopback_http;
 use entra_emulator::certificates::DevCertificate;
 use entra_emulator::{Emulator, Endpoint};
 use identity_core::CertificateCredential;

@@ -7,12 +7,12 @@
     reason = "tests stop at the first failure"
 )]
 
-mod a2_support;
+mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use a2_support::loopback_http;
+use common::loopback_http;
 use entra_emulator::{DEMO_USERNAME, Emulator, EmulatorBuilder, Endpoint, Fault};
 use identity_core::MAX_POLL_INTERVAL;
 use identity_core::{Authority, MemoryCache, PublicClient, TokenSource};

@@ -9,11 +9,11 @@
     reason = "tests stop at the first failure"
 )]
 
-mod a2_support;
+mod common;
 
 use std::sync::Arc;
 
-use a2_support::{Reply, Stub, discovery_document, loopback_http, serve};
+use common::{Reply, Stub, discovery_document, loopback_http, serve};
 use base64::Engine;
 use entra_emulator::{DEMO_PASSWORD, DEMO_USERNAME, Emulator, Endpoint, Fault};
 use identity_core::{

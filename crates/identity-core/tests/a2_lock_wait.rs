@@ -7,13 +7,13 @@
     reason = "tests stop at the first failure"
 )]
 
-mod a2_support;
+mod common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use a2_support::loopback_http;
+use common::loopback_http;
 use entra_emulator::{Emulator, Endpoint};
 use identity_core::{
     Authority, CacheKey, ClientSecret, ConfidentialClient, FileCache, TokenCache, TokenSource,

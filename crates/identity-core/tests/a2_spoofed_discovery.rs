@@ -7,11 +7,11 @@
     reason = "tests stop at the first failure"
 )]
 
-mod a2_support;
+mod common;
 
 use std::sync::Arc;
 
-use a2_support::{Reply, Stub, counting_listener, discovery_document, loopback_http, serve};
+use common::{Reply, Stub, counting_listener, discovery_document, loopback_http, serve};
 use entra_emulator::{Emulator, Endpoint};
 use identity_core::CachedMetadata;
 use identity_core::{
