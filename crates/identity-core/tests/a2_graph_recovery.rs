@@ -13,8 +13,8 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Reply, Stub, discovery_document, loopback_http, serve};
 use base64::Engine;
+use common::{Reply, Stub, discovery_document, loopback_http, serve};
 use entra_emulator::{DEMO_PASSWORD, DEMO_USERNAME, Emulator, Endpoint, Fault};
 use identity_core::{
     Authority, ClientSecret, ConfidentialClient, Error, GraphClient, MemoryCache, Password, PublicClient,

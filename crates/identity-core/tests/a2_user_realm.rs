@@ -11,8 +11,8 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Reply, discovery_document, loopback_http, serve};
 use base64::Engine;
+use common::{Reply, discovery_document, loopback_http, serve};
 use entra_emulator::{DEMO_PASSWORD, DEMO_USERNAME, Emulator, Endpoint, Fault};
 use identity_core::{Authority, MemoryCache, Password, PublicClient, TokenSource};
 
