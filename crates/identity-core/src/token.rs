@@ -188,17 +188,10 @@ pub(crate) fn validate_token_response(response: &EntraTokenResponse, url: &str) 
         ));
     }
     if !response.token_type.0.eq_ignore_ascii_case("bearer") {
-        // Only a short, printable prefix: a broken server could put anything here.
-        let shown: String = response
-            .token_type
-            .0
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(20)
-            .collect();
-        return Err(invalid(format!(
-            "member 'token_type' of the token response is '{shown}', expected Bearer"
-        )));
+        // Not quoted: a broken server could put anything there, a token included.
+        return Err(invalid(
+            "member 'token_type' of the token response is not Bearer".into(),
+        ));
     }
     Ok(())
 }
@@ -275,6 +268,15 @@ mod tests {
             serde_json::from_str(r#"{"token_type":"bearer","access_token":"a"}"#).unwrap();
         assert_eq!(minimal.expires_in, None);
         assert!(serde_json::from_str::<EntraTokenResponse>(r#"{"token_type":"Bearer"}"#).is_err());
+    }
+
+    #[test]
+    fn a_token_type_other_than_bearer_is_refused_without_quoting_it() {
+        let body = r#"{"token_type":"eyJ0eXAiOiJKV1Qi.secret","access_token":"a"}"#;
+        let err = parse_token_response(body.as_bytes(), "https://login.example/t").unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(shown.contains("member 'token_type'"), "{shown}");
+        assert!(!shown.contains("eyJ0eX"), "{shown}");
     }
 
     #[test]
