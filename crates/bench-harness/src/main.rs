@@ -94,7 +94,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let root = workspace_root();
     let target = target_dir(&root);
     let out = cli.out.clone().unwrap_or_else(|| target.join("bench-report"));
-    let all = scenario::all();
+    let all = all_scenarios();
     for name in &cli.scenarios {
         if !all.iter().any(|s| s.name == name) {
             let names: Vec<&str> = all.iter().map(|s| s.name).collect();
@@ -445,4 +445,14 @@ async fn expire_access_tokens(path: &Path) -> anyhow::Result<()> {
         path.display()
     );
     Ok(())
+}
+
+/// Every scenario, in report order (the user flows' scenarios live in `user_flows`, which builds on `scenario`).
+fn all_scenarios() -> Vec<scenario::Scenario> {
+    vec![
+        scenario::daemon_secret(),
+        scenario::daemon_certificate(),
+        user_flows::device_code(),
+        user_flows::username_password(),
+    ]
 }

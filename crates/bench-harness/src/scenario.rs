@@ -44,16 +44,6 @@ pub struct DeviceCode {
     pub approve: fn(&Emulator, &str) -> anyhow::Result<()>,
 }
 
-/// Every scenario, in report order.
-pub fn all() -> Vec<Scenario> {
-    vec![
-        daemon_secret(),
-        daemon_certificate(),
-        crate::user_flows::device_code(),
-        crate::user_flows::username_password(),
-    ]
-}
-
 fn env(pairs: &[(&str, String)]) -> Env {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
 }
@@ -88,7 +78,7 @@ fn seeded_secret(emu: &Emulator) -> anyhow::Result<(String, String)> {
     Ok((app.app_id.clone(), secret.value.clone()))
 }
 
-fn daemon_secret() -> Scenario {
+pub fn daemon_secret() -> Scenario {
     Scenario {
         name: "daemon-secret",
         package: "daemon-secret",
@@ -113,7 +103,7 @@ fn daemon_secret() -> Scenario {
 
 /// Both clients load the same PKCS#12 file with the same password and sign PS256 assertions with `x5t#S256`,
 /// so the credential work (PBES2 decryption, RSA-PSS signature) is the same on both sides.
-fn daemon_certificate() -> Scenario {
+pub fn daemon_certificate() -> Scenario {
     fn app(emu: &Emulator) -> anyhow::Result<(String, entra_emulator::CertificateFiles)> {
         let app = emu
             .app("daemon-certificate")

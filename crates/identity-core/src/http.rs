@@ -731,7 +731,7 @@ pub(crate) fn graph_error(resp: Response) -> Error {
                     .or_else(|| header("client-request-id")),
                 date: inner.and_then(|i| i.date),
                 retry_after: retry,
-                claims_challenge: crate::graph::claims_challenge(&resp.headers),
+                claims_challenge: crate::challenge::claims_challenge(&resp.headers),
             }
             .into()
         }

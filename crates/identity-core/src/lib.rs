@@ -72,6 +72,7 @@
 //! - `cache`: the [`TokenCache`] trait and its stores: `cache/memory.rs` ([`MemoryCache`]), `cache/file.rs`
 //!   ([`FileCache`], owner-only, locked, optionally encrypted), `cache/redis.rs` (`RedisCache`, feature `redis`).
 //! - `certificate`: certificate credentials: load a key and certificate (PEM, PKCS#12), sign client assertions.
+//! - `challenge` (private): `WWW-Authenticate` challenges, the claims a continuous access evaluation challenge asks for.
 //! - `confidential`: [`ConfidentialClient`], app-only tokens with the client credentials grant.
 //! - `core` (private): what every client does around a token request: endpoints from memory, cache or
 //!   discovery, and cache-first acquisition with single flight within and across processes.
@@ -93,6 +94,7 @@ mod account;
 mod authority;
 mod cache;
 mod certificate;
+mod challenge;
 mod confidential;
 mod core;
 mod credential;
