@@ -9,53 +9,19 @@
     reason = "tests stop at the first failure"
 )]
 
-use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, Once};
 use std::time::Duration;
 
-use identity_core::{
-    AccessTokenKey, CacheEntry, CacheError, CacheKey, CachedAccessToken, SecretToken, TokenCache,
-};
+use identity_core::{CacheEntry, CacheError, CachedAccessToken, SecretToken, TokenCache};
 use identity_core::{FileCache, now_secs};
 
+#[path = "common/cache_support.rs"]
+mod cache_support;
+
+use cache_support::{all_logs, capture_logs, key, log_lines};
+
 // ---------- helpers ----------
-
-/// Everything the library logs, from every thread (the store works on blocking threads).
-static LOG: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOG.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn capture_logs() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing::Level::DEBUG)
-            .with_writer(|| Capture)
-            .init();
-    });
-}
-
-/// Log lines at `level` that mention `text`.
-fn log_lines(level: &str, text: &str) -> Vec<String> {
-    String::from_utf8_lossy(&LOG.lock().unwrap())
-        .lines()
-        .filter(|l| l.contains(level) && l.contains(text))
-        .map(str::to_string)
-        .collect()
-}
 
 /// A fresh owner-only directory.
 fn temp_dir() -> PathBuf {
@@ -63,16 +29,6 @@ fn temp_dir() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     dir
-}
-
-fn key(n: usize) -> CacheKey {
-    CacheKey::AccessToken(AccessTokenKey::new(
-        None,
-        "login.example",
-        &format!("client-{n}"),
-        "tenant",
-        &["s/.default"],
-    ))
 }
 
 fn entry(secret: &str) -> CacheEntry {
@@ -303,7 +259,7 @@ async fn unreadable_or_absurd_records_are_dropped_one_by_one() {
         !log_lines("DEBUG", "dropping").is_empty(),
         "each drop is logged at debug level"
     );
-    assert!(!String::from_utf8_lossy(&LOG.lock().unwrap()).contains("SECRET-IN-A-BROKEN-RECORD"));
+    assert!(!all_logs().contains("SECRET-IN-A-BROKEN-RECORD"));
 
     // The next write keeps the good record and leaves the bad ones behind.
     cache.put(&key(6), &entry("six")).await.unwrap();

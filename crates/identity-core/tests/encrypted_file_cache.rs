@@ -8,58 +8,25 @@
     reason = "tests stop at the first failure"
 )]
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use identity_core::{
-    AccessTokenKey, CacheEntry, CacheError, CacheKey, CachedAccessToken, FileCache, SecretToken, TokenCache,
-};
+use identity_core::{CacheEntry, CacheError, CachedAccessToken, FileCache, SecretToken, TokenCache};
 use linux_keyutils::{Key, KeyRing, KeyRingIdentifier};
+
+#[path = "common/cache_support.rs"]
+mod cache_support;
+
+use cache_support::{all_logs, capture_logs, key};
 
 // ---------- helpers ----------
 
-/// Everything the library logs, from every thread (the store works on blocking threads), for assertions.
-static LOG: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOG.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn capture_logs() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing::Level::DEBUG)
-            .with_writer(|| Capture)
-            .init();
-    });
-}
-
 /// Log lines at `level` that mention `path`.
 fn log_lines(level: &str, path: &Path) -> Vec<String> {
-    let path = path.display().to_string();
-    String::from_utf8_lossy(&LOG.lock().unwrap())
-        .lines()
-        .filter(|l| l.contains(level) && l.contains(&path))
-        .map(str::to_string)
-        .collect()
-}
-
-fn all_logs() -> String {
-    String::from_utf8_lossy(&LOG.lock().unwrap()).into_owned()
+    cache_support::log_lines(level, &path.display().to_string())
 }
 
 fn temp_file() -> PathBuf {
@@ -105,16 +72,6 @@ impl Drop for TestKey {
             }
         }
     }
-}
-
-fn key(n: usize) -> CacheKey {
-    CacheKey::AccessToken(AccessTokenKey::new(
-        None,
-        "login.example",
-        &format!("client-{n}"),
-        "tenant",
-        &["s/.default"],
-    ))
 }
 
 /// A token whose text is easy to look for in the file and the logs.

@@ -10,24 +10,17 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use identity_core::{
-    AccessTokenKey, CacheEntry, CacheKey, CachedAccessToken, FileCache, SecretToken, TokenCache,
-};
+use identity_core::{CacheEntry, CachedAccessToken, FileCache, SecretToken, TokenCache};
+
+#[path = "common/cache_support.rs"]
+mod cache_support;
+
+use cache_support::key;
 
 fn temp_file() -> PathBuf {
     std::env::temp_dir()
         .join(format!("idcore-file-cache-{}", uuid::Uuid::new_v4()))
         .join("cache.json")
-}
-
-fn key(n: usize) -> CacheKey {
-    CacheKey::AccessToken(AccessTokenKey::new(
-        None,
-        "login.example",
-        &format!("client-{n}"),
-        "tenant",
-        &["s/.default"],
-    ))
 }
 
 fn entry(secret: &str) -> CacheEntry {
