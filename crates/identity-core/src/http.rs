@@ -539,6 +539,18 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 /// The start of an error answer that is not the protocol's, for diagnosis: at most 200 printable characters, or
 /// for an HTML page (a proxy's or a portal's), its title.
+/// Names of what a request can carry that must never be printed back (form fields and the bearer header).
+const CREDENTIAL_MARKERS: [&str; 8] = [
+    "client_secret",
+    "client_assertion",
+    "password",
+    "device_code",
+    "refresh_token",
+    "access_token",
+    "code_verifier",
+    "bearer ",
+];
+
 fn excerpt(body: &[u8]) -> String {
     if first_non_space(body) == Some(b'<') {
         return match html_title(body) {
@@ -547,6 +559,11 @@ fn excerpt(body: &[u8]) -> String {
         };
     }
     let text = String::from_utf8_lossy(body);
+    // A proxy or broken server that echoes the request back would hand us our own credentials to print.
+    let lower = text.to_ascii_lowercase();
+    if CREDENTIAL_MARKERS.iter().any(|marker| lower.contains(marker)) {
+        return "an answer that repeats the request's credentials (not shown)".to_string();
+    }
     let clean: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -796,6 +813,23 @@ mod tests {
         ] {
             assert_eq!(ok_answer(body).unwrap(), body.as_bytes(), "{body}");
         }
+    }
+
+    #[test]
+    fn an_answer_echoing_the_request_is_not_quoted() {
+        for echoed in [
+            "grant_type=client_credentials&client_id=x&client_secret=Zx9~supersecret",
+            "POST /token HTTP/1.1\r\nAuthorization: Bearer eyJ0eXAi.secret\r\n",
+            "username=a%40b&password=hunter2",
+        ] {
+            let shown = excerpt(echoed.as_bytes());
+            assert!(
+                !shown.contains("supersecret") && !shown.contains("eyJ0eXAi") && !shown.contains("hunter2"),
+                "{shown}"
+            );
+            assert!(shown.contains("not shown"), "{shown}");
+        }
+        assert_eq!(excerpt(b"Service Unavailable"), "Service Unavailable");
     }
 
     #[test]
