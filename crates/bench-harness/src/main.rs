@@ -6,6 +6,15 @@
 //! RSS (`wait4`), with a PASS/MISS per target, as `report.md` and `wall-time.svg`. See docs/benchmarks.md.
 //!
 //! `cargo run --release -p bench-harness -- [--runs N] [--scenario NAME]… [--out DIR]`
+//!
+//! # Layout
+//!
+//! - `main.rs`: the flags, the scenarios' list and the run loop.
+//! - `scenario.rs`: the daemon scenarios (how to run each Rust sample and its MSAL Python twin);
+//!   `user_flows.rs`: the device-code and username/password scenarios.
+//! - `measure.rs`: one measured child run (wall time, peak RSS by `wait4`); `stats.rs`: medians and percentiles.
+//! - `report.rs`: `report.md` with PASS/MISS per target, and the SVG chart.
+//! - `venv.rs`: the MSAL Python the twins run with.
 
 mod measure;
 mod report;

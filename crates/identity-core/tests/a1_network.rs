@@ -17,53 +17,17 @@ use identity_core::{
     Authority, CacheEntry, CacheKey, ClientSecret, ConfidentialClient, Error, HttpClient, HttpConfig,
     HttpError, MemoryCache, PublicClient, TokenCache, TokenSource,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+
+mod common;
+use common::{Reply, Request, Stub, relay, serve_identity};
 
 const SCOPE: &str = "https://graph.microsoft.com/.default";
 const TENANT: &str = "contoso.onmicrosoft.com";
 /// The value of every access token the stand-in issues: it must never appear in an error.
 const TOKEN_VALUE: &str = "SECRET-ACCESS-TOKEN-VALUE";
 
-/// One request as the stand-in saw it.
-#[derive(Clone, Debug)]
-struct Hit {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-}
-
-impl Hit {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// How the stand-in answers one request.
-enum Reply {
-    /// A complete answer.
-    Answer {
-        status: u16,
-        content_type: &'static str,
-        body: String,
-    },
-    /// Close the connection without answering (read the request first).
-    Close,
-    /// Headers announcing `declared` bytes, then only `partial`, then close.
-    Cut { partial: String, declared: usize },
-    /// A 503 with this `Retry-After` and an OAuth error body.
-    Busy { retry_after: &'static str },
-}
-
 fn json(status: u16, body: impl Into<String>) -> Reply {
-    Reply::Answer {
-        status,
-        content_type: "application/json; charset=utf-8",
-        body: body.into(),
-    }
+    Reply::raw(status, body.into())
 }
 
 /// A token answer with these extra members (raw JSON text, so any type can be written).
@@ -74,141 +38,23 @@ fn token_answer(extra: &str) -> Reply {
     )
 }
 
-type Script = dyn Fn(&Hit, usize) -> Reply + Send + Sync;
+/// A 503 with this `Retry-After` and an OAuth error body.
+fn busy(retry_after: &str) -> Reply {
+    json(503, r#"{"error":"temporarily_unavailable"}"#).with_header("retry-after", retry_after)
+}
 
-/// The local identity stand-in. Discovery is answered by the stand-in itself; `script` answers the token and
+/// The local identity stand-in: discovery is answered by the stand-in itself; `script` answers the token and
 /// device-code endpoints (and anything else), with how many earlier requests went to the same path.
-struct Stub {
-    base: String,
-    hits: Arc<Mutex<Vec<Hit>>>,
+async fn stand_in(script: impl Fn(&Request, usize) -> Reply + Send + Sync + 'static) -> Stub {
+    serve_identity(TENANT, script).await
 }
 
-impl Stub {
-    async fn start(script: impl Fn(&Hit, usize) -> Reply + Send + Sync + 'static) -> Stub {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let hits: Arc<Mutex<Vec<Hit>>> = Arc::default();
-        let script: Arc<Script> = Arc::new(script);
-        let (server_base, server_hits) = (base.clone(), hits.clone());
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (base, hits, script) = (server_base.clone(), server_hits.clone(), script.clone());
-                tokio::spawn(async move { serve(stream, &base, &hits, &*script).await });
-            }
-        });
-        Stub { base, hits }
-    }
-
-    fn authority(&self) -> Authority {
-        Authority::parse(&format!("{}/{TENANT}", self.base)).unwrap()
-    }
-
-    fn hits_to(&self, suffix: &str) -> Vec<Hit> {
-        self.hits
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|h| h.path.ends_with(suffix))
-            .cloned()
-            .collect()
-    }
-
-    fn token_requests(&self) -> usize {
-        self.hits_to("/oauth2/v2.0/token").len()
-    }
+fn authority(stub: &Stub) -> Authority {
+    Authority::parse(&format!("{}/{TENANT}", stub.base())).unwrap()
 }
 
-async fn serve(mut stream: TcpStream, base: &str, hits: &Mutex<Vec<Hit>>, script: &Script) {
-    let Some(hit) = read_request(&mut stream).await else {
-        return;
-    };
-    let previous = {
-        let mut hits = hits.lock().unwrap();
-        let previous = hits.iter().filter(|h| h.path == hit.path).count();
-        hits.push(hit.clone());
-        previous
-    };
-    let reply = if hit.path.ends_with("/.well-known/openid-configuration") {
-        // Endpoints on the origin the client asked for (its Host), as a server behind a relay or proxy answers.
-        let base = hit
-            .header("host")
-            .map_or_else(|| base.to_string(), |host| format!("http://{host}"));
-        json(
-            200,
-            format!(
-                r#"{{"issuer":"{base}/{TENANT}/v2.0","token_endpoint":"{base}/{TENANT}/oauth2/v2.0/token","device_authorization_endpoint":"{base}/{TENANT}/oauth2/v2.0/devicecode","authorization_endpoint":"{base}/{TENANT}/oauth2/v2.0/authorize"}}"#
-            ),
-        )
-    } else {
-        script(&hit, previous)
-    };
-    let bytes = match reply {
-        Reply::Answer {
-            status,
-            content_type,
-            body,
-        } => format!(
-            "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
-        ),
-        Reply::Close => String::new(),
-        Reply::Busy { retry_after } => {
-            let body = r#"{"error":"temporarily_unavailable"}"#;
-            format!(
-                "HTTP/1.1 503 X\r\ncontent-type: application/json\r\nretry-after: {retry_after}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            )
-        }
-        Reply::Cut { partial, declared } => format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {declared}\r\nconnection: close\r\n\r\n{partial}"
-        ),
-    };
-    let _ = stream.write_all(bytes.as_bytes()).await;
-    let _ = stream.shutdown().await;
-}
-
-/// Reads one HTTP/1.1 request (head and a `content-length` body, both bounded).
-async fn read_request(stream: &mut TcpStream) -> Option<Hit> {
-    let mut buf = Vec::new();
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        let mut chunk = [0u8; 4096];
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 || buf.len() > 64 * 1024 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let mut lines = head.split("\r\n");
-    let mut request_line = lines.next()?.split(' ');
-    let (method, target) = (request_line.next()?.to_string(), request_line.next()?);
-    let path = target.split('?').next()?.to_string();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = buf.len() - (head_end + 4);
-    while body < length.min(1024 * 1024) {
-        let mut chunk = [0u8; 4096];
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            break;
-        }
-        body += n;
-    }
-    Some(Hit {
-        method,
-        path,
-        headers,
-    })
+fn token_requests(stub: &Stub) -> usize {
+    stub.requests_ending("/oauth2/v2.0/token").len()
 }
 
 fn http_client() -> HttpClient {
@@ -219,7 +65,7 @@ fn http_client() -> HttpClient {
 }
 
 fn daemon(stub: &Stub, cache: Arc<dyn TokenCache>) -> ConfidentialClient {
-    ConfidentialClient::builder("00000000-0000-0000-0000-0000000000a1", stub.authority())
+    ConfidentialClient::builder("00000000-0000-0000-0000-0000000000a1", authority(&stub))
         .client_secret(ClientSecret::new("the-client-secret"))
         .http_client(http_client())
         .cache(cache)
@@ -252,7 +98,7 @@ async fn absurd_lifetimes_are_clamped_to_a_day_and_the_entry_reads_back() {
         r#","expires_in":"99999999999999999999999","ext_expires_in":"18446744073709551615""#,
         r#","expires_in":1000000000000000000000000000000"#,
     ] {
-        let stub = Stub::start(move |_, _| token_answer(lifetimes)).await;
+        let stub = stand_in(move |_, _| token_answer(lifetimes)).await;
         let dir = std::env::temp_dir().join(format!("a1-lifetimes-{}", uuid::Uuid::new_v4()));
         let cache: Arc<dyn TokenCache> = Arc::new(identity_core::FileCache::new(dir.join("cache.json")));
         let app = daemon(&stub, cache.clone());
@@ -269,14 +115,14 @@ async fn absurd_lifetimes_are_clamped_to_a_day_and_the_entry_reads_back() {
         let later = daemon(&stub, cache.clone());
         let again = later.acquire_token_for_client(&[SCOPE]).await.unwrap();
         assert_eq!(again.access_token.secret(), TOKEN_VALUE);
-        assert_eq!(stub.token_requests(), 1, "{lifetimes}");
+        assert_eq!(token_requests(&stub), 1, "{lifetimes}");
         let _ = std::fs::remove_dir_all(dir);
     }
 }
 
 #[tokio::test]
 async fn a_refresh_in_beyond_expires_in_is_clamped_to_it() {
-    let stub = Stub::start(|_, _| token_answer(r#","expires_in":3600,"refresh_in":1e30"#)).await;
+    let stub = stand_in(|_, _| token_answer(r#","expires_in":3600,"refresh_in":1e30"#)).await;
     let app = daemon(&stub, Arc::new(MemoryCache::new()));
     let token = app.acquire_token_for_client(&[SCOPE]).await.unwrap();
     let refresh_on = token.refresh_on.expect("refresh_in was sent");
@@ -292,7 +138,7 @@ async fn negative_or_garbage_lifetimes_are_refused_naming_the_member() {
         ("refresh_in", r#","expires_in":3600,"refresh_in":{"a":1}"#),
         ("expires_in", r#","expires_in":-1e30"#),
     ] {
-        let stub = Stub::start(move |_, _| token_answer(lifetimes)).await;
+        let stub = stand_in(move |_, _| token_answer(lifetimes)).await;
         let cache = Arc::new(MemoryCache::new());
         let err = daemon(&stub, cache.clone())
             .acquire_token_for_client(&[SCOPE])
@@ -311,7 +157,7 @@ async fn negative_or_garbage_lifetimes_are_refused_naming_the_member() {
 
 #[tokio::test]
 async fn a_hostile_cache_entry_with_absurd_times_counts_as_expired() {
-    let stub = Stub::start(|_, _| token_answer(r#","expires_in":3599"#)).await;
+    let stub = stand_in(|_, _| token_answer(r#","expires_in":3599"#)).await;
     let cache: Arc<dyn TokenCache> = Arc::new(MemoryCache::new());
     let app = daemon(&stub, cache.clone());
     app.acquire_token_for_client(&[SCOPE]).await.unwrap();
@@ -336,12 +182,12 @@ async fn a_hostile_cache_entry_with_absurd_times_counts_as_expired() {
         .await
         .unwrap();
     assert_eq!(token.source, TokenSource::IdentityProvider);
-    assert_eq!(stub.token_requests(), 2);
+    assert_eq!(token_requests(&stub), 2);
 }
 
 #[tokio::test]
 async fn a_connection_closed_before_the_answer_is_retried() {
-    let stub = Stub::start(|_, previous| {
+    let stub = stand_in(|_, previous| {
         if previous < 2 {
             Reply::Close
         } else {
@@ -354,12 +200,12 @@ async fn a_connection_closed_before_the_answer_is_retried() {
         .await
         .unwrap();
     assert_eq!(token.access_token.secret(), TOKEN_VALUE);
-    assert_eq!(stub.token_requests(), 3);
+    assert_eq!(token_requests(&stub), 3);
 }
 
 #[tokio::test]
 async fn an_answer_cut_mid_body_is_retried_then_reported_with_a_fix() {
-    let stub = Stub::start(|_, _| Reply::Cut {
+    let stub = stand_in(|_, _| Reply::Cut {
         partial: format!(r#"{{"token_type":"Bearer","access_token":"{TOKEN_VALUE}""#),
         declared: 4000,
     })
@@ -373,37 +219,16 @@ async fn an_answer_cut_mid_body_is_retried_then_reported_with_a_fix() {
     assert!(err.fix().unwrap().contains("dropped"), "{:?}", err.fix());
     assert!(!format!("{err} {err:?}").contains(TOKEN_VALUE));
     // The first attempt and the default two retries.
-    assert_eq!(stub.token_requests(), 3);
+    assert_eq!(token_requests(&stub), 3);
     assert_eq!(access_tokens_in(&*cache).await, 0);
 }
 
 #[tokio::test]
 async fn a_discovery_get_closed_before_the_answer_is_retried() {
-    let closes = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let stub = Stub::start(|_, _| token_answer(r#","expires_in":3599"#)).await;
-    // The stand-in answers discovery itself; put a closing relay in front of it for the first connection.
-    let relay = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let relay_addr = relay.local_addr().unwrap();
-    let target = stub.base.trim_start_matches("http://").to_string();
-    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let (counter, first_closes) = (connections.clone(), closes.clone());
-    tokio::spawn(async move {
-        while let Ok((mut inbound, _)) = relay.accept().await {
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            if first_closes.swap(false, std::sync::atomic::Ordering::SeqCst) {
-                let mut buf = [0u8; 1024];
-                let _ = inbound.read(&mut buf).await;
-                drop(inbound);
-                continue;
-            }
-            let target = target.clone();
-            tokio::spawn(async move {
-                let mut outbound = TcpStream::connect(target).await.unwrap();
-                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-            });
-        }
-    });
-    let authority = Authority::parse(&format!("http://{relay_addr}/{TENANT}")).unwrap();
+    let stub = stand_in(|_, _| token_answer(r#","expires_in":3599"#)).await;
+    // The stand-in answers discovery itself; a relay in front of it closes the first connection.
+    let relay = relay(stub.addr.to_string(), 1).await;
+    let authority = Authority::parse(&format!("http://{}/{TENANT}", relay.addr)).unwrap();
     let app = ConfidentialClient::builder("client", authority)
         .client_secret(ClientSecret::new("s"))
         .http_client(http_client())
@@ -411,16 +236,15 @@ async fn a_discovery_get_closed_before_the_answer_is_retried() {
         .unwrap();
     let metadata = app.metadata().await.unwrap();
     assert!(metadata.token_endpoint.as_str().ends_with("/oauth2/v2.0/token"));
-    assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 2);
-    assert_eq!(stub.hits_to("/openid-configuration").len(), 1);
+    assert_eq!(relay.connections(), 2);
+    assert_eq!(stub.requests_ending("/openid-configuration").len(), 1);
 }
 
 #[tokio::test]
 async fn an_html_page_with_status_200_names_the_page_and_the_proxy() {
-    let stub = Stub::start(|_, _| Reply::Answer {
-        status: 200,
-        content_type: "text/html",
-        body: "\n<!DOCTYPE html><html><head><title>Hotel\tGuest WiFi - Sign in</title></head><body>Accept the terms</body></html>".into(),
+    let stub = stand_in(|_, _| {
+        json(200, "\n<!DOCTYPE html><html><head><title>Hotel\tGuest WiFi - Sign in</title></head><body>Accept the terms</body></html>")
+            .with_header("content-type", "text/html")
     })
     .await;
     let cache = Arc::new(MemoryCache::new());
@@ -438,7 +262,7 @@ async fn an_html_page_with_status_200_names_the_page_and_the_proxy() {
     assert!(err.fix().unwrap().contains("HTTPS_PROXY"), "{:?}", err.fix());
     assert_eq!(access_tokens_in(&*cache).await, 0);
     // A wrong answer is not a network failure: not retried.
-    assert_eq!(stub.token_requests(), 1);
+    assert_eq!(token_requests(&stub), 1);
 }
 
 #[tokio::test]
@@ -469,7 +293,7 @@ async fn malformed_token_answers_name_the_member_never_the_value() {
         ),
     ];
     for (body, expected) in cases {
-        let stub = Stub::start(move |_, _| json(200, body)).await;
+        let stub = stand_in(move |_, _| json(200, body)).await;
         let cache = Arc::new(MemoryCache::new());
         let err = daemon(&stub, cache.clone())
             .acquire_token_for_client(&[SCOPE])
@@ -488,8 +312,8 @@ const ERROR_200: &str = r#"{"error":"invalid_client","error_description":"AADSTS
 
 #[tokio::test]
 async fn the_device_code_endpoint_answering_an_error_with_200_is_a_service_error() {
-    let stub = Stub::start(|_, _| json(200, ERROR_200)).await;
-    let app = PublicClient::builder("public-app", stub.authority())
+    let stub = stand_in(|_, _| json(200, ERROR_200)).await;
+    let app = PublicClient::builder("public-app", authority(&stub))
         .http_client(http_client())
         .build()
         .unwrap();
@@ -506,14 +330,14 @@ async fn the_device_code_endpoint_answering_an_error_with_200_is_a_service_error
         Some("6a5b5e54-0000-0000-0000-00000000c0de")
     );
     assert!(err.fix().is_some());
-    assert_eq!(stub.hits_to("/oauth2/v2.0/devicecode").len(), 1);
+    assert_eq!(stub.requests_ending("/oauth2/v2.0/devicecode").len(), 1);
 }
 
 #[tokio::test]
 async fn the_token_endpoint_answering_an_error_with_200_is_a_service_error() {
     // Odd types in the other members do not lose the error.
     let body = r#"{"error":"invalid_client","error_codes":["x",7000215],"trace_id":5,"error_description":"AADSTS7000215: Invalid client secret provided."}"#;
-    let stub = Stub::start(move |_, _| json(200, body)).await;
+    let stub = stand_in(move |_, _| json(200, body)).await;
     let cache = Arc::new(MemoryCache::new());
     let err = daemon(&stub, cache.clone())
         .acquire_token_for_client(&[SCOPE])
@@ -532,8 +356,8 @@ async fn the_token_endpoint_answering_an_error_with_200_is_a_service_error() {
 
 #[tokio::test]
 async fn identity_posts_announce_retry_after_and_h429() {
-    let stub = Stub::start(|hit, _| {
-        if hit.path.ends_with("/devicecode") {
+    let stub = stand_in(|hit, _| {
+        if hit.path().ends_with("/devicecode") {
             json(200, r#"{"error":"authorization_declined"}"#)
         } else {
             token_answer(r#","expires_in":3599"#)
@@ -544,18 +368,15 @@ async fn identity_posts_announce_retry_after_and_h429() {
         .acquire_token_for_client(&[SCOPE])
         .await
         .unwrap();
-    let public = PublicClient::builder("public-app", stub.authority())
+    let public = PublicClient::builder("public-app", authority(&stub))
         .http_client(http_client())
         .build()
         .unwrap();
     public.initiate_device_flow(&["User.Read"]).await.unwrap_err();
-    let posts: Vec<Hit> = stub
-        .hits
-        .lock()
-        .unwrap()
-        .iter()
+    let posts: Vec<Request> = stub
+        .requests()
+        .into_iter()
         .filter(|h| h.method == "POST")
-        .cloned()
         .collect();
     assert_eq!(posts.len(), 2);
     for post in posts {
@@ -563,10 +384,10 @@ async fn identity_posts_announce_retry_after_and_h429() {
             post.header("x-ms-lib-capability"),
             Some("retry-after, h429"),
             "{}",
-            post.path
+            post.target
         );
     }
-    let discovery = &stub.hits_to("/openid-configuration")[0];
+    let discovery = &stub.requests_ending("/openid-configuration")[0];
     assert_eq!(discovery.header("x-ms-lib-capability"), None);
 }
 
@@ -584,19 +405,26 @@ impl Write for Captured {
     }
 }
 
+impl Captured {
+    /// Captures this thread's logs that pass `filter` until the guard is dropped.
+    fn start(filter: &str) -> (Captured, tracing::subscriber::DefaultGuard) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+}
+
 #[tokio::test]
 async fn each_request_is_logged_once_at_info_with_its_correlation_id_and_no_query() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("warn,identity_core=debug")
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::start("warn,identity_core=debug");
 
-    let stub = Stub::start(|hit, _| {
-        if hit.path.starts_with("/v1.0/") {
+    let stub = stand_in(|hit, _| {
+        if hit.path().starts_with("/v1.0/") {
             json(200, r#"{"value":[]}"#)
         } else {
             token_answer(r#","expires_in":3599"#)
@@ -608,7 +436,7 @@ async fn each_request_is_logged_once_at_info_with_its_correlation_id_and_no_quer
     let correlation_id = token.correlation_id.clone().unwrap();
     identity_core::GraphClient::new(app.http_client().clone())
         .get(
-            &format!("{}/v1.0/users?$select=secretQuery", stub.base),
+            &format!("{}/v1.0/users?$select=secretQuery", stub.base()),
             &token.access_token,
         )
         .await
@@ -649,26 +477,13 @@ async fn each_request_is_logged_once_at_info_with_its_correlation_id_and_no_quer
 async fn an_untrusted_certificate_is_not_retried_and_its_fix_names_the_ca_setting() {
     let emu = entra_emulator::Emulator::builder().start().await.unwrap();
     // A counting TCP relay in front of the emulator's HTTPS port: each connection is one attempt.
-    let relay = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let relay_addr = relay.local_addr().unwrap();
     let target = emu
         .https_url()
         .trim_start_matches("https://")
         .trim_end_matches('/')
         .to_string();
-    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = connections.clone();
-    tokio::spawn(async move {
-        while let Ok((mut inbound, _)) = relay.accept().await {
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let target = target.clone();
-            tokio::spawn(async move {
-                let mut outbound = TcpStream::connect(target).await.unwrap();
-                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-            });
-        }
-    });
-    let authority = Authority::parse(&format!("https://{relay_addr}/{}", emu.tenant_id())).unwrap();
+    let relay = relay(target, 0).await;
+    let authority = Authority::parse(&format!("https://{}/{}", relay.addr, emu.tenant_id())).unwrap();
     // No emulator CA: its certificate is not trusted.
     let app = ConfidentialClient::builder("client", authority)
         .client_secret(ClientSecret::new("s"))
@@ -682,16 +497,16 @@ async fn an_untrusted_certificate_is_not_retried_and_its_fix_names_the_ca_settin
         fix.contains("IDENTITY_EXTRA_CA_CERTS") && fix.contains("not retried"),
         "{fix}"
     );
-    assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(relay.connections(), 1);
 }
 
 #[tokio::test]
 async fn the_waits_between_retries_add_up_to_at_most_max_retry_wait() {
-    let stub = Stub::start(|_, _| Reply::Busy { retry_after: "1.5" }).await;
+    let stub = stand_in(|_, _| busy("1.5")).await;
     let mut config = HttpConfig::default();
     config.proxy_from_env = false;
     config.max_retry_wait = Duration::from_secs(2);
-    let app = ConfidentialClient::builder("client", stub.authority())
+    let app = ConfidentialClient::builder("client", authority(&stub))
         .client_secret(ClientSecret::new("s"))
         .http_client(HttpClient::new(config).unwrap())
         .build()
@@ -705,19 +520,12 @@ async fn the_waits_between_retries_add_up_to_at_most_max_retry_wait() {
         (503, Some(Duration::from_millis(1500)))
     );
     // 1.5 s was waited once; a second 1.5 s would exceed the 2 s budget, so the answer is returned.
-    assert_eq!(stub.token_requests(), 2);
+    assert_eq!(token_requests(&stub), 2);
 }
 
 #[tokio::test]
 async fn a_refused_connection_is_retried_and_each_attempt_is_logged() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("identity_core::http=info")
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::start("identity_core::http=info");
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
@@ -751,8 +559,8 @@ async fn a_refused_connection_is_retried_and_each_attempt_is_logged() {
 /// A device code living u64::MAX seconds: the lifetime meets the monotonic clock, and must not overflow it.
 #[tokio::test]
 async fn a_huge_device_code_lifetime_does_not_panic() {
-    let stub = Stub::start(|hit, _| {
-        if hit.path.ends_with("/devicecode") {
+    let stub = stand_in(|hit, _| {
+        if hit.path().ends_with("/devicecode") {
             json(
                 200,
                 r#"{"user_code":"ABCD","device_code":"dc","verification_uri":"https://microsoft.com/devicelogin","expires_in":18446744073709551615,"interval":1}"#,
@@ -762,7 +570,7 @@ async fn a_huge_device_code_lifetime_does_not_panic() {
         }
     })
     .await;
-    let app = PublicClient::builder("public-app", stub.authority())
+    let app = PublicClient::builder("public-app", authority(&stub))
         .http_client(http_client())
         .build()
         .unwrap();

@@ -11,10 +11,11 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use identity_core::{Authority, Error, HttpClient, HttpConfig, Password, PublicClient};
+use identity_core::{Authority, Error, Password, PublicClient};
 use proptest::prelude::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+
+mod common;
+use common::{Reply, Stub, loopback_http, serve_identity};
 
 const TENANT: &str = "contoso.onmicrosoft.com";
 
@@ -27,6 +28,8 @@ struct Stand {
     runtime: tokio::runtime::Runtime,
     answer: Answer,
     client: PublicClient,
+    /// Serves discovery and the current answer while the tests run.
+    _stub: Stub,
 }
 
 /// One stand-in and one client for all cases (discovery is fetched once).
@@ -39,54 +42,21 @@ fn stand() -> &'static Stand {
             .build()
             .unwrap();
         let answer: Answer = Arc::new(Mutex::new((200, Vec::new())));
-        let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (served, server_base) = (answer.clone(), base.clone());
-        runtime.spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let (served, base) = (served.clone(), server_base.clone());
-                tokio::spawn(async move {
-                    let mut request = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 65536 {
-                        match stream.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => request.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    let head = String::from_utf8_lossy(&request);
-                    let (status, body) = if head.contains("/.well-known/openid-configuration") {
-                        (
-                            200,
-                            format!(
-                                r#"{{"issuer":"{base}/{TENANT}/v2.0","token_endpoint":"{base}/{TENANT}/oauth2/v2.0/token","device_authorization_endpoint":"{base}/{TENANT}/oauth2/v2.0/devicecode"}}"#
-                            )
-                            .into_bytes(),
-                        )
-                    } else if head.contains("/oauth2/v2.0/token") {
-                        (400, br#"{"error":"invalid_grant","error_codes":[50126]}"#.to_vec())
-                    } else {
-                        served.lock().unwrap().clone()
-                    };
-                    let mut reply = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                        body.len()
-                    )
-                    .into_bytes();
-                    reply.extend_from_slice(&body);
-                    let _ = stream.write_all(&reply).await;
-                    let _ = stream.shutdown().await;
-                });
+        let served = answer.clone();
+        let stub = runtime.block_on(serve_identity(TENANT, move |request, _| {
+            if request.path().ends_with("/oauth2/v2.0/token") {
+                Reply::raw(400, r#"{"error":"invalid_grant","error_codes":[50126]}"#)
+            } else {
+                let (status, body) = served.lock().unwrap().clone();
+                Reply::raw(status, body)
             }
-        });
-        let mut config = HttpConfig::default();
-        config.proxy_from_env = false;
-        config.max_retries = 0;
+        }));
+        let base = stub.base();
         let client = PublicClient::builder(
             "public-app",
             Authority::parse(&format!("{base}/{TENANT}")).unwrap(),
         )
-        .http_client(HttpClient::new(config).unwrap())
+        .http_client(loopback_http(None))
         .build()
         .unwrap();
         Stand {
@@ -94,6 +64,7 @@ fn stand() -> &'static Stand {
             runtime,
             answer,
             client,
+            _stub: stub,
         }
     })
 }

@@ -6,6 +6,19 @@
 //! - [`main`]: runs a sample and maps its error to a message on stderr and a distinct exit code;
 //! - `certificate_helper`: makes a self-signed development certificate (PEM, PFX, thumbprints); with the
 //!   `embedded-emulator` feature (on by default).
+//!
+//! # Layout
+//!
+//! - `args`: the flags every sample shares, each backed by its environment variable, `.env` loading, logging.
+//! - `config`: from settings to a validated [`Config`] (a tenant, or the embedded emulator), [`CredentialArgs`].
+//! - `daemon`: the daemon samples' settings ([`SecretArgs`], [`CertificateArgs`]).
+//! - `user`: the user-flow samples' settings ([`DeviceCodeArgs`], [`UserPasswordArgs`]) and [`silent`] sign-in.
+//! - `cache`: which token cache a sample uses (`IDENTITY_CACHE`) and where its file lives.
+//! - `cache_tool`: the `token-cache list | clear` tool (`src/bin/token-cache.rs` is its entry point).
+//! - `certificate_helper`: the `create-certificate` development certificate (feature `embedded-emulator`).
+//! - `prompt`: the device-code prompt (the code, a QR code of the page, the wait).
+//! - `error`: [`SetupError`], why a sample cannot start, naming the sample's variables.
+//! - `report`: how a sample ends: [`main`], the error report with the fix, and the [`ExitCode`]s.
 
 // On docs.rs (`--cfg docsrs`, nightly), label each feature-gated item with its feature.
 #![cfg_attr(docsrs, feature(doc_cfg))]
