@@ -65,7 +65,7 @@ fn http_client() -> HttpClient {
 }
 
 fn daemon(stub: &Stub, cache: Arc<dyn TokenCache>) -> ConfidentialClient {
-    ConfidentialClient::builder("00000000-0000-0000-0000-0000000000a1", authority(&stub))
+    ConfidentialClient::builder("00000000-0000-0000-0000-0000000000a1", authority(stub))
         .client_secret(ClientSecret::new("the-client-secret"))
         .http_client(http_client())
         .cache(cache)
