@@ -381,12 +381,19 @@ async fn redirect_uri_rules_and_unknown_clients_are_error_pages() {
     assert!(page.location.is_none());
 }
 
+/// Parameters replaced, expected `error`, expected AADSTS code.
+type Case = (
+    &'static [(&'static str, &'static str)],
+    &'static str,
+    &'static str,
+);
+
 #[tokio::test]
 async fn errors_after_the_redirect_uri_go_to_it() {
     let emu = start().await;
     let cid = app_id(&emu, "interactive");
     let mut browser = Browser::new(&emu);
-    let cases: [(&[(&str, &str)], &str, &str); 4] = [
+    let cases: [Case; 4] = [
         (
             &[("response_type", "token")],
             "unsupported_response_type",
