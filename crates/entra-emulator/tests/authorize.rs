@@ -824,3 +824,27 @@ fn the_test_pkce_pair_is_s256() {
         CHALLENGE
     );
 }
+
+#[tokio::test]
+async fn graph_lists_the_redirect_uris_by_platform() {
+    let emu = start().await;
+    let http = client(&emu);
+    let bearer = token(&emu, &http, "daemon").await;
+    let get = |app: &str| {
+        let url = format!("{}/applications(appId='{}')", emu.graph_base(), app_id(&emu, app));
+        let req = http.get(url).bearer_auth(&bearer);
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let interactive = get("interactive").await;
+    assert_eq!(
+        interactive["publicClient"]["redirectUris"],
+        serde_json::json!(["http://localhost"])
+    );
+    assert_eq!(interactive["web"]["redirectUris"], serde_json::json!([]));
+    let web = get("public-flows-disabled").await;
+    assert_eq!(
+        web["web"]["redirectUris"],
+        serde_json::json!(["http://localhost"])
+    );
+    assert_eq!(web["publicClient"]["redirectUris"], serde_json::json!([]));
+}
