@@ -315,6 +315,28 @@ async fn query_mode_redirects_with_the_code_and_state() {
     let body: Value = resp.json().await.unwrap();
     let (_, id) = decode_jwt(body["id_token"].as_str().unwrap());
     assert!(id.get("nonce").is_none(), "no nonce asked for");
+
+    // fragment mode (single sign-on: answered at once).
+    let page = browser
+        .get(&authorize_url(
+            &emu,
+            &cid,
+            &[
+                ("redirect_uri", redirect),
+                ("response_mode", "fragment"),
+                ("state", "f"),
+            ],
+        ))
+        .await;
+    assert_eq!(page.status, 302);
+    let location = url::Url::parse(page.location.as_deref().unwrap()).unwrap();
+    assert_eq!(location.query(), None);
+    let fields: HashMap<String, String> =
+        url::form_urlencoded::parse(location.fragment().unwrap().as_bytes())
+            .into_owned()
+            .collect();
+    assert_eq!(fields["state"], "f");
+    assert!(fields["code"].starts_with("1.A"));
 }
 
 #[tokio::test]
