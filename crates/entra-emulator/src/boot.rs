@@ -257,6 +257,7 @@ pub(crate) async fn start_with_store(builder: Settings, store: &Store) -> Result
         device_issued: tokio::sync::Notify::new(),
         grants: Mutex::new(Default::default()),
         sessions: Mutex::new(Default::default()),
+        auth_codes: Mutex::new(Default::default()),
         https_url: https_url.clone(),
         counters: Counters::default(),
         faults: Mutex::new(Default::default()),

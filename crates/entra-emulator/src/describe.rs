@@ -113,6 +113,12 @@ pub struct AppDescription {
     /// Admin-consented delegated Graph permissions.
     #[serde(default)]
     pub delegated_permissions: Vec<String>,
+    /// Redirect URIs of the "Mobile and desktop applications" platform (auth code flow of a public client).
+    #[serde(default)]
+    pub public_client_redirect_uris: Vec<String>,
+    /// Redirect URIs of the "Web" platform.
+    #[serde(default)]
+    pub web_redirect_uris: Vec<String>,
 }
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -343,6 +349,8 @@ pub(crate) fn describe(
                     is_fallback_public_client: a.is_fallback_public_client,
                     sign_in_audience: a.sign_in_audience.clone(),
                     delegated_permissions: a.delegated_permissions.clone(),
+                    public_client_redirect_uris: a.public_client_redirect_uris.clone(),
+                    web_redirect_uris: a.web_redirect_uris.clone(),
                 })
                 .collect(),
             users: t

@@ -87,6 +87,15 @@ pub struct AppRegistration {
     /// [`Self::delegated_permissions`] then cover every user, those flagged `consent_missing` included.
     #[serde(default)]
     pub admin_consent_granted: bool,
+    /// Redirect URIs of the "Mobile and desktop applications" platform (Graph `publicClient.redirectUris`):
+    /// the authorization code redeemed for them needs no client credential. `http://localhost` and
+    /// `http://127.0.0.1` match any port (see `routes::authorize`).
+    #[serde(default)]
+    pub public_client_redirect_uris: Vec<String>,
+    /// Redirect URIs of the "Web" platform (Graph `web.redirectUris`): the code is redeemed by a
+    /// confidential client (secret or certificate).
+    #[serde(default)]
+    pub web_redirect_uris: Vec<String>,
 }
 
 /// A client secret (password credential) of an app registration.
@@ -356,6 +365,8 @@ impl AppRegistration {
             is_fallback_public_client: false,
             delegated_permissions: Vec::new(),
             admin_consent_granted: false,
+            public_client_redirect_uris: Vec::new(),
+            web_redirect_uris: Vec::new(),
         }
     }
 

@@ -6,7 +6,8 @@
 //! It serves what the four quickstarts and MSAL call: OpenID Connect discovery, signing keys, instance and
 //! user realm discovery; the v2.0 token endpoint with its grants: client credentials (a client secret or a
 //! certificate: signed JWT client assertions), device code, username/password and refresh token; the
-//! device-code sign-in page and the admin-consent page; and Graph `/v1.0/users`, `/v1.0/users/{id}`,
+//! device-code sign-in page and the admin-consent page; the authorization endpoint (auth code flow with
+//! PKCE, its sign-in pages and the `authorization_code` grant); and Graph `/v1.0/users`, `/v1.0/users/{id}`,
 //! `/v1.0/me`, `/v1.0/applications/…`. Answers carry the real service's error shapes and AADSTS codes.
 //!
 //! Emulators sharing a state directory ([`EmulatorBuilder::state_dir`]) may start at the same moment: the
@@ -32,16 +33,17 @@
 //!   listeners, serve) and `describe.rs` (the self-description, [`Description`]).
 //! - **HTTP**: `server.rs` (the router, the listeners, request counting) with `server/faults.rs` (injected
 //!   faults), and `routes/`: `discovery`; `token`, the token endpoint, which serves client credentials itself
-//!   and hands the user grants to `device`, `password` and `refresh` (sharing `user_flow`); `client_auth` and
-//!   `request` below them; the HTML pages `signin` and `admin_consent`; `graph`; and `admin`
-//!   (`/_emulator/*`).
+//!   and hands the user grants to `device`, `password`, `refresh` and `auth_code` (sharing `user_flow`);
+//!   `client_auth` and `request` below them; the authorization endpoint `authorize` with its sign-in pages
+//!   `login`; the HTML pages `signin` and `admin_consent`; `graph`; and `admin` (`/_emulator/*`).
 //! - **State**: `state.rs` (`AppState`: the directory, the signing key, the stores, counters and faults behind
 //!   their locks).
 //! - **Protocol**: `assertion.rs` (client assertions), `jwt.rs`, `keys.rs` (the token-signing key),
 //!   `error_responses.rs` (the AADSTS catalogue and Graph errors) and `request_context.rs` (`Ctx`: the base
 //!   URL as the client addressed it, the request and correlation ids, the clock).
 //! - **Model**: `seed.rs` (the seeded demo tenant), `directory.rs` (tenants, apps, users), `tenancy.rs`
-//!   (tenant path segments and what they resolve to), `device_codes.rs`, `grants.rs` (refresh tokens) and
+//!   (tenant path segments and what they resolve to), `device_codes.rs`, `grants.rs` (refresh tokens),
+//!   `auth_codes.rs` (authorization requests, codes and single sign-on of the auth code flow) and
 //!   `sessions.rs` (the sign-in pages' browser sessions).
 //! - **Files and crypto**: `held_certificates.rs` (the seeded apps' certificates whose keys the emulator
 //!   holds), [`certificates`] (development certificates, public), `tls.rs` (the CA and server certificate),
@@ -50,6 +52,7 @@
 //!   ordered JSON).
 
 mod assertion;
+mod auth_codes;
 mod boot;
 pub mod certificates;
 mod describe;
@@ -459,6 +462,18 @@ impl Emulator {
     /// AADSTS700082.
     pub fn expire_refresh_tokens(&self) {
         self.state.grants().expire_all();
+    }
+
+    /// `https://127.0.0.1:PORT/{default tenant GUID}/oauth2/v2.0/authorize`: the authorization endpoint of the
+    /// auth code flow, whose sign-in page the browser is sent to.
+    pub fn authorize_url(&self) -> String {
+        format!("{}/oauth2/v2.0/authorize", self.authority())
+    }
+
+    /// Makes every authorization code issued so far expired: redeeming it gets AADSTS70008 (codes otherwise
+    /// live 10 minutes). Returns how many there were.
+    pub fn expire_authorization_codes(&self) -> usize {
+        self.state.auth_codes().expire_all()
     }
 
     /// Stops the listeners, letting in-flight requests finish (at most a few seconds).

@@ -132,6 +132,14 @@ fn summary(emulator: &Emulator) -> String {
                     files.pem, files.pfx, files.pfx_password
                 ));
             }
+            for uri in &a.public_client_redirect_uris {
+                line(format!(
+                    "      redirect URI {uri} (Mobile and desktop applications)"
+                ));
+            }
+            for uri in &a.web_redirect_uris {
+                line(format!("      redirect URI {uri} (Web)"));
+            }
         }
         line(format!(
             "    {} users, e.g. {}",
@@ -213,6 +221,10 @@ fn summary(emulator: &Emulator) -> String {
         ));
     }
 
+    let interactive = app("interactive");
+    if let Some(a) = interactive {
+        line(rust(&a.client_id, "me", &[], "interactive"));
+    }
     line(String::new());
     line("MSAL Python (in crates/entra-emulator/msal-python, with msal==1.39.0):".to_owned());
     if let Some(a) = secret_app {
@@ -248,6 +260,9 @@ fn summary(emulator: &Emulator) -> String {
             ],
             "username_password_sample.py",
         ));
+    }
+    if let Some(a) = interactive {
+        line(python(&a.client_id, "me", &[], "interactive_sample.py"));
     }
     if let Some(a) = secret_app {
         let secret = a.client_secret.as_deref().unwrap_or_default();

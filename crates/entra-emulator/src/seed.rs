@@ -13,7 +13,8 @@ impl Directory {
     /// The seeded default directory: tenant `contoso.onmicrosoft.com` (with the federated domain
     /// `fabrikam.com`), the confidential apps `daemon`, `expired-secret`, `no-permissions` and
     /// `daemon-certificate`, the public-client apps `device-code`, `username-password`,
-    /// `public-flows-disabled`, `single-tenant` and `personal-only`, sixteen demo users, the sample user
+    /// `public-flows-disabled` (with the Web redirect URI `http://localhost`), `single-tenant`,
+    /// `personal-only` and `interactive` (redirect URI `http://localhost`, "Mobile and desktop"), sixteen demo users, the sample user
     /// [`DEMO_USERNAME`] (password [`DEMO_PASSWORD`]), one user per [`User`] flag (`mfa.user@…`,
     /// `mfa.register@…`, `locked.user@…`, `disabled.user@…`, `expired.password@…`, `ca.blocked@…`,
     /// `no.consent@…`) and the federated `federated.user@fabrikam.com`. Ids are fixed; secret values and the
@@ -47,6 +48,11 @@ impl Directory {
             seeded_certificate_app(),
         ];
         apps.extend(PUBLIC_APPS.iter().map(seeded_public_app));
+        apps.push(seeded_interactive_app());
+        if let Some(app) = apps.iter_mut().find(|a| a.name == "public-flows-disabled") {
+            // Registered under "Web": a code redeemed without a secret gets AADSTS7000218.
+            app.web_redirect_uris.push("http://localhost".to_owned());
+        }
         let mut users: Vec<User> = DEMO_USERS
             .iter()
             .map(|d| {
@@ -114,6 +120,7 @@ impl Directory {
         let demo_users = DEMO_USERS.len();
         for app in seeded.apps {
             let wanted = app.name == DAEMON_CERTIFICATE_APP
+                || app.name == INTERACTIVE_APP
                 || (predates_user_flows && PUBLIC_APPS.iter().any(|(name, ..)| *name == app.name));
             if wanted && tenant.app(&app.name).is_none() {
                 added.push(format!("app {}", app.name));
@@ -133,6 +140,22 @@ impl Directory {
             }
         }
         added
+    }
+}
+
+/// Short name of the seeded public client registered for the interactive flow (auth code + PKCE).
+pub(crate) const INTERACTIVE_APP: &str = "interactive";
+
+/// The interactive sample's app: platform "Mobile and desktop applications" with redirect URI
+/// `http://localhost` (any port), as the sample's docs register it. No admin consent: the user consents to
+/// `User.Read` on the first sign-in, as with a freshly registered app. "Allow public client flows" is on so
+/// that its refresh tokens are redeemed without a credential (the emulator ties that to the flag).
+fn seeded_interactive_app() -> AppRegistration {
+    AppRegistration {
+        sign_in_audience: SignInAudience::MultipleOrgs.as_str().to_owned(),
+        is_fallback_public_client: true,
+        public_client_redirect_uris: vec!["http://localhost".to_owned()],
+        ..seeded_app(INTERACTIVE_APP, "Contoso interactive sample", &[], None)
     }
 }
 
@@ -156,6 +179,8 @@ fn seeded_app(name: &str, display: &str, roles: &[&str], secret: Option<ClientSe
         is_fallback_public_client: false,
         delegated_permissions: Vec::new(),
         admin_consent_granted: false,
+        public_client_redirect_uris: Vec::new(),
+        web_redirect_uris: Vec::new(),
     }
 }
 

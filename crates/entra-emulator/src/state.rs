@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth_codes::AuthCodes;
 use crate::device_codes::{DeviceConfig, DeviceStore};
 use crate::directory::Directory;
 use crate::grants::Grants;
@@ -423,6 +424,9 @@ pub(crate) struct AppState {
     pub grants: Mutex<Grants>,
     /// Sign-in page sessions.
     pub sessions: Mutex<Sessions>,
+    /// Authorization requests in progress on the sign-in page, issued authorization codes and the browsers'
+    /// single sign-on (`routes::authorize`). Lock order: after `directory`; never held with another store.
+    pub auth_codes: Mutex<AuthCodes>,
     /// `https://127.0.0.1:PORT` of the HTTPS listener.
     pub https_url: String,
     pub counters: Counters,
@@ -459,6 +463,12 @@ impl AppState {
 
     pub fn grants(&self) -> std::sync::MutexGuard<'_, Grants> {
         self.grants
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn auth_codes(&self) -> std::sync::MutexGuard<'_, AuthCodes> {
+        self.auth_codes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }

@@ -404,3 +404,60 @@ async fn msal_python_username_password_sample_runs_against_port_443() {
         "the sample's consent hint: {stdout}"
     );
 }
+
+/// Runs the interactive sample with its browser replaced by `_page_browser.py`, which drives the emulator's
+/// sign-in page over HTTP as `DEMO_USERNAME` and then accepts or cancels the consent page (`action`).
+async fn run_interactive_sample(emu: &Emulator, action: &str) -> Output {
+    let app = emu.app("interactive").expect("seeded interactive app");
+    let vars = [
+        ("CLIENT_ID", app.app_id.clone()),
+        ("ENDPOINT", format!("{}/me", emu.graph_base())),
+        ("SIGN_IN_USERNAME", DEMO_USERNAME.to_owned()),
+        ("SIGN_IN_PASSWORD", DEMO_PASSWORD.to_owned()),
+        ("SIGN_IN_ACTION", action.to_owned()),
+        ("TIMEOUT", "60".to_owned()),
+    ];
+    run_script(emu, "_page_browser.py", &emu.authority(), &vars).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msal_python_acquire_token_interactive_completes_through_the_sign_in_page() {
+    let emu = start().await;
+    let out = run_interactive_sample(&emu, "accept").await;
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "exit {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    // MSAL's request went through every page: sign-in, consent, and the form_post page to its listener.
+    for page in [
+        "page: Sign in to your account",
+        "page: Permissions requested",
+        "page: Working...",
+    ] {
+        assert!(stderr.contains(page), "{page} not seen:\n{stderr}");
+    }
+    let (_, json) = stdout
+        .split_once("Graph API call result: ")
+        .expect("the sample's result line");
+    let me: Value = serde_json::from_str(json).expect("the /me JSON");
+    assert_eq!(me["userPrincipalName"], DEMO_USERNAME);
+    let counts = emu.request_counts();
+    assert_eq!(counts.get(Endpoint::Token), 1, "one code redemption");
+    assert_eq!(counts.get(Endpoint::Graph), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msal_python_acquire_token_interactive_reports_a_cancelled_consent() {
+    let emu = start().await;
+    let out = run_interactive_sample(&emu, "decline").await;
+    let stdout = text(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.starts_with("access_denied\nAADSTS65004: User declined to consent to access the app."),
+        "{stdout}\nstderr:\n{}",
+        text(&out.stderr)
+    );
+    assert_eq!(emu.request_counts().get(Endpoint::Token), 0);
+}

@@ -168,7 +168,7 @@ fn redirect_mismatch(uri: &str, app_id: &str) -> AadError {
 }
 
 /// The sign-in service's error page: the AADSTS line and the ids support asks for.
-fn error_page(ctx: &Ctx, e: &AadError) -> Response {
+pub(crate) fn error_page(ctx: &Ctx, e: &AadError) -> Response {
     let body = format!(
         "<h1>Sorry, but we're having trouble signing you in.</h1>\
          <p class=\"error\" id=\"error\" role=\"alert\">{}</p>\

@@ -141,6 +141,7 @@ fn token_inner(
         }
         "password" => super::password::password_grant(state, ctx, &directory, &resolved, headers, form),
         "refresh_token" => super::refresh::refresh_grant(state, ctx, &directory, &resolved, headers, form),
+        "authorization_code" => super::auth_code::redeem(state, ctx, &directory, &resolved, headers, form),
         other => Err(AadError::unsupported_grant_type(other)),
     }
 }

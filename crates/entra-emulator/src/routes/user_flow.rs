@@ -389,6 +389,9 @@ struct IdTokenClaims<'a> {
     email: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
+    /// The authorization request's `nonce` (auth code flow only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     oid: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -435,6 +438,18 @@ pub(crate) fn issue_user_tokens(
     signed_in: &SignedIn<'_>,
     granted: &Granted,
     form: &Form,
+) -> Result<Response, AadError> {
+    issue_user_tokens_with_nonce(state, ctx, signed_in, granted, form, None)
+}
+
+/// [`issue_user_tokens`] with the authorization request's `nonce` in the ID token.
+pub(crate) fn issue_user_tokens_with_nonce(
+    state: &AppState,
+    ctx: &Ctx,
+    signed_in: &SignedIn<'_>,
+    granted: &Granted,
+    form: &Form,
+    nonce: Option<&str>,
 ) -> Result<Response, AadError> {
     let SignedIn {
         tenant,
@@ -489,6 +504,7 @@ pub(crate) fn issue_user_tokens(
             aio: random_b64url(48),
             email: user.mail.as_deref().filter(|_| granted.email),
             name: granted.profile.then_some(user.display_name.as_str()),
+            nonce,
             oid: granted.profile.then_some(user.id.as_str()),
             preferred_username: granted.profile.then_some(user.user_principal_name.as_str()),
             rh: format!("0.A{}", random_b64url(42)),
