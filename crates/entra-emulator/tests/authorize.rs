@@ -315,6 +315,28 @@ async fn query_mode_redirects_with_the_code_and_state() {
     let body: Value = resp.json().await.unwrap();
     let (_, id) = decode_jwt(body["id_token"].as_str().unwrap());
     assert!(id.get("nonce").is_none(), "no nonce asked for");
+
+    // fragment mode (single sign-on: answered at once).
+    let page = browser
+        .get(&authorize_url(
+            &emu,
+            &cid,
+            &[
+                ("redirect_uri", redirect),
+                ("response_mode", "fragment"),
+                ("state", "f"),
+            ],
+        ))
+        .await;
+    assert_eq!(page.status, 302);
+    let location = url::Url::parse(page.location.as_deref().unwrap()).unwrap();
+    assert_eq!(location.query(), None);
+    let fields: HashMap<String, String> =
+        url::form_urlencoded::parse(location.fragment().unwrap().as_bytes())
+            .into_owned()
+            .collect();
+    assert_eq!(fields["state"], "f");
+    assert!(fields["code"].starts_with("1.A"));
 }
 
 #[tokio::test]
@@ -381,12 +403,19 @@ async fn redirect_uri_rules_and_unknown_clients_are_error_pages() {
     assert!(page.location.is_none());
 }
 
+/// Parameters replaced, expected `error`, expected AADSTS code.
+type Case = (
+    &'static [(&'static str, &'static str)],
+    &'static str,
+    &'static str,
+);
+
 #[tokio::test]
 async fn errors_after_the_redirect_uri_go_to_it() {
     let emu = start().await;
     let cid = app_id(&emu, "interactive");
     let mut browser = Browser::new(&emu);
-    let cases: [(&[(&str, &str)], &str, &str); 4] = [
+    let cases: [Case; 4] = [
         (
             &[("response_type", "token")],
             "unsupported_response_type",
@@ -816,4 +845,28 @@ fn the_test_pkce_pair_is_s256() {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest),
         CHALLENGE
     );
+}
+
+#[tokio::test]
+async fn graph_lists_the_redirect_uris_by_platform() {
+    let emu = start().await;
+    let http = client(&emu);
+    let bearer = token(&emu, &http, "daemon").await;
+    let get = |app: &str| {
+        let url = format!("{}/applications(appId='{}')", emu.graph_base(), app_id(&emu, app));
+        let req = http.get(url).bearer_auth(&bearer);
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let interactive = get("interactive").await;
+    assert_eq!(
+        interactive["publicClient"]["redirectUris"],
+        serde_json::json!(["http://localhost"])
+    );
+    assert_eq!(interactive["web"]["redirectUris"], serde_json::json!([]));
+    let web = get("public-flows-disabled").await;
+    assert_eq!(
+        web["web"]["redirectUris"],
+        serde_json::json!(["http://localhost"])
+    );
+    assert_eq!(web["publicClient"]["redirectUris"], serde_json::json!([]));
 }

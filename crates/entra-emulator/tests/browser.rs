@@ -438,8 +438,11 @@ async fn chromium_signs_in_on_the_authorize_page_and_form_post_reaches_the_loopb
         .append_pair("nonce", "chromium-nonce")
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256");
+    // Timings are printed for the record (`--nocapture`), never asserted.
+    let started = std::time::Instant::now();
     driver.open(url.as_str()).await;
     assert_eq!(driver.text("#app").await, "Contoso interactive sample");
+    let page_shown = started.elapsed();
     driver.type_into("#username", DEMO_USERNAME).await;
     driver.type_into("#password", DEMO_PASSWORD).await;
     driver.click("#signin").await;
@@ -449,12 +452,14 @@ async fn chromium_signs_in_on_the_authorize_page_and_form_post_reaches_the_loopb
             .await
             .contains("Sign you in and read your profile")
     );
+    let accepted = std::time::Instant::now();
     driver.click("#accept").await;
     // The form_post page submits itself to the app on localhost.
     let body = tokio::time::timeout(Duration::from_secs(30), posts.recv())
         .await
         .expect("the browser posts the answer to the loopback app")
         .expect("a body");
+    let answer_posted = accepted.elapsed();
     let fields: std::collections::HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
         .into_owned()
         .collect();
@@ -462,6 +467,7 @@ async fn chromium_signs_in_on_the_authorize_page_and_form_post_reaches_the_loopb
     assert_eq!(driver.text("#app-done").await, "Authentication complete.");
     assert_eq!(driver.url().await, format!("{redirect}/"));
 
+    let redeeming = std::time::Instant::now();
     let resp = client(&emu)
         .post(token_url(&emu))
         .form(&[
@@ -478,6 +484,11 @@ async fn chromium_signs_in_on_the_authorize_page_and_form_post_reaches_the_loopb
         .unwrap();
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
+    eprintln!(
+        "timings: authorize URL -> sign-in page {page_shown:?}; Accept -> answer at the loopback app \
+         {answer_posted:?}; code redemption {:?}",
+        redeeming.elapsed()
+    );
     let (_, id) = assert_user_tokens(&body, &emu, &cid, &user(&emu, DEMO_USERNAME));
     assert_eq!(id["nonce"], "chromium-nonce");
 }

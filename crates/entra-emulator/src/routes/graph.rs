@@ -613,13 +613,13 @@ fn application_json(tenant: &Tenant, app: &AppRegistration) -> Ordered {
         .with("keyCredentials", key_credentials)
         .with("parentalControlSettings", json!({ "countriesBlockedForMinors": [], "legalAgeGroupRule": "Allow" }))
         .with("passwordCredentials", password_credentials)
-        .with("publicClient", json!({ "redirectUris": [] }))
+        .with("publicClient", json!({ "redirectUris": app.public_client_redirect_uris }))
         .with("requiredResourceAccess", required_resource_access)
         .with("verifiedPublisher", json!({ "displayName": null, "verifiedPublisherId": null, "addedDateTime": null }))
         .with("web", json!({
             "homePageUrl": null,
             "logoutUrl": null,
-            "redirectUris": [],
+            "redirectUris": app.web_redirect_uris,
             "implicitGrantSettings": { "enableAccessTokenIssuance": false, "enableIdTokenIssuance": false },
             "redirectUriSettings": [],
         }))

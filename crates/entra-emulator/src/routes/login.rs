@@ -325,16 +325,17 @@ struct Posted {
     step: Step,
 }
 
-fn accept(state: &AppState, ctx: &Ctx, headers: &HeaderMap, body: &[u8]) -> Result<Posted, Response> {
-    let (form, session) = accept_post(state, ctx, headers, body).map_err(forbidden)?;
+/// Why a POST is refused goes into the 403 page.
+fn accept(state: &AppState, ctx: &Ctx, headers: &HeaderMap, body: &[u8]) -> Result<Posted, &'static str> {
+    let (form, session) = accept_post(state, ctx, headers, body)?;
     let handle = form
         .get(REQUEST_FIELD)
-        .ok_or_else(|| forbidden("no authorization request"))?
+        .ok_or("no authorization request")?
         .to_owned();
     let (request, step) = state
         .auth_codes()
         .pending(&handle, &session)
-        .ok_or_else(|| forbidden("the authorization request expired or belongs to another browser"))?;
+        .ok_or("the authorization request expired or belongs to another browser")?;
     Ok(Posted {
         form,
         session,
@@ -411,7 +412,7 @@ pub(crate) async fn post_login(
 ) -> Response {
     let posted = match accept(&state, &ctx, &headers, &body) {
         Ok(p) => p,
-        Err(resp) => return resp,
+        Err(reason) => return forbidden(reason),
     };
     if posted.step != Step::SignIn {
         return forbidden("out of sequence: this request is past the sign-in");
@@ -465,7 +466,7 @@ pub(crate) async fn post_verify(
 ) -> Response {
     let posted = match accept(&state, &ctx, &headers, &body) {
         Ok(p) => p,
-        Err(resp) => return resp,
+        Err(reason) => return forbidden(reason),
     };
     let Step::Verify { tenant_id, user_id } = &posted.step else {
         return forbidden("out of sequence: sign in first");
@@ -494,7 +495,7 @@ pub(crate) async fn post_consent(
 ) -> Response {
     let posted = match accept(&state, &ctx, &headers, &body) {
         Ok(p) => p,
-        Err(resp) => return resp,
+        Err(reason) => return forbidden(reason),
     };
     let Step::Consent {
         tenant_id,
