@@ -8,6 +8,8 @@
     reason = "tests stop at the first failure"
 )]
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +24,48 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use url::Url;
+
+/// The tokens a stand-in token endpoint answers, with an ID token carrying `nonce`.
+fn token_answer(nonce: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let b64 = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let claims = serde_json::json!({"oid": "u-1", "tid": "t-1", "preferred_username": "adele@contoso.com", "nonce": nonce});
+    serde_json::json!({
+        "token_type": "Bearer",
+        "access_token": "stand-in-access-token",
+        "expires_in": 3600,
+        "refresh_token": "stand-in-refresh-token",
+        "scope": "User.Read openid profile offline_access",
+        "id_token": format!("{}.{}.sig", b64(serde_json::json!({"alg": "none"})), b64(claims)),
+        "client_info": b64(serde_json::json!({"uid": "u-1", "utid": "t-1"})),
+    })
+}
+
+/// A stand-in authority (plain http on loopback) whose token endpoint answers with an ID token carrying the
+/// nonce in `nonce` (set by the test once the sign-in URL is known).
+async fn stand_in_authority(nonce: Arc<std::sync::Mutex<String>>) -> common::Stub {
+    common::serve(move |request, _| {
+        let base = format!("http://{}", request.header("host").unwrap());
+        if request.target.contains("/oauth2/v2.0/token") {
+            common::Reply::json(200, token_answer(&nonce.lock().unwrap()))
+        } else {
+            common::Reply::json(
+                200,
+                common::discovery_document(&base, "contoso.onmicrosoft.com", &base),
+            )
+        }
+    })
+    .await
+}
+
+fn stand_in_app(stub: &common::Stub, cache: Arc<MemoryCache>) -> PublicClient {
+    let authority = Authority::parse(&format!("{}/contoso.onmicrosoft.com", stub.base())).unwrap();
+    PublicClient::builder("00000000-0000-0000-0000-000000000002", authority)
+        .http_client(common::loopback_http(None))
+        .cache(cache)
+        .build()
+        .unwrap()
+}
 
 fn app(emu: &Emulator) -> PublicClient {
     let registration = emu.app("device-code").expect("seeded public app");
@@ -302,4 +346,52 @@ async fn an_opener_that_fails_ends_the_sign_in_with_the_device_code_advice() {
         "{:?}",
         error.fix()
     );
+}
+
+#[tokio::test]
+async fn the_code_is_redeemed_with_the_verifier_and_the_id_token_nonce_is_checked() {
+    use base64::Engine as _;
+    use identity_core::{TokenCache, TokenSource};
+    use sha2::Digest as _;
+    let nonce = Arc::new(std::sync::Mutex::new(String::new()));
+    let stub = stand_in_authority(nonce.clone()).await;
+
+    // The ID token carries another sign-in's nonce: refused, nothing cached.
+    let cache = Arc::new(MemoryCache::new());
+    let attempt = start(&stand_in_app(&stub, cache.clone()), InteractiveOptions::new()).await;
+    *nonce.lock().unwrap() = "another-sign-in".into();
+    post_form(attempt.port, &[("code", "the-code"), ("state", &attempt.state)]).await;
+    let error = attempt.task.await.unwrap().unwrap_err();
+    assert!(
+        matches!(error, Error::SignIn(SignInError::NonceMismatch { .. })),
+        "{error:?}"
+    );
+    assert!(cache.entries().await.unwrap().is_empty(), "nothing cached");
+
+    // This sign-in's nonce: the code is redeemed with the verifier of the challenge sent, and cached.
+    let attempt = start(&stand_in_app(&stub, cache.clone()), InteractiveOptions::new()).await;
+    *nonce.lock().unwrap() = attempt.param("nonce");
+    let (redirect_uri, code_challenge) = (attempt.param("redirect_uri"), attempt.param("code_challenge"));
+    let page = post_form(attempt.port, &[("code", "the-code"), ("state", &attempt.state)]).await;
+    assert_eq!(status(&page), 200);
+    assert!(page.contains("Authentication complete"), "{page}");
+    let token = attempt.task.await.unwrap().unwrap();
+    assert_eq!(token.source, TokenSource::IdentityProvider);
+    assert_eq!(token.account.as_ref().unwrap().username, "adele@contoso.com");
+    let redemption = stub
+        .requests_to("/contoso.onmicrosoft.com/oauth2/v2.0/token")
+        .pop()
+        .unwrap();
+    assert_eq!(
+        redemption.form("grant_type").as_deref(),
+        Some("authorization_code")
+    );
+    assert_eq!(redemption.form("code").as_deref(), Some("the-code"));
+    assert_eq!(redemption.form("redirect_uri"), Some(redirect_uri));
+    assert_eq!(redemption.form("client_info").as_deref(), Some("1"));
+    let verifier = redemption.form("code_verifier").unwrap();
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&verifier));
+    assert_eq!(challenge, code_challenge);
+    assert!(!page.contains("the-code"), "the page does not repeat the code");
+    assert!(!cache.entries().await.unwrap().is_empty());
 }
