@@ -52,6 +52,27 @@ impl Prompt {
 }
 
 /// Options of [`PublicClient::acquire_token_interactive`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use identity_core::{InteractiveOptions, Prompt};
+///
+/// let options = InteractiveOptions::new()
+///     .with_login_hint("adele@contoso.onmicrosoft.com")
+///     .with_domain_hint("contoso.com")
+///     .with_prompt(Prompt::SelectAccount)
+///     .with_timeout(Duration::from_secs(120))
+///     // Instead of the system browser: show the address (an embedded browser, a test driver...).
+///     .with_url_opener(|url| {
+///         println!("Sign in at {url}");
+///         Ok(())
+///     });
+/// assert_eq!(options.timeout, Duration::from_secs(120));
+/// assert_eq!(options.prompt, Some(Prompt::SelectAccount));
+/// assert_eq!(InteractiveOptions::new().timeout, identity_core::DEFAULT_INTERACTIVE_TIMEOUT);
+/// ```
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct InteractiveOptions {

@@ -8,6 +8,15 @@
 //! - [`main`]: runs a sample and maps its error to a message on stderr and a distinct exit code;
 //! - `certificate_helper`: makes a self-signed development certificate (PEM, PFX, thumbprints); with the
 //!   `embedded-emulator` feature (on by default).
+//!
+//! # Layout
+//!
+//! - `args.rs`: the flags shared by every sample and `.env` loading; `config.rs`: settings to a [`Config`] (or the
+//!   embedded emulator); `error.rs`: setup errors; `report.rs`: the error report and exit codes.
+//! - `daemon.rs` (secret, certificate), `user.rs` (device code, username/password), `interactive.rs` (the
+//!   browser sign-in): each scenario's settings; `prompt.rs`: the device-code screen and Ctrl-C.
+//! - `cache.rs`, `cache_tool.rs`: the token cache chosen by the settings, and the cache inspection tool;
+//!   `certificate_helper.rs`: development certificates.
 
 // On docs.rs (`--cfg docsrs`, nightly), label each feature-gated item with its feature.
 #![cfg_attr(docsrs, feature(doc_cfg))]
