@@ -546,6 +546,15 @@ mod tests {
             custom.add_missing_seeded_entries().is_empty(),
             "not a seeded directory any more"
         );
+        let mut before_interactive = Directory::seeded();
+        before_interactive.tenants[0]
+            .apps
+            .retain(|a| a.name != INTERACTIVE_APP);
+        assert_eq!(
+            before_interactive.add_missing_seeded_entries(),
+            ["app interactive"],
+            "a directory from before the interactive flow gains its app"
+        );
         let mut edited = Directory::seeded();
         edited.tenants[0].users.truncate(3);
         edited.tenants[0].apps.retain(|a| a.name != "single-tenant");
