@@ -133,6 +133,20 @@ impl IdTokenClaims {
     }
 }
 
+/// The `nonce` claim of an ID token (the interactive flow checks it is the one it sent).
+pub(crate) fn id_token_nonce(jwt: &str) -> Result<Option<String>, String> {
+    #[derive(Deserialize)]
+    struct Nonce {
+        #[serde(default)]
+        nonce: Option<String>,
+    }
+    let payload = jwt.split('.').nth(1).ok_or("the ID token is not a JWT")?;
+    let bytes = decode_base64url(payload).ok_or("the ID token payload is not base64url")?;
+    let claims: Nonce = serde_json::from_slice(&bytes)
+        .map_err(|_| "the ID token payload is not JSON claims with a string nonce".to_string())?;
+    Ok(claims.nonce)
+}
+
 /// Entra sends base64url without padding; tolerate padding anyway.
 fn decode_base64url(value: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(value.trim().trim_end_matches('=')).ok()

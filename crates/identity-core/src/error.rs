@@ -83,6 +83,37 @@ pub enum SignInError {
     /// The service's answer does not identify the user (no `client_info` and no usable ID token).
     #[error("the token response does not identify the signed-in user: {0}")]
     NoAccount(String),
+    /// The authority's discovery document names no authorization endpoint (interactive flow).
+    #[error(
+        "the authority offers no interactive sign-in (its discovery document has no authorization_endpoint)"
+    )]
+    NoAuthorizationEndpoint,
+    /// The local listener for the sign-in answer could not be started.
+    #[error("cannot listen on 127.0.0.1 for the sign-in answer: {reason}")]
+    Listener {
+        /// What failed.
+        reason: String,
+    },
+    /// The sign-in page could not be opened (no browser, no graphical session, or the caller's opener failed).
+    #[error("cannot open the sign-in page in a browser: {reason}")]
+    BrowserUnavailable {
+        /// Why.
+        reason: String,
+    },
+    /// The user did not finish signing in within the time allowed (or the page showed an error that never reaches
+    /// the application, such as an unregistered redirect URI).
+    #[error("no answer from the sign-in page within {} s", .after.as_secs())]
+    InteractionTimedOut {
+        /// The time allowed.
+        after: Duration,
+    },
+    /// The ID token does not carry the `nonce` this sign-in sent: a replayed or substituted answer. Nothing was
+    /// cached.
+    #[error("the ID token does not carry this sign-in's nonce ({reason}); nothing was cached")]
+    NonceMismatch {
+        /// What was wrong.
+        reason: String,
+    },
 }
 
 impl SignInError {
@@ -103,6 +134,21 @@ impl SignInError {
             }
             SignInError::NoAccount(_) => {
                 "Ask for the openid and profile scopes (this library adds them) and report the correlation id."
+            }
+            SignInError::NoAuthorizationEndpoint => {
+                "Check the authority: use https://login.microsoftonline.com/<tenant ID> (or organizations/common)."
+            }
+            SignInError::Listener { .. } => {
+                "Allow this program to listen on a local TCP port (127.0.0.1); a sandbox or security policy may forbid it. Otherwise use the device-code flow."
+            }
+            SignInError::BrowserUnavailable { .. } => {
+                "Open the sign-in page in a browser on this machine (its answer comes back to http://localhost), or, where there is none (SSH, a container), use the device-code flow, which signs in on another device."
+            }
+            SignInError::InteractionTimedOut { .. } => {
+                "Finish signing in in the browser in time. If the page showed AADSTS50011 (redirect URI mismatch), add the redirect URI http://localhost under Authentication > Mobile and desktop applications in the app registration; for any other error on the page, fix what it says and run again."
+            }
+            SignInError::NonceMismatch { .. } => {
+                "Run again; if it persists, something between this program and the identity platform alters the answers: report the correlation id."
             }
         }
     }
@@ -291,6 +337,9 @@ impl ServiceError {
         }
         match self.error.as_str() {
             "temporarily_unavailable" => Some("The service is busy or down; try again in a few minutes."),
+            "access_denied" => Some(
+                "The sign-in was cancelled on the sign-in page (or consent declined): run again and complete it.",
+            ),
             "authorization_declined" => {
                 Some("The sign-in was declined on the consent page: run again and choose Accept.")
             }
@@ -362,7 +411,9 @@ pub fn aadsts_fix(code: i64) -> Option<&'static str> {
             "The client secret has expired: create a new one under Certificates & secrets (or switch to a certificate)."
         }
         7000216 => "Configure the client secret or a certificate for this app.",
-        7000218 => "Enable 'Allow public client flows' under Authentication in the app registration.",
+        7000218 => {
+            "Enable 'Allow public client flows' under Authentication in the app registration; for the interactive flow, register http://localhost under 'Mobile and desktop applications', not 'Web'."
+        }
         700025 => {
             "A public client must not send a secret or certificate: remove the credential for this flow."
         }
@@ -382,7 +433,16 @@ pub fn aadsts_fix(code: i64) -> Option<&'static str> {
         500011 => {
             "Check the resource in the scopes, and that the API is installed and consented in this tenant."
         }
-        65001 => "Grant consent: API permissions > Grant admin consent in the app registration.",
+        65001 => {
+            "Grant consent: API permissions > Grant admin consent in the app registration (or sign in interactively and accept the consent page)."
+        }
+        65004 => "The user declined consent on the sign-in page: run again and choose Accept.",
+        50011 => {
+            "Add the redirect URI http://localhost under Authentication > Mobile and desktop applications in the app registration (Entra ignores its port)."
+        }
+        50020 => {
+            "The account is not in this tenant: sign in with an account of the tenant (or invite it as a guest), or use the authority of the account's own tenant (organizations for a multi-tenant app)."
+        }
         50126 => "Check the username and password.",
         50034 => "The user is not in this directory: check the username (UPN) and the tenant.",
         50076 | 50079 => {

@@ -5,7 +5,7 @@
 //! - [`Authority`] parses and validates `https://<host>/<tenant>` and knows the Microsoft clouds;
 //!   [`Metadata`] is what OIDC discovery says about a tenant's endpoints.
 //! - [`ConfidentialClient`] gets app-only tokens with the client credentials grant, cache first.
-//! - [`PublicClient`] signs users in (device code; username/password, legacy) and stays silent afterwards with
+//! - [`PublicClient`] signs users in (in the system browser; device code; username/password, legacy) and stays silent afterwards with
 //!   the cached [`Account`]'s refresh token.
 //! - [`TokenCache`] is the cache trait; [`MemoryCache`] the in-process store, [`FileCache`] a file the processes
 //!   of one user share.
@@ -69,6 +69,7 @@
 //!
 //! - `account`: signed-in accounts, read from `client_info` and the ID token.
 //! - `authority`: authorities (`https://host/tenant`), the Microsoft clouds, OIDC discovery of the endpoints.
+//! - `browser`: [`open_browser`], the system's browser (honouring `$BROWSER`).
 //! - `cache`: the [`TokenCache`] trait and its stores: `cache/memory.rs` ([`MemoryCache`]), `cache/file.rs`
 //!   ([`FileCache`], owner-only, locked, optionally encrypted), `cache/redis.rs` (`RedisCache`, feature `redis`).
 //! - `certificate`: certificate credentials: load a key and certificate (PEM, PKCS#12), sign client assertions.
@@ -81,7 +82,11 @@
 //! - `fs` (private): bounded reads of the files named in the configuration.
 //! - `graph`: [`GraphClient`], authenticated Graph GETs with paging and 401 recovery.
 //! - `http`: [`HttpClient`], the one HTTP client (rustls, timeouts, size cap, retries where safe).
+//! - `interactive`: [`PublicClient::acquire_token_interactive`] and [`InteractiveOptions`]: the authorization
+//!   code flow with PKCE in the system browser.
 //! - `json` (private): parsing of JSON answers with errors that name the problem without quoting the answer.
+//! - `loopback` (private): the listener on 127.0.0.1 that receives the sign-in page's answer (form POST, `state`
+//!   checked, bounded requests).
 //! - `public`: [`PublicClient`], user sign-in (device code; username/password, legacy) and silent refresh.
 //! - `secret`: [`ClientSecret`], [`Password`], [`SecretToken`]: secrets whose `Debug` is redacted.
 //! - `token`: token responses as Entra sends them, and the [`TokenResult`] handed to callers.
@@ -92,6 +97,7 @@
 
 mod account;
 mod authority;
+mod browser;
 mod cache;
 mod certificate;
 mod challenge;
@@ -102,7 +108,9 @@ mod error;
 mod fs;
 mod graph;
 mod http;
+mod interactive;
 mod json;
+mod loopback;
 #[cfg(test)]
 mod proptests;
 mod public;
@@ -114,6 +122,7 @@ pub use authority::{
     AUTHORITY_VALIDATION_VAR, Authority, Cloud, INSTANCE_DISCOVERY_ENDPOINT, Metadata, PUBLIC_CLOUD_HOST,
     TenantKind, ensure_secure,
 };
+pub use browser::open_browser;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use cache::RedisCache;
@@ -129,6 +138,7 @@ pub use credential::ClientCredential;
 pub use error::{ConfigError, Error, GraphError, HttpError, Result, ServiceError, SignInError, aadsts_fix};
 pub use graph::{GRAPH_V1, GraphClient};
 pub use http::{EXTRA_CA_CERTS_VAR, HttpClient, HttpConfig, MAX_CA_FILE_BYTES};
+pub use interactive::{DEFAULT_INTERACTIVE_TIMEOUT, InteractiveOptions, Prompt, UrlOpener};
 pub use public::{DeviceFlow, MAX_POLL_INTERVAL, PublicClient, PublicClientBuilder};
 pub use secret::{ClientSecret, Password, SecretToken};
 pub use token::{TokenResult, TokenSource};

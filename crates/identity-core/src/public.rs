@@ -988,7 +988,7 @@ impl PublicClient {
     }
 
     /// Posts a user-token grant (`grant` holds the grant type and its credential) to the token endpoint.
-    async fn redeem(
+    pub(crate) async fn redeem(
         &self,
         context: &RequestContext,
         grant: &[(&str, &str)],
@@ -1057,7 +1057,7 @@ impl PublicClient {
 
     /// Caches a sign-in's records and access token (silent acquisition leaves the access token to the
     /// single-flight gate).
-    async fn store(
+    pub(crate) async fn store(
         &self,
         response: EntraTokenResponse,
         scopes: &[String],
@@ -1070,7 +1070,7 @@ impl PublicClient {
         Ok((account, entry))
     }
 
-    fn result(
+    pub(crate) fn result(
         &self,
         entry: CachedAccessToken,
         source: TokenSource,
@@ -1113,7 +1113,7 @@ impl PublicClient {
 }
 
 /// The caller's scopes, normalised, without the OIDC scopes (always added on the wire).
-fn user_scopes(scopes: &[impl AsRef<str>]) -> Result<Vec<String>, ConfigError> {
+pub(crate) fn user_scopes(scopes: &[impl AsRef<str>]) -> Result<Vec<String>, ConfigError> {
     let scopes: Vec<String> = normalise_scopes(scopes)?
         .into_iter()
         .filter(|s| !OIDC_SCOPES.iter().any(|o| o.eq_ignore_ascii_case(s)))
@@ -1125,7 +1125,7 @@ fn user_scopes(scopes: &[impl AsRef<str>]) -> Result<Vec<String>, ConfigError> {
     Ok(scopes)
 }
 
-fn with_oidc_scopes(scopes: &[String]) -> String {
+pub(crate) fn with_oidc_scopes(scopes: &[String]) -> String {
     let mut all: Vec<&str> = scopes.iter().map(String::as_str).collect();
     all.extend(OIDC_SCOPES);
     all.join(" ")

@@ -3,6 +3,8 @@
 //! - [`parse`]: loads `.env`, parses flags backed by environment variables, and sets up logging;
 //! - [`CommonArgs::configure`]: turns the settings into a validated [`Config`], or starts the embedded
 //!   emulator when nothing is configured, or refuses a partial configuration naming each missing variable;
+//! - [`InteractiveArgs::options`] and [`until_ctrl_c`]: the interactive sample's browser sign-in (the page opened,
+//!   its address printed) and Ctrl-C;
 //! - [`main`]: runs a sample and maps its error to a message on stderr and a distinct exit code;
 //! - `certificate_helper`: makes a self-signed development certificate (PEM, PFX, thumbprints); with the
 //!   `embedded-emulator` feature (on by default).
@@ -16,7 +18,8 @@
 //! - `cache`: which token cache a sample uses (`IDENTITY_CACHE`) and where its file lives.
 //! - `cache_tool`: the `token-cache list | clear` tool (`src/bin/token-cache.rs` is its entry point).
 //! - `certificate_helper`: the `create-certificate` development certificate (feature `embedded-emulator`).
-//! - `prompt`: the device-code prompt (the code, a QR code of the page, the wait).
+//! - `interactive`: the interactive sample's settings ([`InteractiveArgs`]) and the browser opener.
+//! - `prompt`: the device-code prompt (the code, a QR code of the page, the wait) and Ctrl-C.
 //! - `error`: [`SetupError`], why a sample cannot start, naming the sample's variables.
 //! - `report`: how a sample ends: [`main`], the error report with the fix, and the [`ExitCode`]s.
 
@@ -32,6 +35,7 @@ pub mod certificate_helper;
 mod config;
 mod daemon;
 mod error;
+mod interactive;
 mod prompt;
 mod report;
 mod user;
@@ -40,6 +44,7 @@ pub use args::{CommonArgs, parse};
 pub use config::{Config, CredentialArgs, Defaults};
 pub use daemon::{CertificateArgs, SecretArgs};
 pub use error::{Missing, SetupError};
+pub use interactive::{InteractiveArgs, until_ctrl_c};
 pub use prompt::{Cancelled, wait_for_sign_in};
 pub use report::{ExitCode, main, say_token_source};
 pub use user::{DeviceCodeArgs, UserCredential, UserPasswordArgs, silent};

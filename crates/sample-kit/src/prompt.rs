@@ -26,6 +26,11 @@ pub(crate) fn set_sign_in_notice(notice: String) {
     }
 }
 
+/// How to sign in at the embedded emulator, when running against it.
+pub(crate) fn sign_in_notice() -> Option<&'static str> {
+    SIGN_IN_NOTICE.get().map(String::as_str)
+}
+
 /// Shows the device-code instructions and waits for `sign_in` (the polling future) to finish, with a live
 /// countdown when stdout is a terminal. Ctrl-C drops the polling future and returns [`Cancelled`].
 pub async fn wait_for_sign_in(

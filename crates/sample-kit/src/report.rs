@@ -116,7 +116,10 @@ fn settings_involved(error: &Error) -> Option<&'static str> {
         },
         Error::Graph(g) if matches!(g.status, 400 | 404) => Some("GRAPH_ENDPOINT (--graph-endpoint)"),
         Error::Graph(g) if g.status == 403 => Some("SCOPE (--scope) and the app's API permissions"),
-        Error::SignIn(SignInError::NoDeviceCodeEndpoint) => Some("AUTHORITY (--authority)"),
+        Error::SignIn(SignInError::NoDeviceCodeEndpoint | SignInError::NoAuthorizationEndpoint) => {
+            Some("AUTHORITY (--authority)")
+        }
+        Error::SignIn(SignInError::InteractionTimedOut { .. }) => Some("--timeout"),
         Error::Cache(_) => Some("IDENTITY_CACHE (--cache) or IDENTITY_CACHE_PATH (--cache-path)"),
         _ => None,
     }
