@@ -18,8 +18,8 @@
 //! - `cache`: which token cache a sample uses (`IDENTITY_CACHE`) and where its file lives.
 //! - `cache_tool`: the `token-cache list | clear` tool (`src/bin/token-cache.rs` is its entry point).
 //! - `certificate_helper`: the `create-certificate` development certificate (feature `embedded-emulator`).
-//! - `interactive`: the interactive sample's settings ([`InteractiveArgs`]) and the browser opener.
-//! - `prompt`: the device-code prompt (the code, a QR code of the page, the wait) and Ctrl-C.
+//! - `interactive`: the interactive sample's settings ([`InteractiveArgs`]), the browser opener, [`until_ctrl_c`].
+//! - `prompt`: the device-code prompt (the code, a QR code of the page, the wait).
 //! - `error`: [`SetupError`], why a sample cannot start, naming the sample's variables.
 //! - `report`: how a sample ends: [`main`], the error report with the fix, and the [`ExitCode`]s.
 
