@@ -15,286 +15,25 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use base64::Engine as _;
 use common::*;
 use entra_emulator::{DEMO_PASSWORD, DEMO_USERNAME, DeviceCodeStatus, Emulator};
-use serde_json::{Value, json};
+use serde_json::Value;
+use test_support::webdriver::{Browser, BrowserOptions, spki_pin};
 
-/// The W3C element reference key.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| PathBuf::from(dir).join(name))
-        .find(|p| p.is_file())
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-fn find_tools() -> Option<(PathBuf, PathBuf)> {
-    let browser = std::env::var_os("CHROMIUM")
-        .map(PathBuf::from)
-        .or_else(|| which("chromium"))?;
-    let driver = std::env::var_os("CHROMEDRIVER")
-        .map(PathBuf::from)
-        .or_else(|| which("chromedriver"))?;
-    Some((browser, driver))
-}
-
-/// Chromium and chromedriver, installed with apt-get when missing and running as root.
-fn tools() -> (PathBuf, PathBuf) {
-    static TOOLS: OnceLock<Result<(PathBuf, PathBuf), String>> = OnceLock::new();
-    let found = TOOLS.get_or_init(|| {
-        if let Some(t) = find_tools() {
-            return Ok(t);
-        }
-        if !is_root() {
-            return Err("not running as root, so the test cannot install them".to_owned());
-        }
-        let apt = |args: &[&str]| {
-            Command::new("apt-get")
-                .args(args)
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        let install = ["install", "-y", "-qq", "chromium", "chromium-driver"];
-        let installed = apt(&install) || (apt(&["update", "-qq"]) && apt(&install));
-        if !installed {
-            return Err("apt-get install -y chromium chromium-driver failed".to_owned());
-        }
-        find_tools()
-            .ok_or_else(|| "installed, but chromium/chromedriver are still not on the PATH".to_owned())
-    });
-    match found {
-        Ok(t) => t.clone(),
-        Err(e) => panic!(
-            "The browser test needs Chromium and its WebDriver ({e}).\nFix: apt-get install -y chromium \
-             chromium-driver (Debian), or set CHROMIUM and CHROMEDRIVER to their paths."
-        ),
-    }
-}
-
-/// base64 SHA-256 of the SubjectPublicKeyInfo of the certificate the emulator serves.
-async fn server_spki_pin(emu: &Emulator) -> String {
-    let ca = reqwest::Certificate::from_pem(emu.ca_pem().as_bytes()).unwrap();
-    let http = reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(ca)
-        .tls_info(true)
-        .no_proxy()
-        .build()
-        .unwrap();
-    let resp = http
-        .get(format!("{}/_emulator/health", emu.https_url()))
-        .send()
-        .await
-        .unwrap();
-    let info = resp
-        .extensions()
-        .get::<reqwest::tls::TlsInfo>()
-        .expect("TLS info");
-    let der = info.peer_certificate().expect("the server certificate").to_vec();
-    let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
-    let spki = cert.tbs_certificate.subject_pki.raw;
-    base64::engine::general_purpose::STANDARD.encode(sha256(spki))
-}
-
-/// A running chromedriver with one browser session; both end on drop.
-struct Driver {
-    child: Child,
-    http: reqwest::Client,
-    session: String,
-    profile: PathBuf,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        // Ending the WebDriver session closes the browser; killing chromedriver alone would orphan Chromium.
-        if let Some((host, path)) = self
-            .session
-            .strip_prefix("http://")
-            .and_then(|rest| rest.split_once('/'))
-            && let Ok(mut conn) = std::net::TcpStream::connect(host)
-        {
-            use std::io::{Read, Write};
-            let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
-            let _ = write!(
-                conn,
-                "DELETE /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-            );
-            let _ = conn.read_to_end(&mut Vec::new());
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.profile);
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Driver {
-    async fn start(emu: &Emulator) -> Driver {
-        let (browser, driver) = tools();
-        let pin = server_spki_pin(emu).await;
-        let port = free_port();
-        let child = Command::new(&driver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", driver.display()));
-        let http = reqwest::Client::builder().no_proxy().build().unwrap();
-        let profile = std::env::temp_dir().join(format!("emulator-chromium-{}", uuid::Uuid::new_v4()));
-        let mut d = Driver {
-            child,
-            http,
-            session: String::new(),
-            profile,
-        };
-        let base = format!("http://127.0.0.1:{port}");
-        let mut ready = false;
-        for _ in 0..100 {
-            if let Ok(resp) = d.http.get(format!("{base}/status")).send().await
-                && resp
-                    .json::<Value>()
-                    .await
-                    .is_ok_and(|v| v["value"]["ready"] == true)
-            {
-                ready = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(ready, "chromedriver did not come up on port {port}");
-        let args = [
-            "--headless".to_owned(),
-            "--no-sandbox".to_owned(),
-            "--disable-gpu".to_owned(),
-            "--disable-quic".to_owned(),
-            "--no-first-run".to_owned(),
-            "--disable-background-networking".to_owned(),
-            "--disable-component-update".to_owned(),
-            "--disable-sync".to_owned(),
-            "--no-proxy-server".to_owned(),
-            format!("--user-data-dir={}", d.profile.display()),
-            format!("--ignore-certificate-errors-spki-list={pin}"),
-        ];
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": browser.display().to_string(), "args": args},
-        }}});
-        let resp: Value = d
-            .http
-            .post(format!("{base}/session"))
-            .json(&caps)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        d.session = format!(
-            "{base}/session/{}",
-            resp["value"]["sessionId"]
-                .as_str()
-                .unwrap_or_else(|| panic!("no WebDriver session: {resp}"))
-        );
-        // Element lookups wait for the next page to load.
-        d.call("POST", "/timeouts", json!({"implicit": 10_000})).await;
-        d
-    }
-
-    async fn call(&self, method: &str, path: &str, body: Value) -> Value {
-        let url = format!("{}{path}", self.session);
-        let req = match method {
-            "GET" => self.http.get(url),
-            _ => self.http.post(url).json(&body),
-        };
-        let resp: Value = req.send().await.unwrap().json().await.unwrap();
-        assert!(
-            resp["value"].get("error").is_none(),
-            "WebDriver {method} {path}: {resp}"
-        );
-        resp["value"].clone()
-    }
-
-    async fn open(&self, url: &str) {
-        self.call("POST", "/url", json!({"url": url})).await;
-    }
-
-    async fn find(&self, css: &str) -> String {
-        let v = self
-            .call("POST", "/element", json!({"using": "css selector", "value": css}))
-            .await;
-        v[ELEMENT]
-            .as_str()
-            .unwrap_or_else(|| panic!("find {css}: {v}"))
-            .to_owned()
-    }
-
-    async fn type_into(&self, css: &str, text: &str) {
-        let el = self.find(css).await;
-        self.call("POST", &format!("/element/{el}/value"), json!({"text": text}))
-            .await;
-    }
-
-    /// Clicks a button that submits its form, and waits until the next page has replaced this one: lookups
-    /// made too early would find this page's elements (`main` is on every page) and go stale.
-    async fn click(&self, css: &str) {
-        let page = self.find("html").await;
-        let el = self.find(css).await;
-        self.call("POST", &format!("/element/{el}/click"), json!({}))
-            .await;
-        for _ in 0..400 {
-            let url = format!("{}/element/{page}/name", self.session);
-            let resp: Value = self.http.get(url).send().await.unwrap().json().await.unwrap();
-            match resp["value"].get("error").and_then(Value::as_str) {
-                Some("stale element reference") => return,
-                Some(other) => panic!("WebDriver while waiting for the next page: {other}: {resp}"),
-                None => tokio::time::sleep(std::time::Duration::from_millis(25)).await,
-            }
-        }
-        panic!("clicking {css} did not load another page within 10 s");
-    }
-
-    async fn text(&self, css: &str) -> String {
-        let el = self.find(css).await;
-        self.call("GET", &format!("/element/{el}/text"), Value::Null)
-            .await
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-
-    async fn url(&self) -> String {
-        let v = self.call("GET", "/url", Value::Null).await;
-        v.as_str().unwrap_or_else(|| panic!("url: {v}")).to_owned()
-    }
+/// Headless Chromium trusting the emulator's server key (and only it).
+async fn browser_for(emu: &Emulator) -> Browser {
+    let pin = spki_pin(&format!("{}/_emulator/health", emu.https_url()), emu.ca_pem()).await;
+    Browser::start(BrowserOptions {
+        trust_spki: Some(pin),
+    })
+    .await
 }
 
 /// Goes through the page like a person up to the consent page.
-async fn sign_in_until_consent(driver: &Driver, emu: &Emulator, user_code: &str) {
+async fn sign_in_until_consent(driver: &Browser, emu: &Emulator, user_code: &str) {
     driver.open(&emu.verification_uri()).await;
     assert_eq!(
         driver.url().await,
@@ -328,7 +67,7 @@ async fn sign_in_until_consent(driver: &Driver, emu: &Emulator, user_code: &str)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_signs_in_on_the_device_page_and_the_poller_gets_tokens() {
     let emu = start().await;
-    let driver = Driver::start(&emu).await;
+    let driver = browser_for(&emu).await;
     let (device_code, user_code) = new_device_code(&emu, &client(&emu)).await;
     sign_in_until_consent(&driver, &emu, &user_code).await;
     driver.click("#accept").await;
@@ -350,7 +89,7 @@ async fn chromium_signs_in_on_the_device_page_and_the_poller_gets_tokens() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_declines_and_the_poller_is_told() {
     let emu = start().await;
-    let driver = Driver::start(&emu).await;
+    let driver = browser_for(&emu).await;
     let (device_code, user_code) = new_device_code(&emu, &client(&emu)).await;
     sign_in_until_consent(&driver, &emu, &user_code).await;
     driver.click("#decline").await;
@@ -421,7 +160,7 @@ async fn loopback_app() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
 async fn chromium_signs_in_on_the_authorize_page_and_form_post_reaches_the_loopback_app() {
     use sha2::Digest as _;
     let emu = start().await;
-    let driver = Driver::start(&emu).await;
+    let driver = browser_for(&emu).await;
     let (port, mut posts) = loopback_app().await;
     let redirect = format!("http://localhost:{port}");
     let verifier = "Chromium-verifier-0123456789-abcdefghijklmnopqrstuvwxyz";
