@@ -5,6 +5,7 @@
 //! - [`Authority`] parses and validates `https://<host>/<tenant>` and knows the Microsoft clouds;
 //!   [`Metadata`] is what OIDC discovery says about a tenant's endpoints.
 //! - [`ConfidentialClient`] gets app-only tokens with the client credentials grant, cache first.
+//! - [`ManagedIdentityClient`] gets tokens for the managed identity of the Azure host it runs on (no secret).
 //! - [`PublicClient`] signs users in (device code; username/password, legacy) and stays silent afterwards with
 //!   the cached [`Account`]'s refresh token.
 //! - [`TokenCache`] is the cache trait; [`MemoryCache`] the in-process store, [`FileCache`] a file the processes
@@ -82,6 +83,10 @@
 //! - `graph`: [`GraphClient`], authenticated Graph GETs with paging and 401 recovery.
 //! - `http`: [`HttpClient`], the one HTTP client (rustls, timeouts, size cap, retries where safe).
 //! - `json` (private): parsing of JSON answers with errors that name the problem without quoting the answer.
+//! - `managed_identity`: [`ManagedIdentityClient`], tokens for the host's managed identity (IMDS, App Service and
+//!   Functions, Azure Arc, Service Fabric, Azure ML), one file per concern: `source.rs` (detection), `sources.rs`
+//!   (IMDS, App Service, Azure ML), `arc.rs`, `service_fabric.rs` (certificate pinning), `transport.rs`,
+//!   `response.rs`, `error.rs`.
 //! - `public`: [`PublicClient`], user sign-in (device code; username/password, legacy) and silent refresh.
 //! - `secret`: [`ClientSecret`], [`Password`], [`SecretToken`]: secrets whose `Debug` is redacted.
 //! - `token`: token responses as Entra sends them, and the [`TokenResult`] handed to callers.
@@ -103,6 +108,7 @@ mod fs;
 mod graph;
 mod http;
 mod json;
+mod managed_identity;
 #[cfg(test)]
 mod proptests;
 mod public;
@@ -129,6 +135,11 @@ pub use credential::ClientCredential;
 pub use error::{ConfigError, Error, GraphError, HttpError, Result, ServiceError, SignInError, aadsts_fix};
 pub use graph::{GRAPH_V1, GraphClient};
 pub use http::{EXTRA_CA_CERTS_VAR, HttpClient, HttpConfig, MAX_CA_FILE_BYTES};
+pub use managed_identity::{
+    ARC_DEFAULT_ENDPOINT, ARC_TOKEN_DIRECTORY, IMDS_DEFAULT_HOST, IMDS_HOST_OVERRIDE_VAR,
+    ManagedIdentityClient, ManagedIdentityClientBuilder, ManagedIdentityEnvironment, ManagedIdentityError,
+    ManagedIdentityId, ManagedIdentitySource,
+};
 pub use public::{DeviceFlow, MAX_POLL_INTERVAL, PublicClient, PublicClientBuilder};
 pub use secret::{ClientSecret, Password, SecretToken};
 pub use token::{TokenResult, TokenSource};
