@@ -3,6 +3,8 @@
 //! - [`parse`]: loads `.env`, parses flags backed by environment variables, and sets up logging;
 //! - [`CommonArgs::configure`]: turns the settings into a validated [`Config`], or starts the embedded
 //!   emulator when nothing is configured, or refuses a partial configuration naming each missing variable;
+//! - [`ManagedIdentityArgs::configure`]: the managed-identity sample's settings (which identity; this host's
+//!   endpoint or the embedded emulator playing IMDS);
 //! - [`main`]: runs a sample and maps its error to a message on stderr and a distinct exit code;
 //! - `certificate_helper`: makes a self-signed development certificate (PEM, PFX, thumbprints); with the
 //!   `embedded-emulator` feature (on by default).
@@ -19,6 +21,7 @@ pub mod certificate_helper;
 mod config;
 mod daemon;
 mod error;
+mod managed_identity;
 mod prompt;
 mod report;
 mod user;
@@ -27,6 +30,7 @@ pub use args::{CommonArgs, parse};
 pub use config::{Config, CredentialArgs, Defaults};
 pub use daemon::{CertificateArgs, SecretArgs};
 pub use error::{Missing, SetupError};
+pub use managed_identity::{ManagedIdentityArgs, ManagedIdentityConfig};
 pub use prompt::{Cancelled, wait_for_sign_in};
 pub use report::{ExitCode, main, say_token_source};
 pub use user::{DeviceCodeArgs, UserCredential, UserPasswordArgs, silent};
