@@ -17,8 +17,9 @@ fn python() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    test_support::msal_python::provision(&target)
-        .unwrap_or_else(|e| panic!("MSAL Python is needed for the fidelity tests and could not be provisioned:\n{e}"))
+    test_support::msal_python::provision(&target).unwrap_or_else(|e| {
+        panic!("MSAL Python is needed for the fidelity tests and could not be provisioned:\n{e}")
+    })
 }
 
 /// Runs the managed-identity sample with only `vars` among the managed-identity variables.
@@ -31,9 +32,21 @@ async fn run(emu: &Emulator, vars: Vec<(&'static str, String)>) -> Output {
         .env("REQUESTS_CA_BUNDLE", emu.ca_path())
         .env("NO_PROXY", "127.0.0.1,localhost");
     for name in [
-        "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy",
-        "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT", "MSI_ENDPOINT",
-        "MSI_SECRET", "AZUREPS_HOST_ENVIRONMENT", "AZURE_POD_IDENTITY_AUTHORITY_HOST", "MANAGED_IDENTITY_CLIENT_ID",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "IDENTITY_ENDPOINT",
+        "IDENTITY_HEADER",
+        "IDENTITY_SERVER_THUMBPRINT",
+        "IMDS_ENDPOINT",
+        "MSI_ENDPOINT",
+        "MSI_SECRET",
+        "AZUREPS_HOST_ENVIRONMENT",
+        "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+        "MANAGED_IDENTITY_CLIENT_ID",
     ] {
         cmd.env_remove(name);
     }
@@ -55,10 +68,19 @@ fn text(bytes: &[u8]) -> String {
 /// MSAL got a token from the endpoint, then from its cache, and Graph answered with the users.
 fn assert_success(out: &Output, what: &str) {
     let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{what}: stdout: {stdout}\nstderr: {}", text(&out.stderr));
-    assert!(stdout.contains("token source: identity_provider"), "{what}: {stdout}");
+    assert!(
+        out.status.success(),
+        "{what}: stdout: {stdout}\nstderr: {}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("token source: identity_provider"),
+        "{what}: {stdout}"
+    );
     assert!(stdout.contains("second token source: cache"), "{what}: {stdout}");
-    let (_, json) = stdout.split_once("Graph API call result: \n").expect("the result header");
+    let (_, json) = stdout
+        .split_once("Graph API call result: \n")
+        .expect("the result header");
     let users: Value = serde_json::from_str(json).expect("Graph's JSON");
     assert!(!users["value"].as_array().unwrap().is_empty(), "{what}: {json}");
 }
@@ -76,10 +98,17 @@ async fn msal_python_gets_managed_identity_tokens_from_imds_and_app_service() {
         let before = host.requests(endpoint);
         let out = run(&emu, host.env(endpoint)).await;
         assert_success(&out, &format!("{endpoint:?}"));
-        assert_eq!(host.requests(endpoint), before + 1, "{endpoint:?}: one request, then MSAL's cache");
+        assert_eq!(
+            host.requests(endpoint),
+            before + 1,
+            "{endpoint:?}: one request, then MSAL's cache"
+        );
 
         let mut vars = host.env(endpoint);
-        vars.push(("MANAGED_IDENTITY_CLIENT_ID", host.user_assigned().client_id.clone()));
+        vars.push((
+            "MANAGED_IDENTITY_CLIENT_ID",
+            host.user_assigned().client_id.clone(),
+        ));
         assert_success(&run(&emu, vars).await, &format!("{endpoint:?}, user-assigned"));
     }
 }
@@ -88,14 +117,23 @@ async fn msal_python_gets_managed_identity_tokens_from_imds_and_app_service() {
 async fn msal_python_reads_the_error_answers() {
     let (emu, host) = start().await;
     let mut vars = host.env(ManagedIdentityEndpoint::Imds);
-    vars.push(("MANAGED_IDENTITY_CLIENT_ID", "00000000-1111-2222-3333-444444444444".into()));
+    vars.push((
+        "MANAGED_IDENTITY_CLIENT_ID",
+        "00000000-1111-2222-3333-444444444444".into(),
+    ));
     let out = run(&emu, vars).await;
     let stdout = text(&out.stdout);
     assert!(!out.status.success(), "{stdout}");
-    assert!(stdout.contains("invalid_request") && stdout.contains("Identity not found"), "{stdout}");
+    assert!(
+        stdout.contains("invalid_request") && stdout.contains("Identity not found"),
+        "{stdout}"
+    );
 
     let mut vars = host.env(ManagedIdentityEndpoint::AppService);
-    vars.push(("MANAGED_IDENTITY_CLIENT_ID", "00000000-1111-2222-3333-444444444444".into()));
+    vars.push((
+        "MANAGED_IDENTITY_CLIENT_ID",
+        "00000000-1111-2222-3333-444444444444".into(),
+    ));
     let out = run(&emu, vars).await;
     let stdout = text(&out.stdout);
     assert!(!out.status.success(), "{stdout}");

@@ -131,7 +131,7 @@ impl ManagedIdentityArgs {
             Some(_) => false,
             None => on_platform || identity != ManagedIdentityId::SystemAssigned,
         };
-        let mut common = CommonArgs {
+        let common = CommonArgs {
             scope: self.scope.clone(),
             graph_endpoint: self.graph_endpoint.clone(),
             extra_ca_certs: self.extra_ca_certs.clone(),
