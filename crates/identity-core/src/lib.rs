@@ -84,7 +84,7 @@
 //! - `http`: [`HttpClient`], the one HTTP client (rustls, timeouts, size cap, retries where safe).
 //! - `json` (private): parsing of JSON answers with errors that name the problem without quoting the answer.
 //! - `managed_identity`: [`ManagedIdentityClient`], tokens for the host's managed identity (IMDS, App Service and
-//!   Functions, Azure Arc, Service Fabric, Azure ML), one file per concern: `source.rs` (detection), `sources.rs`
+//!   Functions, Azure Arc, Service Fabric, Azure ML), one file per concern: `identity.rs` (ids, sources), `source.rs` (detection), `sources.rs`
 //!   (IMDS, App Service, Azure ML), `arc.rs`, `service_fabric.rs` (certificate pinning), `transport.rs`,
 //!   `response.rs`, `error.rs`.
 //! - `public`: [`PublicClient`], user sign-in (device code; username/password, legacy) and silent refresh.

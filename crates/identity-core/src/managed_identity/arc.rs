@@ -7,11 +7,11 @@
 use std::path::{Path, PathBuf};
 
 use super::error::ManagedIdentityError;
+use super::identity::ManagedIdentitySource;
+use super::identity::{ManagedIdentityId, TokenRequest};
 use super::response::{Lifetime, TokenAnswer, parse_token};
-use super::source::ManagedIdentitySource;
 use super::sources::error_answer;
 use super::transport::{get, header};
-use super::{ManagedIdentityId, TokenRequest};
 use crate::secret::ClientSecret;
 
 const ARC_API_VERSION: &str = "2020-06-01";

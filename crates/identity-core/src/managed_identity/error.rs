@@ -1,7 +1,7 @@
 //! Typed errors of managed identity, each with a fix. A message a managed-identity endpoint sends is shown
 //! shortened and cleaned, and never when it repeats the request's secret.
 
-use super::source::ManagedIdentitySource;
+use super::identity::ManagedIdentitySource;
 
 /// Why a managed-identity token could not be obtained.
 #[derive(Debug, thiserror::Error)]

@@ -1,12 +1,14 @@
 //! Managed identity: tokens for the identity Azure assigns to the host the program runs on (VM, App Service,
 //! Functions, Azure Arc, Service Fabric, Azure Machine Learning), without any secret in the configuration.
 //!
-//! Files: `source.rs` (detection from the environment, endpoints), `sources.rs` (IMDS with its retries, App
-//! Service, Azure ML), `arc.rs` (the Azure Arc challenge), `service_fabric.rs` (certificate pinning),
-//! `transport.rs` (the HTTP side), `response.rs` (token and error answers), `error.rs`.
+//! Files, each importing only those listed before it: `identity.rs` (which identity, which source, a request),
+//! `error.rs`, `response.rs` (token and error answers), `transport.rs` (the HTTP side), `source.rs` (detection
+//! from the environment, endpoints), `sources.rs` (IMDS with its retries, App Service, Azure ML), `arc.rs` (the
+//! Azure Arc challenge), `service_fabric.rs` (certificate pinning).
 
 mod arc;
 mod error;
+mod identity;
 mod response;
 mod service_fabric;
 mod source;
@@ -20,9 +22,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use error::ManagedIdentityError;
+pub(crate) use identity::TokenRequest;
+pub use identity::{ManagedIdentityId, ManagedIdentitySource};
 pub use source::{
     ARC_DEFAULT_ENDPOINT, ARC_TOKEN_DIRECTORY, IMDS_DEFAULT_HOST, IMDS_HOST_OVERRIDE_VAR,
-    ManagedIdentityEnvironment, ManagedIdentitySource,
+    ManagedIdentityEnvironment,
 };
 
 use crate::cache::{
@@ -36,68 +40,6 @@ use sources::ImdsRetry;
 
 /// Tokens that live at least this long are refreshed at half their lifetime (MSAL Python's rule).
 const LONG_LIVED: u64 = 2 * 3600;
-
-/// Which managed identity: the host's own (system-assigned), or a user-assigned one by any of its ids.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ManagedIdentityId {
-    /// The identity of the resource itself.
-    #[default]
-    SystemAssigned,
-    /// A user-assigned identity by its client (application) id.
-    ClientId(String),
-    /// A user-assigned identity by its object (principal) id.
-    ObjectId(String),
-    /// A user-assigned identity by its Azure resource id
-    /// (`/subscriptions/…/resourceGroups/…/providers/Microsoft.ManagedIdentity/userAssignedIdentities/…`).
-    ResourceId(String),
-}
-
-impl fmt::Display for ManagedIdentityId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ManagedIdentityId::SystemAssigned => f.write_str("system-assigned"),
-            ManagedIdentityId::ClientId(id) => write!(f, "with client id {id}"),
-            ManagedIdentityId::ObjectId(id) => write!(f, "with object id {id}"),
-            ManagedIdentityId::ResourceId(id) => write!(f, "with resource id {id}"),
-        }
-    }
-}
-
-impl ManagedIdentityId {
-    /// The query parameter selecting this identity, in the source's spelling.
-    fn query_pair<'a>(
-        &'a self,
-        client_id: &'static str,
-        object_id: &'static str,
-        resource_id: &'static str,
-    ) -> Option<(&'static str, &'a str)> {
-        match self {
-            ManagedIdentityId::SystemAssigned => None,
-            ManagedIdentityId::ClientId(id) => Some((client_id, id.as_str())),
-            ManagedIdentityId::ObjectId(id) => Some((object_id, id.as_str())),
-            ManagedIdentityId::ResourceId(id) => Some((resource_id, id.as_str())),
-        }
-    }
-
-    /// The cache's client id for this identity (MSAL Python's convention for the system-assigned one).
-    fn cache_client_id(&self) -> String {
-        match self {
-            ManagedIdentityId::SystemAssigned => "system_assigned_managed_identity".into(),
-            ManagedIdentityId::ClientId(id)
-            | ManagedIdentityId::ObjectId(id)
-            | ManagedIdentityId::ResourceId(id) => id.clone(),
-        }
-    }
-}
-
-/// One token request, as the sources see it.
-#[derive(Debug)]
-pub(crate) struct TokenRequest<'a> {
-    resource: &'a str,
-    id: &'a ManagedIdentityId,
-    now: u64,
-}
 
 /// Gets tokens for a managed identity from the source the environment names, cache first.
 ///

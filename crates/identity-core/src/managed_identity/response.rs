@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::error::ManagedIdentityError;
-use super::source::ManagedIdentitySource;
+use super::identity::ManagedIdentitySource;
 
 /// A token answer, checked.
 #[derive(Debug)]

@@ -10,11 +10,12 @@ use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signat
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 
 use super::error::ManagedIdentityError;
+use super::identity::ManagedIdentitySource;
+use super::identity::{ManagedIdentityId, TokenRequest};
 use super::response::{Lifetime, TokenAnswer, parse_token};
-use super::source::{ManagedIdentitySource, hex};
+use super::source::hex;
 use super::sources::error_answer;
 use super::transport::{base_builder, get, header};
-use super::{ManagedIdentityId, TokenRequest};
 use crate::secret::ClientSecret;
 
 const SERVICE_FABRIC_API_VERSION: &str = "2019-07-01-preview";

@@ -6,6 +6,7 @@ use std::fmt;
 use std::path::Path;
 
 use super::error::ManagedIdentityError;
+use super::identity::ManagedIdentitySource;
 use crate::secret::ClientSecret;
 
 /// IMDS's documented address (Azure VMs, scale sets, AKS nodes).
@@ -34,37 +35,6 @@ const VARIABLES: [&str; 9] = [
 ];
 /// Of those, the ones holding secrets (never shown).
 const SECRET_VARIABLES: [&str; 2] = ["IDENTITY_HEADER", "MSI_SECRET"];
-
-/// Where the token comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ManagedIdentitySource {
-    /// Service Fabric's token service (`IDENTITY_ENDPOINT`, `IDENTITY_HEADER`, `IDENTITY_SERVER_THUMBPRINT`).
-    ServiceFabric,
-    /// App Service, Azure Functions, Azure Automation (`IDENTITY_ENDPOINT`, `IDENTITY_HEADER`).
-    AppService,
-    /// Azure Machine Learning compute (`MSI_ENDPOINT`, `MSI_SECRET`).
-    AzureMl,
-    /// Azure Arc-enabled servers (`IDENTITY_ENDPOINT` + `IMDS_ENDPOINT`, or the agent installed).
-    AzureArc,
-    /// Azure Cloud Shell (`AZUREPS_HOST_ENVIRONMENT=cloud-shell...`): user tokens only, refused here.
-    CloudShell,
-    /// The Instance Metadata Service of Azure VMs, scale sets and AKS nodes: the default.
-    Imds,
-}
-
-impl fmt::Display for ManagedIdentitySource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ManagedIdentitySource::ServiceFabric => "Service Fabric",
-            ManagedIdentitySource::AppService => "App Service",
-            ManagedIdentitySource::AzureMl => "Azure Machine Learning",
-            ManagedIdentitySource::AzureArc => "Azure Arc",
-            ManagedIdentitySource::CloudShell => "Cloud Shell",
-            ManagedIdentitySource::Imds => "IMDS",
-        })
-    }
-}
 
 /// The environment managed identity is detected from: the process's variables
 /// ([`ManagedIdentityEnvironment::from_process`]) or an explicit map (tests, or a host that passes them on).

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use super::error::ManagedIdentityError;
+use super::identity::ManagedIdentitySource;
+use super::identity::{ManagedIdentityId, TokenRequest};
 use super::response::{Lifetime, TokenAnswer, is_identity_not_found, parse_error, parse_token};
-use super::source::ManagedIdentitySource;
 use super::transport::{Reply, get, header};
-use super::{ManagedIdentityId, TokenRequest};
 use crate::secret::ClientSecret;
 
 /// IMDS's api-version, as MSAL Python sends it.

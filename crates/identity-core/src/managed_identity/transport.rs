@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::error::ManagedIdentityError;
-use super::source::ManagedIdentitySource;
+use super::identity::ManagedIdentitySource;
 
 /// Largest answer read: a token answer is a few KiB.
 const MAX_ANSWER_BYTES: usize = 256 * 1024;
