@@ -44,6 +44,33 @@ const LONG_LIVED: u64 = 2 * 3600;
 /// Gets tokens for a managed identity from the source the environment names, cache first.
 ///
 /// Cheap to clone; clones share the cache. Concurrent requests for one resource send one request.
+///
+/// # Examples
+///
+/// On an Azure host, `ManagedIdentityClient::builder(ManagedIdentityId::SystemAssigned).build()?` is all it takes;
+/// here the emulator plays a VM's IMDS, named through MSAL's host override.
+///
+/// ```
+/// use identity_core::{ManagedIdentityClient, ManagedIdentityEnvironment, ManagedIdentityId, ManagedIdentitySource, TokenSource};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let emulator = entra_emulator::Emulator::builder().start().await?;
+/// let host = emulator.start_managed_identity_host().await?;
+/// // AZURE_POD_IDENTITY_AUTHORITY_HOST=http://127.0.0.1:PORT, as the process's environment would say.
+/// let environment = ManagedIdentityEnvironment::from_vars(host.env(entra_emulator::ManagedIdentityEndpoint::Imds));
+///
+/// let app = ManagedIdentityClient::builder(ManagedIdentityId::SystemAssigned)
+///     .environment(environment)
+///     .build()?;
+/// assert_eq!(app.source(), ManagedIdentitySource::Imds);
+/// let token = app.acquire_token("https://graph.microsoft.com/.default").await?;
+/// assert_eq!(token.source, TokenSource::IdentityProvider);
+/// let again = app.acquire_token("https://graph.microsoft.com").await?;
+/// assert_eq!(again.source, TokenSource::Cache);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct ManagedIdentityClient {
     inner: Arc<Inner>,
