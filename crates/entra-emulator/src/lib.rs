@@ -35,7 +35,9 @@
 //!   faults), and `routes/`: `discovery`; `token`, the token endpoint, which serves client credentials itself
 //!   and hands the user grants to `device`, `password`, `refresh` and `auth_code` (sharing `user_flow`);
 //!   `client_auth` and `request` below them; the authorization endpoint `authorize` with its sign-in pages
-//!   `login`; the HTML pages `signin` and `admin_consent`; `graph`; and `admin` (`/_emulator/*`).
+//!   `login`; the HTML pages `signin` and `admin_consent`; `graph`; and `admin` (`/_emulator/*`). Beside them, `managed_identity/` ([`ManagedIdentityHost`]: `mod.rs`, its listeners and
+//!   switches; `endpoints.rs`, the token endpoints of IMDS, App Service, Azure ML, Azure Arc and Service
+//!   Fabric), started on demand by [`Emulator::start_managed_identity_host`].
 //! - **State**: `state.rs` (`AppState`: the directory, the signing key, the stores, counters and faults behind
 //!   their locks).
 //! - **Protocol**: `assertion.rs` (client assertions), `jwt.rs`, `keys.rs` (the token-signing key),
@@ -64,6 +66,7 @@ mod grants;
 mod held_certificates;
 mod jwt;
 mod keys;
+mod managed_identity;
 mod request_context;
 mod routes;
 mod seed;
@@ -95,6 +98,7 @@ pub use directory::{
 };
 pub use error::EmulatorError;
 pub use held_certificates::CertificateFiles;
+pub use managed_identity::{ManagedIdentityEndpoint, ManagedIdentityHost, ManagedIdentityInfo};
 pub use seed::{DEMO_PASSWORD, DEMO_USERNAME, FEDERATED_DOMAIN};
 pub use state::{Endpoint, Fault, FaultKind, RequestCounts};
 
@@ -474,6 +478,13 @@ impl Emulator {
     /// live 10 minutes). Returns how many there were.
     pub fn expire_authorization_codes(&self) -> usize {
         self.state.auth_codes().expire_all()
+    }
+
+    /// Starts the managed-identity endpoints of Azure hosts on loopback (IMDS, App Service, Azure ML, Azure Arc,
+    /// Service Fabric), minting tokens for the default tenant's managed identities with this emulator's key:
+    /// Graph accepts them. [`ManagedIdentityHost::env`] gives each source's variables.
+    pub async fn start_managed_identity_host(&self) -> Result<ManagedIdentityHost, EmulatorError> {
+        ManagedIdentityHost::start(self.state.clone(), self.tenant_id()).await
     }
 
     /// Stops the listeners, letting in-flight requests finish (at most a few seconds).

@@ -29,6 +29,9 @@ pub enum Error {
     /// unknown account for the username/password flow, ...).
     #[error(transparent)]
     SignIn(#[from] SignInError),
+    /// A managed-identity token could not be obtained from the host's endpoint.
+    #[error(transparent)]
+    ManagedIdentity(#[from] crate::managed_identity::ManagedIdentityError),
 }
 
 impl Error {
@@ -40,6 +43,7 @@ impl Error {
             Error::Graph(e) => e.fix(),
             Error::Http(e) => e.fix(),
             Error::SignIn(e) => Some(e.fix()),
+            Error::ManagedIdentity(e) => Some(e.fix()),
             Error::Cache(_) => Some(
                 "Check the token cache: its file must be readable and writable by this user, its Redis server reachable.",
             ),

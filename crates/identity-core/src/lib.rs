@@ -5,8 +5,9 @@
 //! - [`Authority`] parses and validates `https://<host>/<tenant>` and knows the Microsoft clouds;
 //!   [`Metadata`] is what OIDC discovery says about a tenant's endpoints.
 //! - [`ConfidentialClient`] gets app-only tokens with the client credentials grant, cache first.
-//! - [`PublicClient`] signs users in (in the system browser; device code; username/password, legacy) and stays silent afterwards with
-//!   the cached [`Account`]'s refresh token.
+//! - [`ManagedIdentityClient`] gets tokens for the managed identity of the Azure host it runs on (no secret).
+//! - [`PublicClient`] signs users in (in the system browser; device code; username/password, legacy) and stays
+//!   silent afterwards with the cached [`Account`]'s refresh token.
 //! - [`TokenCache`] is the cache trait; [`MemoryCache`] the in-process store, [`FileCache`] a file the processes
 //!   of one user share.
 //! - [`HttpClient`] is the one HTTP client (rustls, timeouts, no redirects, size cap, retries where safe).
@@ -87,6 +88,10 @@
 //! - `json` (private): parsing of JSON answers with errors that name the problem without quoting the answer.
 //! - `loopback` (private): the listener on 127.0.0.1 that receives the sign-in page's answer (form POST, `state`
 //!   checked, bounded requests).
+//! - `managed_identity`: [`ManagedIdentityClient`], tokens for the host's managed identity (IMDS, App Service and
+//!   Functions, Azure Arc, Service Fabric, Azure ML), one file per concern: `identity.rs` (ids, sources), `source.rs` (detection), `sources.rs`
+//!   (IMDS, App Service, Azure ML), `arc.rs`, `service_fabric.rs` (certificate pinning), `transport.rs`,
+//!   `response.rs`, `error.rs`.
 //! - `public`: [`PublicClient`], user sign-in (device code; username/password, legacy) and silent refresh.
 //! - `secret`: [`ClientSecret`], [`Password`], [`SecretToken`]: secrets whose `Debug` is redacted.
 //! - `token`: token responses as Entra sends them, and the [`TokenResult`] handed to callers.
@@ -111,6 +116,7 @@ mod http;
 mod interactive;
 mod json;
 mod loopback;
+mod managed_identity;
 #[cfg(test)]
 mod proptests;
 mod public;
@@ -139,6 +145,11 @@ pub use error::{ConfigError, Error, GraphError, HttpError, Result, ServiceError,
 pub use graph::{GRAPH_V1, GraphClient};
 pub use http::{EXTRA_CA_CERTS_VAR, HttpClient, HttpConfig, MAX_CA_FILE_BYTES};
 pub use interactive::{DEFAULT_INTERACTIVE_TIMEOUT, InteractiveOptions, Prompt, UrlOpener};
+pub use managed_identity::{
+    ARC_DEFAULT_ENDPOINT, ARC_TOKEN_DIRECTORY, IMDS_DEFAULT_HOST, IMDS_HOST_OVERRIDE_VAR,
+    ManagedIdentityClient, ManagedIdentityClientBuilder, ManagedIdentityEnvironment, ManagedIdentityError,
+    ManagedIdentityId, ManagedIdentitySource,
+};
 pub use public::{DeviceFlow, MAX_POLL_INTERVAL, PublicClient, PublicClientBuilder};
 pub use secret::{ClientSecret, Password, SecretToken};
 pub use token::{TokenResult, TokenSource};

@@ -362,7 +362,7 @@ impl CommonArgs {
         })
     }
 
-    fn http_config(&self) -> Result<HttpConfig, SetupError> {
+    pub(crate) fn http_config(&self) -> Result<HttpConfig, SetupError> {
         let config = HttpConfig::default();
         match &self.extra_ca_certs {
             Some(path) if !path.as_os_str().is_empty() => {
@@ -377,7 +377,7 @@ impl CommonArgs {
         }
     }
 
-    fn scopes(&self, defaults: &Defaults) -> Result<Vec<String>, SetupError> {
+    pub(crate) fn scopes(&self, defaults: &Defaults) -> Result<Vec<String>, SetupError> {
         let scopes: Vec<String> = self
             .scope
             .as_deref()
@@ -395,7 +395,11 @@ impl CommonArgs {
     }
 
     /// The Graph URL; with the emulator, Graph's public host is replaced by the emulator's.
-    fn graph_endpoint(&self, defaults: &Defaults, emulator_url: Option<&str>) -> Result<String, SetupError> {
+    pub(crate) fn graph_endpoint(
+        &self,
+        defaults: &Defaults,
+        emulator_url: Option<&str>,
+    ) -> Result<String, SetupError> {
         let mut endpoint = self
             .graph_endpoint
             .as_deref()
@@ -434,7 +438,7 @@ const EMULATOR_PORT_VAR: &str = "IDENTITY_EMULATOR_PORT";
 /// Starts the embedded emulator with its state (keys, secrets, certificates) kept in the user's cache directory,
 /// so tokens cached by one run are still accepted by the next; on the preferred port if it is free.
 #[cfg(feature = "embedded-emulator")]
-async fn start_embedded_emulator(
+pub(crate) async fn start_embedded_emulator(
     customize: impl FnOnce(entra_emulator::EmulatorBuilder) -> entra_emulator::EmulatorBuilder,
 ) -> Result<entra_emulator::Emulator, SetupError> {
     let mut builder = customize(entra_emulator::Emulator::builder());

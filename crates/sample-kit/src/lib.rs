@@ -5,6 +5,8 @@
 //!   emulator when nothing is configured, or refuses a partial configuration naming each missing variable;
 //! - [`InteractiveArgs::options`] and [`until_ctrl_c`]: the interactive sample's browser sign-in (the page opened,
 //!   its address printed) and Ctrl-C;
+//! - [`ManagedIdentityArgs::configure`]: the managed-identity sample's settings (which identity; this host's
+//!   endpoint or the embedded emulator playing IMDS);
 //! - [`main`]: runs a sample and maps its error to a message on stderr and a distinct exit code;
 //! - `certificate_helper`: makes a self-signed development certificate (PEM, PFX, thumbprints); with the
 //!   `embedded-emulator` feature (on by default).
@@ -36,6 +38,7 @@ mod config;
 mod daemon;
 mod error;
 mod interactive;
+mod managed_identity;
 mod prompt;
 mod report;
 mod user;
@@ -45,6 +48,7 @@ pub use config::{Config, CredentialArgs, Defaults};
 pub use daemon::{CertificateArgs, SecretArgs};
 pub use error::{Missing, SetupError};
 pub use interactive::{InteractiveArgs, until_ctrl_c};
+pub use managed_identity::{ManagedIdentityArgs, ManagedIdentityConfig};
 pub use prompt::{Cancelled, wait_for_sign_in};
 pub use report::{ExitCode, main, say_token_source};
 pub use user::{DeviceCodeArgs, UserCredential, UserPasswordArgs, silent};

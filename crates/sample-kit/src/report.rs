@@ -121,6 +121,7 @@ fn settings_involved(error: &Error) -> Option<&'static str> {
         }
         Error::SignIn(SignInError::InteractionTimedOut { .. }) => Some("--timeout"),
         Error::Cache(_) => Some("IDENTITY_CACHE (--cache) or IDENTITY_CACHE_PATH (--cache-path)"),
+        Error::ManagedIdentity(e) => crate::managed_identity::settings_involved(e),
         _ => None,
     }
 }
@@ -132,7 +133,11 @@ fn exit_code(error: &anyhow::Error) -> ExitCode {
     if error.downcast_ref::<crate::prompt::Cancelled>().is_some() {
         return ExitCode::Cancelled;
     }
+    if let Some(e) = error.downcast_ref::<identity_core::ManagedIdentityError>() {
+        return crate::managed_identity::exit_code(e);
+    }
     match error.downcast_ref::<Error>() {
+        Some(Error::ManagedIdentity(e)) => crate::managed_identity::exit_code(e),
         Some(Error::Config(_)) => ExitCode::Config,
         Some(Error::Service(_) | Error::SignIn(_)) => ExitCode::Service,
         Some(Error::Graph(_)) => ExitCode::Graph,
@@ -160,6 +165,12 @@ fn describe(error: &anyhow::Error) -> String {
     };
     let fix = if let Some(setup) = error.downcast_ref::<SetupError>() {
         setup.fix()
+    } else if let Some(e) = error.downcast_ref::<identity_core::ManagedIdentityError>() {
+        field(
+            "setting:",
+            crate::managed_identity::settings_involved(e).map(str::to_string),
+        );
+        Some(e.fix())
     } else if let Some(e) = error.downcast_ref::<Error>() {
         match e {
             Error::Service(s) => {
