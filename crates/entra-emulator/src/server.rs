@@ -20,7 +20,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
 use crate::request_context::{DefaultBase, Scheme};
-use crate::routes::{admin, admin_consent, device, discovery, graph, signin, token};
+use crate::routes::{admin, admin_consent, device, discovery, graph, signin, token, workload_issuer};
 use crate::state::{AppState, Endpoint};
 
 mod faults;
@@ -62,6 +62,11 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             "/{t}/v2.0/adminconsent",
             get(admin_consent::get_v2).post(admin_consent::post_v2),
         )
+        .route(
+            "/workload-issuer/.well-known/openid-configuration",
+            get(workload_issuer::openid_configuration),
+        )
+        .route("/workload-issuer/openid/v1/jwks", get(workload_issuer::jwks))
         .route("/devicelogin", get(signin::get).post(signin::post_code))
         .route("/devicelogin/signin", post(signin::post_sign_in))
         .route("/devicelogin/verify", post(signin::post_verify))

@@ -5,7 +5,9 @@
 //!   emulator when nothing is configured, or refuses a partial configuration naming each missing variable;
 //! - [`main`]: runs a sample and maps its error to a message on stderr and a distinct exit code;
 //! - `certificate_helper`: makes a self-signed development certificate (PEM, PFX, thumbprints); with the
-//!   `embedded-emulator` feature (on by default).
+//!   `embedded-emulator` feature (on by default);
+//! - the scenarios' credential settings: [`SecretArgs`], [`CertificateArgs`] (`daemon.rs`), [`DeviceCodeArgs`],
+//!   [`UserPasswordArgs`] (`user.rs`) and [`WorkloadArgs`] (`workload.rs`, the federated token file).
 
 // On docs.rs (`--cfg docsrs`, nightly), label each feature-gated item with its feature.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -22,6 +24,7 @@ mod error;
 mod prompt;
 mod report;
 mod user;
+mod workload;
 
 pub use args::{CommonArgs, parse};
 pub use config::{Config, CredentialArgs, Defaults};
@@ -30,3 +33,4 @@ pub use error::{Missing, SetupError};
 pub use prompt::{Cancelled, wait_for_sign_in};
 pub use report::{ExitCode, main, say_token_source};
 pub use user::{DeviceCodeArgs, UserCredential, UserPasswordArgs, silent};
+pub use workload::WorkloadArgs;
