@@ -265,7 +265,7 @@ impl FederatedCredential {
     /// The token to send as the client assertion, checked (a JWT, not expired).
     pub(crate) async fn assertion(&self) -> Result<SecretToken, FederatedError> {
         match &self.source {
-            Source::File(path) => self.from_file_copy(path),
+            Source::File(path) => self.file_token(path),
             Source::Callback(callback) => {
                 let token = callback()
                     .await
@@ -277,7 +277,7 @@ impl FederatedCredential {
         }
     }
 
-    fn from_file_copy(&self, path: &Path) -> Result<SecretToken, FederatedError> {
+    fn file_token(&self, path: &Path) -> Result<SecretToken, FederatedError> {
         let shown = path.display().to_string();
         let io_error = |e: std::io::Error| match e.kind() {
             std::io::ErrorKind::NotFound => FederatedError::NotFound { path: shown.clone() },

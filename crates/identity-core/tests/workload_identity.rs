@@ -54,6 +54,9 @@ impl Drop for TempDir {
     }
 }
 
+/// Whether an error is the one a case expects.
+type IsExpected = fn(&FederatedError) -> bool;
+
 fn force() -> AcquireOptions {
     AcquireOptions::new().with_force_refresh(true)
 }
@@ -219,7 +222,7 @@ async fn the_callback_is_asked_for_each_request_to_the_service_and_not_for_cache
 async fn unusable_token_files_get_typed_errors_and_nothing_is_sent() {
     let emu = emulator().await;
     let dir = TempDir::new();
-    let cases: Vec<(PathBuf, fn(&FederatedError) -> bool)> = vec![
+    let cases: Vec<(PathBuf, IsExpected)> = vec![
         (dir.path("missing"), |e| {
             matches!(e, FederatedError::NotFound { .. })
         }),
