@@ -19,7 +19,7 @@ use crate::directory::{AppRegistration, Directory};
 use crate::error_responses::AadError;
 use crate::keys::TokenSigningKey;
 use crate::seed::{WORKLOAD_APP, WORKLOAD_CREDENTIAL};
-use crate::util::{b64url, b64url_decode, guid_eq, new_guid};
+use crate::util::{b64url, b64url_decode, guid_eq, is_guid, new_guid};
 
 /// Path of the issuer under the emulator's HTTPS URL (with the trailing slash AKS issuers have).
 pub(crate) const ISSUER_PATH: &str = "/workload-issuer/";
@@ -207,15 +207,16 @@ impl WorkloadIssuer {
     }
 }
 
-/// Whether `assertion` is a federated one for `app_id`: its `iss` is not the app itself (a signed client
-/// assertion's `iss` is the client id). Anything unreadable is left to the client-assertion checks.
+/// Whether `assertion` is a federated one for `app_id`: its `iss` is an external issuer, not a client id (a
+/// signed client assertion's `iss` is the client id; another GUID there is a client mismatch, AADSTS700021).
+/// Anything unreadable is left to the client-assertion checks.
 pub(crate) fn is_federated(assertion: &str, app_id: &str) -> bool {
     split(assertion)
         .and_then(|(_, claims, _, _)| {
             claims
                 .get("iss")
                 .and_then(Value::as_str)
-                .map(|iss| !guid_eq(iss, app_id))
+                .map(|iss| !guid_eq(iss, app_id) && !is_guid(iss.trim()))
         })
         .unwrap_or(false)
 }
@@ -395,6 +396,10 @@ mod tests {
         assert!(is_federated(&token("https://oidc.example/"), app_id));
         assert!(!is_federated(&token(app_id), app_id));
         assert!(!is_federated(&token(&app_id.to_uppercase()), app_id));
+        assert!(
+            !is_federated(&token("87120f13-f476-5edd-bcf8-e2af189432b6"), app_id),
+            "another client id"
+        );
         assert!(!is_federated("not a jwt", app_id));
     }
 }
