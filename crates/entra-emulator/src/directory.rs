@@ -96,6 +96,27 @@ pub struct AppRegistration {
     /// confidential client (secret or certificate).
     #[serde(default)]
     pub web_redirect_uris: Vec<String>,
+    /// Federated identity credentials (workload identity federation): tokens from these issuers, for these
+    /// subjects and audiences, authenticate the app as client assertions.
+    #[serde(default)]
+    pub federated_credentials: Vec<FederatedIdentityCredential>,
+}
+
+/// The audience Entra expects in federated tokens (a federated identity credential's audience).
+pub const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
+
+/// A federated identity credential of an app registration (Graph `federatedIdentityCredential`): a token whose
+/// `iss`, `sub` and one of whose `aud` values equal these (case-sensitive) authenticates the app.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FederatedIdentityCredential {
+    /// Unique name within the app (`emulator-cluster`).
+    pub name: String,
+    /// The external issuer's URL, exactly as in the tokens' `iss` (an AKS cluster's OIDC issuer URL).
+    pub issuer: String,
+    /// The tokens' `sub` (`system:serviceaccount:<namespace>:<name>` on Kubernetes).
+    pub subject: String,
+    /// Accepted `aud` values; Entra's is `api://AzureADTokenExchange`.
+    pub audiences: Vec<String>,
 }
 
 /// A client secret (password credential) of an app registration.
@@ -367,6 +388,7 @@ impl AppRegistration {
             admin_consent_granted: false,
             public_client_redirect_uris: Vec::new(),
             web_redirect_uris: Vec::new(),
+            federated_credentials: Vec::new(),
         }
     }
 

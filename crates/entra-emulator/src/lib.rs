@@ -30,17 +30,21 @@
 //!
 //! - **Boot and public face**: `main.rs` (the `entra-emulator` binary), `lib.rs` ([`Emulator`],
 //!   [`EmulatorBuilder`] and the re-exports), `boot.rs` (start-up: load or create the state, bind the
-//!   listeners, serve) and `describe.rs` (the self-description, [`Description`]).
+//!   listeners, serve), `describe.rs` (the self-description, [`Description`]) and `workload.rs` (service-account
+//!   tokens of the emulator's issuer for tests, the rotated projected token file: [`WorkloadToken`],
+//!   [`ProjectedToken`]).
 //! - **HTTP**: `server.rs` (the router, the listeners, request counting) with `server/faults.rs` (injected
 //!   faults), and `routes/`: `discovery`; `token`, the token endpoint, which serves client credentials itself
 //!   and hands the user grants to `device`, `password`, `refresh` and `auth_code` (sharing `user_flow`);
 //!   `client_auth` and `request` below them; the authorization endpoint `authorize` with its sign-in pages
-//!   `login`; the HTML pages `signin` and `admin_consent`; `graph`; and `admin` (`/_emulator/*`). Beside them, `managed_identity/` ([`ManagedIdentityHost`]: `mod.rs`, its listeners and
+//!   `login`; the HTML pages `signin` and `admin_consent`; `graph`; `workload_issuer` (the emulator's own token
+//!   issuer: its discovery document and keys); and `admin` (`/_emulator/*`). Beside them, `managed_identity/` ([`ManagedIdentityHost`]: `mod.rs`, its listeners and
 //!   switches; `endpoints.rs`, the token endpoints of IMDS, App Service, Azure ML, Azure Arc and Service
 //!   Fabric), started on demand by [`Emulator::start_managed_identity_host`].
 //! - **State**: `state.rs` (`AppState`: the directory, the signing key, the stores, counters and faults behind
 //!   their locks).
-//! - **Protocol**: `assertion.rs` (client assertions), `jwt.rs`, `keys.rs` (the token-signing key),
+//! - **Protocol**: `assertion.rs` (client assertions), `workload_issuer.rs` (the emulator's token issuer and
+//!   the validation of federated assertions against federated identity credentials), `jwt.rs`, `keys.rs` (the token-signing key),
 //!   `error_responses.rs` (the AADSTS catalogue and Graph errors) and `request_context.rs` (`Ctx`: the base
 //!   URL as the client addressed it, the request and correlation ids, the clock).
 //! - **Model**: `seed.rs` (the seeded demo tenant), `directory.rs` (tenants, apps, users), `tenancy.rs`
@@ -77,6 +81,8 @@ mod state_dir;
 mod tenancy;
 mod tls;
 mod util;
+mod workload;
+mod workload_issuer;
 mod x509;
 
 use std::fmt;
@@ -93,14 +99,15 @@ pub use describe::{
 pub use device_codes::{DeviceCodeInfo, DeviceCodeStatus};
 pub use directory::{
     AppCertificate, AppRegistration, ClientSecret, DEFAULT_TENANT_DOMAIN, DEFAULT_TENANT_ID,
-    DEFAULT_TENANT_NAME, Directory, GRAPH_APP_ID, GRAPH_RESOURCE, MSA_TENANT_ID, SignInAudience, Tenant,
-    User,
+    DEFAULT_TENANT_NAME, Directory, FederatedIdentityCredential, GRAPH_APP_ID, GRAPH_RESOURCE, MSA_TENANT_ID,
+    SignInAudience, TOKEN_EXCHANGE_AUDIENCE, Tenant, User,
 };
 pub use error::EmulatorError;
 pub use held_certificates::CertificateFiles;
 pub use managed_identity::{ManagedIdentityEndpoint, ManagedIdentityHost, ManagedIdentityInfo};
-pub use seed::{DEMO_PASSWORD, DEMO_USERNAME, FEDERATED_DOMAIN};
+pub use seed::{DEMO_PASSWORD, DEMO_USERNAME, FEDERATED_DOMAIN, WORKLOAD_SUBJECT};
 pub use state::{Endpoint, Fault, FaultKind, RequestCounts};
+pub use workload::{ProjectedToken, WorkloadToken};
 
 use crate::boot::Settings;
 use crate::held_certificates::HeldCertificate;
@@ -350,6 +357,48 @@ impl Emulator {
         };
         if let Err(e) = self.store.directory_file().save(&snapshot) {
             tracing::warn!("cannot save the directory after a certificate upload: {e}");
+        }
+        true
+    }
+
+    /// The URL of the emulator's own token issuer (`https://127.0.0.1:PORT/workload-issuer/`), a stand-in for a
+    /// Kubernetes cluster's OIDC issuer: its discovery document is at `.well-known/openid-configuration` under
+    /// it, its keys at `openid/v1/jwks`. The seeded `workload` app has a federated credential for it.
+    pub fn workload_issuer(&self) -> String {
+        workload::issuer(&self.state)
+    }
+
+    /// A Kubernetes-style service-account token signed by the emulator's issuer (RS256, `kid`, `aud` an array,
+    /// the `kubernetes.io` claim), for tests. The issuer's key is created on first use.
+    pub fn workload_token(&self, token: &WorkloadToken) -> Result<String, EmulatorError> {
+        workload::mint(&self.state, token)
+    }
+
+    /// Writes [`Self::workload_token`] to `path` (mode 0600) in one rename, as the kubelet does.
+    pub fn write_workload_token_file(&self, path: &Path, token: &WorkloadToken) -> Result<(), EmulatorError> {
+        workload::write_file(&self.state, path, token)
+    }
+
+    /// Writes the seeded workload's token to `path` now, then a new one at 80 % of each token's `lifetime`, as
+    /// the kubelet rotates a projected token, until the returned handle is dropped (the binary's
+    /// `--workload-token-file`). Needs a Tokio runtime.
+    pub fn project_workload_token(
+        &self,
+        path: impl Into<PathBuf>,
+        lifetime: Duration,
+    ) -> Result<ProjectedToken, EmulatorError> {
+        workload::project(self.state.clone(), path.into(), lifetime)
+    }
+
+    /// Adds a federated identity credential to an app registration at run time ("Federated credentials > Add
+    /// credential"), effective from the next request; with a state directory the directory is saved. Returns
+    /// false if there is no such app.
+    pub fn add_federated_credential(&self, app: &str, credential: FederatedIdentityCredential) -> bool {
+        let Some(snapshot) = workload::add_credential(&self.state, app, credential) else {
+            return false;
+        };
+        if let Err(e) = self.store.directory_file().save(&snapshot) {
+            tracing::warn!("cannot save the directory after adding a federated credential: {e}");
         }
         true
     }

@@ -1,5 +1,6 @@
 //! `cargo run -p entra-emulator -- [--port N] [--http-port N] [--host H] [--state DIR] [--describe [FILE]]
-//! [--device-code-interval S] [--slow-down-polls N] [--auto-approve USER [--auto-approve-delay S]]`
+//! [--device-code-interval S] [--slow-down-polls N] [--auto-approve USER [--auto-approve-delay S]]
+//! [--workload-token-file FILE [--workload-token-lifetime S]]`
 //!
 //! Starts the emulator, optionally writes its self-description, prints a summary (authority, Graph base,
 //! CA file, client and object ids, secrets and certificate files, how to point our Rust samples, MSAL Python
@@ -54,6 +55,19 @@ struct Args {
         requires = "auto_approve"
     )]
     auto_approve_delay: u64,
+    /// Write a service-account token of the emulator's own issuer (the seeded `workload` app's federated
+    /// credential trusts it) to FILE, and rotate it at 80 % of its lifetime, as the kubelet does a projected
+    /// token: point AZURE_FEDERATED_TOKEN_FILE at it.
+    #[arg(long, env = "ENTRA_EMULATOR_WORKLOAD_TOKEN_FILE", value_name = "FILE")]
+    workload_token_file: Option<PathBuf>,
+    /// Lifetime of the tokens written to `--workload-token-file`, in seconds (Kubernetes' default: 3600).
+    #[arg(
+        long,
+        env = "ENTRA_EMULATOR_WORKLOAD_TOKEN_LIFETIME",
+        default_value_t = 3600,
+        requires = "workload_token_file"
+    )]
+    workload_token_lifetime: u64,
 }
 
 async fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
@@ -334,8 +348,35 @@ async fn run(args: Args) -> Result<(), String> {
             .write_description(path)
             .map_err(|e| format!("cannot write the description to {}: {e}", path.display()))?;
     }
+    // Kept alive (rotating) until the emulator stops.
+    let projected = match &args.workload_token_file {
+        Some(path) => Some(
+            emulator
+                .project_workload_token(
+                    path.clone(),
+                    std::time::Duration::from_secs(args.workload_token_lifetime),
+                )
+                .map_err(|e| format!("cannot write the workload token file: {e}"))?,
+        ),
+        None => None,
+    };
     // The deliberate startup summary is the only place secrets are printed.
     print!("{}", summary(&emulator));
+    if let Some(projected) = &projected {
+        println!(
+            "\nWorkload token (issuer {}) written to {}, rotated every {} s; run the workload-identity sample with\n  \
+             AUTHORITY={} AZURE_CLIENT_ID={} AZURE_FEDERATED_TOKEN_FILE={} IDENTITY_EXTRA_CA_CERTS={} \
+             GRAPH_ENDPOINT={}/users cargo run -p workload-identity",
+            emulator.workload_issuer(),
+            projected.path().display(),
+            args.workload_token_lifetime * 4 / 5,
+            q(&emulator.authority()),
+            emulator.app("workload").map(|a| a.app_id).unwrap_or_default(),
+            q(&projected.path().display().to_string()),
+            q(&emulator.ca_path().display().to_string()),
+            emulator.graph_base(),
+        );
+    }
     if let Some(path) = &description {
         println!("\nSelf-description written to {}", path.display());
     }

@@ -5,13 +5,14 @@ use time::{Duration, OffsetDateTime};
 
 use crate::directory::{
     AppRegistration, ClientSecret, DEFAULT_TENANT_DOMAIN, DEFAULT_TENANT_ID, DEFAULT_TENANT_NAME, Directory,
-    SignInAudience, Tenant, User,
+    FederatedIdentityCredential, SignInAudience, TOKEN_EXCHANGE_AUDIENCE, Tenant, User,
 };
 use crate::util::stable_guid;
 
 impl Directory {
     /// The seeded default directory: tenant `contoso.onmicrosoft.com` (with the federated domain
-    /// `fabrikam.com`), the confidential apps `daemon`, `expired-secret`, `no-permissions` and
+    /// `fabrikam.com`), the confidential apps `daemon`, `expired-secret`, `no-permissions`, `workload` (a
+    /// federated credential for the emulator's own token issuer, subject [`WORKLOAD_SUBJECT`]) and
     /// `daemon-certificate`, the public-client apps `device-code`, `username-password`,
     /// `public-flows-disabled` (with the Web redirect URI `http://localhost`), `single-tenant`,
     /// `personal-only` and `interactive` (redirect URI `http://localhost`, "Mobile and desktop"), sixteen demo users, the sample user
@@ -46,6 +47,7 @@ impl Directory {
                 Some(ClientSecret::generate("emulator", now, now + Duration::days(730))),
             ),
             seeded_certificate_app(),
+            seeded_workload_app(),
         ];
         apps.extend(PUBLIC_APPS.iter().map(seeded_public_app));
         apps.push(seeded_interactive_app());
@@ -121,6 +123,7 @@ impl Directory {
         for app in seeded.apps {
             let wanted = app.name == DAEMON_CERTIFICATE_APP
                 || app.name == INTERACTIVE_APP
+                || app.name == WORKLOAD_APP
                 || (predates_user_flows && PUBLIC_APPS.iter().any(|(name, ..)| *name == app.name));
             if wanted && tenant.app(&app.name).is_none() {
                 added.push(format!("app {}", app.name));
@@ -181,6 +184,7 @@ fn seeded_app(name: &str, display: &str, roles: &[&str], secret: Option<ClientSe
         admin_consent_granted: false,
         public_client_redirect_uris: Vec::new(),
         web_redirect_uris: Vec::new(),
+        federated_credentials: Vec::new(),
     }
 }
 
@@ -267,6 +271,33 @@ const FLAGGED_USERS: [(&str, &str, &str, FlagSetter); 7] = [
     }),
     ("no.consent", "No", "Consent", |u| u.consent_missing = true),
 ];
+
+/// The app that authenticates with a federated identity credential (workload identity federation).
+pub(crate) const WORKLOAD_APP: &str = "workload";
+/// The federated credential of [`WORKLOAD_APP`] that trusts the emulator's own token issuer. Its issuer is
+/// set to that issuer's URL when the emulator starts (the URL holds the port, known only then).
+pub(crate) const WORKLOAD_CREDENTIAL: &str = "emulator-cluster";
+/// The subject of that credential: a Kubernetes service account, `default/workload-identity-sa` (the name of
+/// the AKS workload identity quickstart).
+pub const WORKLOAD_SUBJECT: &str = "system:serviceaccount:default:workload-identity-sa";
+
+/// `workload`: no secret, no certificate, one federated credential for the emulator's issuer.
+fn seeded_workload_app() -> AppRegistration {
+    AppRegistration {
+        federated_credentials: vec![FederatedIdentityCredential {
+            name: WORKLOAD_CREDENTIAL.to_owned(),
+            issuer: String::new(),
+            subject: WORKLOAD_SUBJECT.to_owned(),
+            audiences: vec![TOKEN_EXCHANGE_AUDIENCE.to_owned()],
+        }],
+        ..seeded_app(
+            WORKLOAD_APP,
+            "Contoso workload (federated credential)",
+            &["User.Read.All", "Application.Read.All"],
+            None,
+        )
+    }
+}
 
 /// `daemon-certificate` without its certificate (attached at start).
 fn seeded_certificate_app() -> AppRegistration {

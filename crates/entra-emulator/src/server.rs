@@ -20,7 +20,9 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
 use crate::request_context::{DefaultBase, Scheme};
-use crate::routes::{admin, admin_consent, authorize, device, discovery, graph, login, signin, token};
+use crate::routes::{
+    admin, admin_consent, authorize, device, discovery, graph, login, signin, token, workload_issuer,
+};
 use crate::state::{AppState, Endpoint};
 
 mod faults;
@@ -66,6 +68,11 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/{t}/login", post(login::post_login))
         .route("/{t}/login/verify", post(login::post_verify))
         .route("/{t}/login/consent", post(login::post_consent))
+        .route(
+            "/workload-issuer/.well-known/openid-configuration",
+            get(workload_issuer::openid_configuration),
+        )
+        .route("/workload-issuer/openid/v1/jwks", get(workload_issuer::jwks))
         .route("/devicelogin", get(signin::get).post(signin::post_code))
         .route("/devicelogin/signin", post(signin::post_sign_in))
         .route("/devicelogin/verify", post(signin::post_verify))

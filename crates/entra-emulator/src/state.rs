@@ -436,6 +436,8 @@ pub(crate) struct AppState {
     pub reject_replayed_assertions: bool,
     /// `(client id, jti)` of accepted client assertions → until when to remember them (unix seconds).
     pub seen_assertions: Mutex<HashMap<(String, String), i64>>,
+    /// The emulator's own token issuer (workload identity federation).
+    pub workload_issuer: crate::workload_issuer::WorkloadIssuer,
 }
 
 impl AppState {

@@ -511,6 +511,12 @@ impl ConfidentialClient {
                 );
                 client
             }
+            ClientCredential::Federated(federated) => {
+                // Read (or asked for) now, so a rotated token is the one sent.
+                let token = federated.assertion().await.map_err(ConfigError::from)?;
+                assertion = Some(token.secret().to_string());
+                client
+            }
         };
         let transport = core.http.oauth2_transport(ctx);
         let mut request = client

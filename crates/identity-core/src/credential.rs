@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::certificate::CertificateCredential;
+use crate::federated::FederatedCredential;
 use crate::secret::ClientSecret;
 
 /// A confidential client's credential.
@@ -13,6 +14,8 @@ pub enum ClientCredential {
     Secret(ClientSecret),
     /// A certificate: each request carries a signed JWT client assertion (`private_key_jwt`).
     Certificate(Arc<CertificateCredential>),
+    /// A token from another identity provider (workload identity federation), sent as the client assertion.
+    Federated(Arc<FederatedCredential>),
 }
 
 /// Domain separation for secret fingerprints: the digest of a secret here matches no other use of its hash.
@@ -50,6 +53,7 @@ impl ClientCredential {
                 .take(FINGERPRINT_LEN)
                 .collect::<String>()
                 .to_ascii_lowercase(),
+            ClientCredential::Federated(federated) => federated.fingerprint().to_string(),
         }
     }
 }
@@ -63,6 +67,12 @@ impl From<ClientSecret> for ClientCredential {
 impl From<CertificateCredential> for ClientCredential {
     fn from(certificate: CertificateCredential) -> Self {
         ClientCredential::Certificate(Arc::new(certificate))
+    }
+}
+
+impl From<FederatedCredential> for ClientCredential {
+    fn from(federated: FederatedCredential) -> Self {
+        ClientCredential::Federated(Arc::new(federated))
     }
 }
 

@@ -233,6 +233,9 @@ pub enum ConfigError {
     /// The certificate credential cannot be used.
     #[error(transparent)]
     Certificate(#[from] crate::certificate::CertificateError),
+    /// The federated token (workload identity federation) cannot be used.
+    #[error(transparent)]
+    Federated(#[from] crate::federated::FederatedError),
     /// The HTTP client could not be built (for example a bad proxy URL in the environment).
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(String),
@@ -268,6 +271,7 @@ impl ConfigError {
                 "Give at least one scope, for example https://graph.microsoft.com/.default."
             }
             ConfigError::Certificate(e) => return e.fix(),
+            ConfigError::Federated(e) => return e.fix(),
             ConfigError::UnknownAuthorityHost { .. } => {
                 "Check the authority's host (e.g. https://login.microsoftonline.com/<tenant>). Only for a private deployment you trust, turn validation off: IDENTITY_AUTHORITY_VALIDATION=off (Authority::validated(false))."
             }
@@ -425,7 +429,31 @@ pub fn aadsts_fix(code: i64) -> Option<&'static str> {
             "Upload the certificate matching the private key under Certificates & secrets; check the x5t / x5t#S256 thumbprint."
         }
         700024 => {
-            "Check this machine's clock, and make sure each client assertion is fresh (at most 10 minutes)."
+            "Check this machine's clock, and send fresh assertions: a signed client assertion at most 10 minutes old, a federated token before its exp (a projected token file is re-read as it rotates)."
+        }
+        70021 => {
+            "No federated credential of the app matches the token: add one (Certificates & secrets > Federated credentials) whose issuer, subject and audience api://AzureADTokenExchange are exactly the token's (case-sensitive)."
+        }
+        700211 => {
+            "No federated credential of the app has the token's issuer: copy the issuer URL exactly (e.g. the cluster's OIDC issuer, trailing slash included) into the app's federated credential."
+        }
+        700212 => {
+            "No federated credential of the app has the token's audience: request the token for api://AzureADTokenExchange and keep that audience in the federated credential."
+        }
+        700213 | 7002138 => {
+            "No federated credential of the app has the token's subject: set it exactly, case included (system:serviceaccount:<namespace>:<service account> on Kubernetes, repo:<owner>/<repo>:... on GitHub Actions)."
+        }
+        70023 => {
+            "The federated token lives longer than the service accepts (at most 1 day and 1 hour): have its issuer mint shorter-lived tokens (a projected token's expirationSeconds, e.g. 3600)."
+        }
+        50166 | 90061 | 501661 => {
+            "The service could not fetch the token issuer's OpenID configuration or keys: the issuer URL must be reachable from the internet over https ({issuer}/.well-known/openid-configuration and its jwks_uri)."
+        }
+        7000272 => {
+            "The key that signed the federated token is not among its issuer's published keys (jwks_uri): publish the current signing key, or check the issuer."
+        }
+        50013 => {
+            "The assertion's signature does not verify with the issuer's key: send the token exactly as issued, and check that the issuer publishes the key that signed it."
         }
         5002738 => "Sign client assertions with RS256 or PS256.",
         50012 => "Check the certificate and its trust configuration for subject-name/issuer authentication.",

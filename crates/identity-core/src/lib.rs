@@ -4,7 +4,8 @@
 //!
 //! - [`Authority`] parses and validates `https://<host>/<tenant>` and knows the Microsoft clouds;
 //!   [`Metadata`] is what OIDC discovery says about a tenant's endpoints.
-//! - [`ConfidentialClient`] gets app-only tokens with the client credentials grant, cache first.
+//! - [`ConfidentialClient`] gets app-only tokens with the client credentials grant, cache first, with a secret,
+//!   a certificate or a [`FederatedCredential`] (workload identity federation).
 //! - [`ManagedIdentityClient`] gets tokens for the managed identity of the Azure host it runs on (no secret).
 //! - [`PublicClient`] signs users in (in the system browser; device code; username/password, legacy) and stays
 //!   silent afterwards with the cached [`Account`]'s refresh token.
@@ -80,6 +81,8 @@
 //!   discovery, and cache-first acquisition with single flight within and across processes.
 //! - `credential`: [`ClientCredential`], how a confidential client proves its identity.
 //! - `error`: typed errors that keep every field the service returns and offer a fix.
+//! - `federated`: [`FederatedCredential`], workload identity federation: a token from another identity provider
+//!   (a projected Kubernetes token file, re-read as it rotates, or a callback) as the client assertion.
 //! - `fs` (private): bounded reads of the files named in the configuration.
 //! - `graph`: [`GraphClient`], authenticated Graph GETs with paging and 401 recovery.
 //! - `http`: [`HttpClient`], the one HTTP client (rustls, timeouts, size cap, retries where safe).
@@ -110,6 +113,7 @@ mod confidential;
 mod core;
 mod credential;
 mod error;
+mod federated;
 mod fs;
 mod graph;
 mod http;
@@ -142,6 +146,9 @@ pub use confidential::{ConfidentialClient, ConfidentialClientBuilder};
 pub use core::AcquireOptions;
 pub use credential::ClientCredential;
 pub use error::{ConfigError, Error, GraphError, HttpError, Result, ServiceError, SignInError, aadsts_fix};
+pub use federated::{
+    FEDERATED_TOKEN_AUDIENCE, FederatedCredential, FederatedError, MAX_FEDERATED_TOKEN_BYTES,
+};
 pub use graph::{GRAPH_V1, GraphClient};
 pub use http::{EXTRA_CA_CERTS_VAR, HttpClient, HttpConfig, MAX_CA_FILE_BYTES};
 pub use interactive::{DEFAULT_INTERACTIVE_TIMEOUT, InteractiveOptions, Prompt, UrlOpener};

@@ -19,7 +19,7 @@ pub struct Defaults {
 }
 
 /// Every variable the samples read.
-const SETTINGS: [&str; 20] = [
+const SETTINGS: [&str; 21] = [
     "AUTHORITY",
     "AZURE_AUTHORITY_HOST",
     "AZURE_TENANT_ID",
@@ -31,6 +31,7 @@ const SETTINGS: [&str; 20] = [
     "AZURE_CLIENT_CERTIFICATE_THUMBPRINT",
     "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN",
     "AZURE_CLIENT_ASSERTION_RS256",
+    "AZURE_FEDERATED_TOKEN_FILE",
     "AZURE_USERNAME",
     "AZURE_PASSWORD",
     "SCOPE",

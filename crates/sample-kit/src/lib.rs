@@ -16,6 +16,7 @@
 //! - `args`: the flags every sample shares, each backed by its environment variable, `.env` loading, logging.
 //! - `config`: from settings to a validated [`Config`] (a tenant, or the embedded emulator), [`CredentialArgs`].
 //! - `daemon`: the daemon samples' settings ([`SecretArgs`], [`CertificateArgs`]).
+//! - `workload`: the workload-identity sample's settings ([`WorkloadArgs`], the federated token file).
 //! - `user`: the user-flow samples' settings ([`DeviceCodeArgs`], [`UserPasswordArgs`]) and [`silent`] sign-in.
 //! - `cache`: which token cache a sample uses (`IDENTITY_CACHE`) and where its file lives.
 //! - `cache_tool`: the `token-cache list | clear` tool (`src/bin/token-cache.rs` is its entry point).
@@ -42,6 +43,7 @@ mod managed_identity;
 mod prompt;
 mod report;
 mod user;
+mod workload;
 
 pub use args::{CommonArgs, parse};
 pub use config::{Config, CredentialArgs, Defaults};
@@ -52,3 +54,4 @@ pub use managed_identity::{ManagedIdentityArgs, ManagedIdentityConfig};
 pub use prompt::{Cancelled, wait_for_sign_in};
 pub use report::{ExitCode, main, say_token_source};
 pub use user::{DeviceCodeArgs, UserCredential, UserPasswordArgs, silent};
+pub use workload::WorkloadArgs;

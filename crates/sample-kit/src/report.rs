@@ -98,6 +98,7 @@ fn settings_involved(error: &Error) -> Option<&'static str> {
                 Some("AZURE_CLIENT_CERTIFICATE_PASSWORD (--certificate-password)")
             }
             ConfigError::Certificate(_) => Some("AZURE_CLIENT_CERTIFICATE_PATH (--certificate)"),
+            ConfigError::Federated(_) => Some("AZURE_FEDERATED_TOKEN_FILE (--federated-token-file)"),
             _ => None,
         },
         Error::Service(s) => match s.code()? {
@@ -110,6 +111,9 @@ fn settings_involved(error: &Error) -> Option<&'static str> {
             50049 => Some("AUTHORITY (--authority) or AZURE_AUTHORITY_HOST"),
             700027 | 700024 | 50027 | 5002726 => Some("AZURE_CLIENT_CERTIFICATE_PATH (--certificate)"),
             70011 | 500011 | 65005 => Some("SCOPE (--scope)"),
+            70021 | 700211 | 700212 | 700213 | 7002138 | 70023 | 50166 | 7000272 | 50013 => Some(
+                "AZURE_FEDERATED_TOKEN_FILE (--federated-token-file), and AZURE_CLIENT_ID's federated credentials",
+            ),
             50126 => Some("AZURE_USERNAME (--username) and AZURE_PASSWORD"),
             50034 => Some("AZURE_USERNAME (--username)"),
             _ => None,

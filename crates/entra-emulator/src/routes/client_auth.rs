@@ -104,6 +104,12 @@ pub(crate) fn authenticate_client(
         (Some(_), None) => return Err(AadError::missing_parameter("client_assertion_type")),
         (None, _) => return Err(AadError::credential_required("client_credentials")),
     };
+    // A token from another issuer: workload identity federation (no replay check: a projected token is
+    // legitimately reused until the kubelet rotates it).
+    if crate::workload_issuer::is_federated(assertion, &app.app_id) {
+        state.workload_issuer.verify(app, assertion, ctx.now)?;
+        return Ok(ClientAuth::Certificate);
+    }
     let expected = assertion::Expected {
         app,
         tenant,

@@ -22,3 +22,4 @@ pub(crate) mod request;
 pub(crate) mod signin;
 pub(crate) mod token;
 pub(crate) mod user_flow;
+pub(crate) mod workload_issuer;
