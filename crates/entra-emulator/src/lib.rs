@@ -31,10 +31,10 @@
 //!   [`EmulatorBuilder`] and the re-exports), `boot.rs` (start-up: load or create the state, bind the
 //!   listeners, serve) and `describe.rs` (the self-description, [`Description`]).
 //! - **HTTP**: `server.rs` (the router, the listeners, request counting) with `server/faults.rs` (injected
-//!   faults), and `routes/`: `discovery`; `token`, the token endpoint, which serves client credentials itself
-//!   and hands the user grants to `device`, `password` and `refresh` (sharing `user_flow`); `client_auth` and
-//!   `request` below them; the HTML pages `signin` and `admin_consent`; `graph`; and `admin`
-//!   (`/_emulator/*`).
+//!   faults) and `server/network.rs` (the simulated round-trip time, connection and request counters), and
+//!   `routes/`: `discovery`; `token`, the token endpoint, which serves client credentials itself and hands the
+//!   user grants to `device`, `password` and `refresh` (sharing `user_flow`); `client_auth` and `request` below
+//!   them; the HTML pages `signin` and `admin_consent`; `graph`; and `admin` (`/_emulator/*`).
 //! - **State**: `state.rs` (`AppState`: the directory, the signing key, the stores, counters and faults behind
 //!   their locks).
 //! - **Protocol**: `assertion.rs` (client assertions), `jwt.rs`, `keys.rs` (the token-signing key),
@@ -93,6 +93,7 @@ pub use directory::{
 pub use error::EmulatorError;
 pub use held_certificates::CertificateFiles;
 pub use seed::{DEMO_PASSWORD, DEMO_USERNAME, FEDERATED_DOMAIN};
+pub use server::NetworkStats;
 pub use state::{Endpoint, Fault, FaultKind, RequestCounts};
 
 use crate::boot::Settings;
@@ -180,6 +181,14 @@ impl EmulatorBuilder {
     /// minutes. Turn it on to test that a client signs a fresh assertion per request.
     pub fn reject_replayed_assertions(mut self, reject: bool) -> Self {
         self.settings.reject_replayed_assertions = reject;
+        self
+    }
+
+    /// Simulate a network with this round-trip time (default zero: loopback as it is): each new connection
+    /// waits 2 × `rtt` (the TCP and TLS handshakes) and each answer 1 × `rtt`, so a client's round trips cost
+    /// what they cost over the internet. [`Emulator::network_stats`] counts connections and requests.
+    pub fn simulated_rtt(mut self, rtt: Duration) -> Self {
+        self.settings.rtt = rtt;
         self
     }
 
@@ -385,9 +394,21 @@ impl Emulator {
         self.state.counters.snapshot()
     }
 
-    /// Zeroes the request counters.
+    /// Zeroes the request counters and the [`Self::network_stats`].
     pub fn reset_request_counts(&self) {
         self.state.counters.reset();
+        self.server.network().reset();
+    }
+
+    /// Changes the simulated round-trip time ([`EmulatorBuilder::simulated_rtt`]) from the next connection or
+    /// answer on; zero turns the simulation off.
+    pub fn set_simulated_rtt(&self, rtt: Duration) {
+        self.server.network().set_rtt(rtt);
+    }
+
+    /// Connections accepted and requests answered since start or the last [`Self::reset_request_counts`].
+    pub fn network_stats(&self) -> NetworkStats {
+        self.server.network().stats()
     }
 
     /// Answer the next `fault.times` requests to `fault.endpoint` with `fault.kind` (see [`FaultKind`]).

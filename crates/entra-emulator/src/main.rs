@@ -1,5 +1,6 @@
 //! `cargo run -p entra-emulator -- [--port N] [--http-port N] [--host H] [--state DIR] [--describe [FILE]]
-//! [--device-code-interval S] [--slow-down-polls N] [--auto-approve USER [--auto-approve-delay S]]`
+//! [--device-code-interval S] [--slow-down-polls N] [--auto-approve USER [--auto-approve-delay S]]
+//! [--rtt-ms N]`
 //!
 //! Starts the emulator, optionally writes its self-description, prints a summary (authority, Graph base,
 //! CA file, client and object ids, secrets and certificate files, how to point our Rust samples, MSAL Python
@@ -54,6 +55,10 @@ struct Args {
         requires = "auto_approve"
     )]
     auto_approve_delay: u64,
+    /// Simulate a network with this round-trip time, in milliseconds: each new connection waits 2 × RTT (TCP and
+    /// TLS handshakes), each answer 1 × RTT.
+    #[arg(long, env = "ENTRA_EMULATOR_RTT_MS", default_value_t = 0, value_name = "MS")]
+    rtt_ms: u64,
 }
 
 async fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
@@ -308,6 +313,9 @@ async fn run(args: Args) -> Result<(), String> {
             username.clone(),
             std::time::Duration::from_secs(args.auto_approve_delay),
         );
+    }
+    if args.rtt_ms > 0 {
+        builder = builder.simulated_rtt(std::time::Duration::from_millis(args.rtt_ms));
     }
     let emulator = builder.start().await.map_err(|e| e.to_string())?;
     let description = args.describe.map(|path| {
