@@ -7,16 +7,24 @@
 //!
 //! `cargo run --release -p bench-harness -- [--runs N] [--scenario NAME]… [--out DIR]`
 //!
+//! `--compare [--rtt-ms MS]`: daemon-secret side by side with its azure_identity twin (`bench/azure-identity-twin`)
+//! and MSAL Python on one emulator, on loopback and at a simulated round-trip time, with the cache-size scaling, the
+//! N-process cold batch, the in-memory cache hit and the embedded emulator's share (`compare.rs`).
+//!
 //! # Layout
 //!
-//! - `main.rs`: the flags, the scenarios' list and the run loop.
-//! - `scenario.rs`: the daemon scenarios (how to run each Rust sample and its MSAL Python twin);
-//!   `user_flows.rs`: the device-code and username/password scenarios.
-//! - `measure.rs`: one measured child run (wall time, peak RSS by `wait4`); `stats.rs`: medians and percentiles.
-//! - `report.rs`: `report.md` with PASS/MISS per target, and the SVG chart.
-//! - `venv.rs`: the MSAL Python the twins run with.
+//! - `main.rs`: the command line, the builds, the emulator, the per-scenario runner and the child environment.
+//! - `scenario.rs` (the daemon scenarios) and `user_flows.rs` (device code, username/password): how to run
+//!   each Rust sample and its MSAL Python twin.
+//! - `compare.rs` (`--compare`: the azure_identity twin, RTT passes, cache scaling, cold batches, cache hit) and
+//!   `compare_report.rs` (its `compare.md`).
+//! - `measure.rs` (one child: wall time, `wait4` peak RSS, output, device code phases), `stats.rs` (rows,
+//!   medians), `report.rs` (`report.md` and the SVG chart) and `venv.rs` (MSAL Python).
 
+mod compare;
+mod compare_report;
 mod measure;
+mod process;
 mod report;
 mod scenario;
 mod stats;
@@ -64,6 +72,14 @@ struct Cli {
     /// Kill a run that takes longer than this.
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
     timeout: u64,
+    /// Instead of every scenario against MSAL Python: daemon-secret against its azure_identity twin and MSAL
+    /// Python, on loopback and at --rtt-ms, plus cache-size scaling, N-process cold batches, the in-memory cache
+    /// hit and the embedded emulator's share (report in compare.md).
+    #[arg(long)]
+    compare: bool,
+    /// --compare: the simulated round-trip time of the second pass (0 skips it).
+    #[arg(long, default_value_t = 20, value_name = "MS")]
+    rtt_ms: u64,
 }
 
 fn main() -> ExitCode {
@@ -103,6 +119,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let root = workspace_root();
     let target = target_dir(&root);
     let out = cli.out.clone().unwrap_or_else(|| target.join("bench-report"));
+    if cli.compare {
+        let settings = compare::Settings {
+            runs: cli.runs,
+            warmup: cli.warmup,
+            rtt_ms: cli.rtt_ms,
+            timeout: Duration::from_secs(cli.timeout),
+        };
+        return compare::run(&settings, &root, &target, &out);
+    }
     let all = all_scenarios();
     for name in &cli.scenarios {
         if !all.iter().any(|s| s.name == name) {
@@ -226,11 +251,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let mut targets: Vec<report::Target> = reports.iter().flat_map(report::scenario_targets).collect();
     targets.extend(report::criterion_targets(&target));
     let ctx = report::Context {
-        date: command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
-        machine: machine(),
+        date: process::command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        machine: process::machine(),
         python: format!(
             "{}, msal {}",
-            command_line(&python.display().to_string(), &["--version"]),
+            process::command_line(&python.display().to_string(), &["--version"]),
             venv::MSAL_VERSION
         ),
         runs: cli.runs,
@@ -248,70 +273,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A command's first line of output, or "?".
-fn command_line(program: &str, args: &[&str]) -> String {
-    Command::new(program)
-        .args(args)
-        .output()
-        .ok()
-        .map(|o| {
-            let text = if o.stdout.is_empty() { o.stderr } else { o.stdout };
-            String::from_utf8_lossy(&text)
-                .lines()
-                .next()
-                .unwrap_or("?")
-                .trim()
-                .to_owned()
-        })
-        .unwrap_or_else(|| "?".into())
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{cpu}, {cores} cores, {}", command_line("uname", &["-sr"]))
-}
-
-/// A child's environment: nothing inherited but `PATH`, so the developer's settings, `.env`, proxies and
-/// token cache never reach it.
-fn base_command(program: &Path, cwd: &Path, env: &Env) -> Command {
-    let mut cmd = Command::new(program);
-    cmd.env_clear().current_dir(cwd);
-    if let Some(path) = std::env::var_os("PATH") {
-        cmd.env("PATH", path);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
 impl Bench<'_> {
     /// The Rust sample with its cache in `dir` (`tokens.json`; the user cache dir is `dir/xdg`).
     fn rust(&self, s: &Scenario, env: &Env, dir: &Path) -> Command {
-        let mut cmd = base_command(&self.release.join(s.bin), dir, env);
-        cmd.env("IDENTITY_CACHE", "file")
-            .env("IDENTITY_CACHE_PATH", dir.join("tokens.json"))
-            .env("XDG_CACHE_HOME", dir.join("xdg"));
-        cmd
+        process::rust_command(&self.release.join(s.bin), env, dir)
     }
 
     /// The MSAL Python version of the sample, as the fidelity tests run it.
     fn python(&self, s: &Scenario, env: &Env, dir: &Path) -> Command {
-        let mut cmd = base_command(&self.python, dir, env);
-        cmd.arg(self.msal_samples.join(s.python_script))
-            .env("INSTANCE_DISCOVERY", "false")
-            .env("REQUESTS_CA_BUNDLE", self.emu.ca_path())
-            .env("NO_PROXY", "127.0.0.1,localhost");
-        cmd
+        process::msal_python_command(
+            &self.python,
+            &self.msal_samples.join(s.python_script),
+            self.emu.ca_path(),
+            env,
+            dir,
+        )
     }
 
     /// One run: counters reset, the child measured, the result checked.

@@ -1,7 +1,7 @@
 //! The Markdown report (table, targets with PASS/MISS) and the SVG chart of wall times.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use entra_emulator::Endpoint;
 
@@ -285,19 +285,23 @@ pub fn scenario_targets(s: &ScenarioReport) -> Vec<Target> {
     out
 }
 
-/// The targets measured by criterion inside identity-core, read from criterion's own output when present.
-pub fn criterion_targets(target_dir: &Path) -> Vec<Target> {
-    let mut out = Vec::new();
+/// The median of identity-core's in-memory cache hit bench (ns) and the criterion file it was read from, when
+/// `cargo bench -p identity-core --bench cache` has been run.
+pub fn criterion_cache_hit(target_dir: &Path) -> Option<(f64, PathBuf)> {
     let hit = target_dir
         .join("criterion")
         .join("acquire_token_for_client, cache hit (memory)")
         .join("new/estimates.json");
-    let median_ns = std::fs::read_to_string(&hit)
-        .ok()
-        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
-        .and_then(|v| v["median"]["point_estimate"].as_f64());
-    out.push(match median_ns {
-        Some(ns) => judged(
+    let text = std::fs::read_to_string(&hit).ok()?;
+    let value = serde_json::from_str::<serde_json::Value>(&text).ok()?;
+    value["median"]["point_estimate"].as_f64().map(|ns| (ns, hit))
+}
+
+/// The targets measured by criterion inside identity-core, read from criterion's own output when present.
+pub fn criterion_targets(target_dir: &Path) -> Vec<Target> {
+    let mut out = Vec::new();
+    out.push(match criterion_cache_hit(target_dir) {
+        Some((ns, hit)) => judged(
             "identity-core: in-memory cache hit < 1 µs median",
             Some(ns < 1000.0),
             format!("{:.0} ns (criterion, `{}`)", ns, hit.display()),

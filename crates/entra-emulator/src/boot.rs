@@ -36,6 +36,8 @@ pub(crate) struct Settings {
     pub reject_replayed_assertions: bool,
     pub device: DeviceConfig,
     pub refresh_token_lifetime: Duration,
+    /// Simulated round-trip time (zero: none).
+    pub rtt: Duration,
 }
 
 impl Default for Settings {
@@ -49,6 +51,7 @@ impl Default for Settings {
             reject_replayed_assertions: false,
             device: DeviceConfig::default(),
             refresh_token_lifetime: grants::DEFAULT_REFRESH_TOKEN_LIFETIME,
+            rtt: Duration::ZERO,
         }
     }
 }
@@ -270,13 +273,15 @@ pub(crate) async fn start_with_store(builder: Settings, store: &Store) -> Result
 
     // Pages that change the directory (admin consent) save it through this.
     let router = server::router(state.clone()).layer(axum::Extension(store.directory_file()));
-    let (mut handle, shutdown_rx) = ServerHandle::new();
+    let network = Arc::new(server::Network::new(builder.rtt));
+    let (mut handle, shutdown_rx) = ServerHandle::new(network.clone());
     handle.add(server::spawn_listener(
         https_listener,
         Some(TlsAcceptor::from(tls.server_config.clone())),
         router.clone(),
         Scheme::Https,
         https_url.clone(),
+        network.clone(),
         shutdown_rx.clone(),
     ));
     if let (Some((listener, _)), Some(url)) = (http_listener, &http_url) {
@@ -286,6 +291,7 @@ pub(crate) async fn start_with_store(builder: Settings, store: &Store) -> Result
             router,
             Scheme::Http,
             url.clone(),
+            network,
             shutdown_rx,
         ));
     }

@@ -34,13 +34,15 @@
 //!   tokens of the emulator's issuer for tests, the rotated projected token file: [`WorkloadToken`],
 //!   [`ProjectedToken`]).
 //! - **HTTP**: `server.rs` (the router, the listeners, request counting) with `server/faults.rs` (injected
-//!   faults), and `routes/`: `discovery`; `token`, the token endpoint, which serves client credentials itself
+//!   faults) and `server/network.rs` (the simulated round-trip time, connection and request counters), and
+//!   `routes/`: `discovery`; `token`, the token endpoint, which serves client credentials itself
 //!   and hands the user grants to `device`, `password`, `refresh` and `auth_code` (sharing `user_flow`);
 //!   `client_auth` and `request` below them; the authorization endpoint `authorize` with its sign-in pages
 //!   `login`; the HTML pages `signin` and `admin_consent`; `graph`; `workload_issuer` (the emulator's own token
-//!   issuer: its discovery document and keys); and `admin` (`/_emulator/*`). Beside them, `managed_identity/` ([`ManagedIdentityHost`]: `mod.rs`, its listeners and
-//!   switches; `endpoints.rs`, the token endpoints of IMDS, App Service, Azure ML, Azure Arc and Service
-//!   Fabric), started on demand by [`Emulator::start_managed_identity_host`].
+//!   issuer: its discovery document and keys); and `admin` (`/_emulator/*`). Beside them, `managed_identity/`
+//!   ([`ManagedIdentityHost`]: `mod.rs`, its listeners and switches; `endpoints.rs`, the token endpoints of IMDS,
+//!   App Service, Azure ML, Azure Arc and Service Fabric), started on demand by
+//!   [`Emulator::start_managed_identity_host`].
 //! - **State**: `state.rs` (`AppState`: the directory, the signing key, the stores, counters and faults behind
 //!   their locks).
 //! - **Protocol**: `assertion.rs` (client assertions), `workload_issuer.rs` (the emulator's token issuer and
@@ -106,6 +108,7 @@ pub use error::EmulatorError;
 pub use held_certificates::CertificateFiles;
 pub use managed_identity::{ManagedIdentityEndpoint, ManagedIdentityHost, ManagedIdentityInfo};
 pub use seed::{DEMO_PASSWORD, DEMO_USERNAME, FEDERATED_DOMAIN, WORKLOAD_SUBJECT};
+pub use server::NetworkStats;
 pub use state::{Endpoint, Fault, FaultKind, RequestCounts};
 pub use workload::{ProjectedToken, WorkloadToken};
 
@@ -194,6 +197,14 @@ impl EmulatorBuilder {
     /// minutes. Turn it on to test that a client signs a fresh assertion per request.
     pub fn reject_replayed_assertions(mut self, reject: bool) -> Self {
         self.settings.reject_replayed_assertions = reject;
+        self
+    }
+
+    /// Simulate a network with this round-trip time (default zero: loopback as it is): each new connection
+    /// waits 2 × `rtt` (the TCP and TLS handshakes) and each answer 1 × `rtt`, so a client's round trips cost
+    /// what they cost over the internet. [`Emulator::network_stats`] counts connections and requests.
+    pub fn simulated_rtt(mut self, rtt: Duration) -> Self {
+        self.settings.rtt = rtt;
         self
     }
 
@@ -441,9 +452,21 @@ impl Emulator {
         self.state.counters.snapshot()
     }
 
-    /// Zeroes the request counters.
+    /// Zeroes the request counters and the [`Self::network_stats`].
     pub fn reset_request_counts(&self) {
         self.state.counters.reset();
+        self.server.network().reset();
+    }
+
+    /// Changes the simulated round-trip time ([`EmulatorBuilder::simulated_rtt`]) from the next connection or
+    /// answer on; zero turns the simulation off.
+    pub fn set_simulated_rtt(&self, rtt: Duration) {
+        self.server.network().set_rtt(rtt);
+    }
+
+    /// Connections accepted and requests answered since start or the last [`Self::reset_request_counts`].
+    pub fn network_stats(&self) -> NetworkStats {
+        self.server.network().stats()
     }
 
     /// Answer the next `fault.times` requests to `fault.endpoint` with `fault.kind` (see [`FaultKind`]).

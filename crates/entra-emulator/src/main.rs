@@ -1,6 +1,6 @@
 //! `cargo run -p entra-emulator -- [--port N] [--http-port N] [--host H] [--state DIR] [--describe [FILE]]
 //! [--device-code-interval S] [--slow-down-polls N] [--auto-approve USER [--auto-approve-delay S]]
-//! [--workload-token-file FILE [--workload-token-lifetime S]]`
+//! [--workload-token-file FILE [--workload-token-lifetime S]] [--rtt-ms N]`
 //!
 //! Starts the emulator, optionally writes its self-description, prints a summary (authority, Graph base,
 //! CA file, client and object ids, secrets and certificate files, how to point our Rust samples, MSAL Python
@@ -68,6 +68,10 @@ struct Args {
         requires = "workload_token_file"
     )]
     workload_token_lifetime: u64,
+    /// Simulate a network with this round-trip time, in milliseconds: each new connection waits 2 × RTT (TCP and
+    /// TLS handshakes), each answer 1 × RTT.
+    #[arg(long, env = "ENTRA_EMULATOR_RTT_MS", default_value_t = 0, value_name = "MS")]
+    rtt_ms: u64,
 }
 
 async fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
@@ -337,6 +341,9 @@ async fn run(args: Args) -> Result<(), String> {
             username.clone(),
             std::time::Duration::from_secs(args.auto_approve_delay),
         );
+    }
+    if args.rtt_ms > 0 {
+        builder = builder.simulated_rtt(std::time::Duration::from_millis(args.rtt_ms));
     }
     let emulator = builder.start().await.map_err(|e| e.to_string())?;
     let description = args.describe.map(|path| {

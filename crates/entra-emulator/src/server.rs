@@ -26,8 +26,11 @@ use crate::routes::{
 use crate::state::{AppState, Endpoint};
 
 mod faults;
+mod network;
 
 use faults::ConnectionFault;
+pub(crate) use network::Network;
+pub use network::NetworkStats;
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
@@ -130,18 +133,25 @@ async fn count_and_fault(State(state): State<Arc<AppState>>, req: Request, next:
 pub(crate) struct ServerHandle {
     shutdown: Option<watch::Sender<bool>>,
     tasks: Vec<JoinHandle<()>>,
+    network: Arc<Network>,
 }
 
 impl ServerHandle {
-    pub fn new() -> (Self, watch::Receiver<bool>) {
+    pub fn new(network: Arc<Network>) -> (Self, watch::Receiver<bool>) {
         let (tx, rx) = watch::channel(false);
         (
             Self {
                 shutdown: Some(tx),
                 tasks: Vec::new(),
+                network,
             },
             rx,
         )
+    }
+
+    /// The listeners' simulated network and its counters.
+    pub fn network(&self) -> &Network {
+        &self.network
     }
 
     pub fn add(&mut self, task: JoinHandle<()>) {
@@ -174,6 +184,7 @@ pub(crate) fn spawn_listener(
     router: Router,
     scheme: Scheme,
     default_base: String,
+    network: Arc<Network>,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     let router = router
@@ -194,16 +205,19 @@ pub(crate) fn spawn_listener(
                         let router = router.clone();
                         let tls = tls.clone();
                         let shutdown = shutdown.clone();
+                        let network = network.clone();
                         connections.spawn(async move {
+                            // In the connection's own task, so a simulated handshake never delays the others.
+                            network.connection_opened().await;
                             match tls {
                                 Some(acceptor) => {
                                     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                                        Ok(Ok(stream)) => serve_connection(stream, router, shutdown).await,
+                                        Ok(Ok(stream)) => serve_connection(stream, router, network, shutdown).await,
                                         Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
                                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                                     }
                                 }
-                                None => serve_connection(stream, router, shutdown).await,
+                                None => serve_connection(stream, router, network, shutdown).await,
                             }
                         });
                     }
@@ -225,16 +239,23 @@ pub(crate) fn spawn_listener(
     })
 }
 
-async fn serve_connection<I>(io: I, router: Router, mut shutdown: watch::Receiver<bool>)
-where
+async fn serve_connection<I>(
+    io: I,
+    router: Router,
+    network: Arc<Network>,
+    mut shutdown: watch::Receiver<bool>,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let stop = shutdown.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let router = router.clone();
+        let network = network.clone();
         let mut stop = stop.clone();
         async move {
+            let control = req.uri().path().starts_with("/_emulator/");
             let Ok(resp) = router.oneshot(req).await;
+            network.answering(control).await;
             // An error from the service makes hyper drop the connection without answering.
             match resp.extensions().get::<ConnectionFault>() {
                 None => Ok(resp),
