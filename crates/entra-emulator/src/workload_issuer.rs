@@ -123,7 +123,7 @@ impl WorkloadIssuer {
         let header = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
         let claims = serde_json::to_vec(&claims).map_err(|e| e.to_string())?;
         let signing_input = format!("{}.{}", b64url(&header), b64url(&claims));
-        let signature = key.sign(signing_input.as_bytes());
+        let signature = key.sign(signing_input.as_bytes())?;
         Ok(format!("{signing_input}.{}", b64url(&signature)))
     }
 

@@ -174,7 +174,9 @@ impl ManagedIdentityHost {
             failures: Mutex::new(HashMap::new()),
             counts: Default::default(),
         });
-        let (mut server, shutdown) = ServerHandle::new();
+        // The hosts' endpoints are on the machine itself (no simulated round trips): their own network counters.
+        let network = Arc::new(server::Network::new(std::time::Duration::ZERO));
+        let (mut server, shutdown) = ServerHandle::new(network.clone());
         let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
         let bind = |addr| async move {
             server::bind(addr)
@@ -195,6 +197,7 @@ impl ManagedIdentityHost {
             router,
             Scheme::Http,
             http_base.clone(),
+            network.clone(),
             shutdown.clone(),
         ));
 
@@ -209,6 +212,7 @@ impl ManagedIdentityHost {
             router,
             Scheme::Http,
             arc_base.clone(),
+            network.clone(),
             shutdown.clone(),
         ));
 
@@ -224,6 +228,7 @@ impl ManagedIdentityHost {
             router,
             Scheme::Https,
             service_fabric_base.clone(),
+            network,
             shutdown,
         ));
         tracing::info!(imds = %http_base, arc = %arc_base, service_fabric = %service_fabric_base, "managed identity endpoints listening");
