@@ -403,7 +403,10 @@ async fn a_discovery_get_closed_before_the_answer_is_retried() {
             });
         }
     });
-    let authority = Authority::parse(&format!("http://{relay_addr}/{TENANT}")).unwrap();
+    // Endpoints from discovery: the GET under test.
+    let authority = Authority::parse(&format!("http://{relay_addr}/{TENANT}"))
+        .unwrap()
+        .discover_endpoints(true);
     let app = ConfidentialClient::builder("client", authority)
         .client_secret(ClientSecret::new("s"))
         .http_client(http_client())
@@ -544,7 +547,8 @@ async fn identity_posts_announce_retry_after_and_h429() {
         .acquire_token_for_client(&[SCOPE])
         .await
         .unwrap();
-    let public = PublicClient::builder("public-app", stub.authority())
+    // Endpoints from discovery, to see that its GET does not announce the capability.
+    let public = PublicClient::builder("public-app", stub.authority().discover_endpoints(true))
         .http_client(http_client())
         .build()
         .unwrap();
@@ -616,7 +620,7 @@ async fn each_request_is_logged_once_at_info_with_its_correlation_id_and_no_quer
 
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = log.lines().filter(|l| l.contains("http request")).collect();
-    assert_eq!(lines.len(), 3, "{log}");
+    assert_eq!(lines.len(), 2, "token and Graph (no discovery): {log}");
     assert!(
         lines
             .iter()
