@@ -116,8 +116,10 @@ async fn the_second_run_asks_neither_for_a_token_nor_for_discovery() {
     assert_eq!(mode, 0o600, "owner-only cache file");
     let raw = std::fs::read_to_string(s.cache_file()).unwrap();
     assert!(
-        cache_json(&s.cache_file())["version"] == 1 && raw.contains("\"kind\":\"metadata\""),
-        "{raw}"
+        cache_json(&s.cache_file())["version"] == 1
+            && raw.contains("\"kind\":\"access_token\"")
+            && !raw.contains("\"kind\":\"metadata\""),
+        "the token, and no discovery document (none was read): {raw}"
     );
 }
 
@@ -225,7 +227,7 @@ async fn an_encrypted_file_cache_is_silent_on_the_second_run_and_opaque_on_disk(
     ok(&common::run(BIN, &s.dir, &env, &[]).await);
     let second = ok(&common::run(BIN, &s.dir, &env, &[]).await);
     assert!(second.starts_with("Found a cached token"), "{second}");
-    assert_eq!(s.counts(), (1, 1, 2));
+    assert_eq!(s.counts(), (0, 1, 2));
     let raw = std::fs::read_to_string(s.cache_file()).unwrap();
     let json: serde_json::Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(json["encryption"]["alg"], "A256GCM", "{raw}");

@@ -148,7 +148,7 @@ impl FileCache {
     /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
     /// # let dir = std::env::temp_dir().join(format!("identity-core-example-{}", uuid::Uuid::new_v4()));
     /// # let path = dir.join("token-cache.json");
-    /// // `path` is usually `FileCache::default_path()`, in the user's cache directory.
+    /// // `path` is usually `FileCache::default_path_for(client id, tenant)`, in the user's cache directory.
     /// let build = || -> Result<ConfidentialClient, Box<dyn std::error::Error>> {
     ///     Ok(ConfidentialClient::builder(client_id.clone(), Authority::parse(&authority)?)
     ///         .client_secret(ClientSecret::new(secret.clone()))
@@ -233,7 +233,8 @@ impl FileCache {
     /// use identity_core::FileCache;
     ///
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let path = FileCache::default_path().ok_or("no cache directory for this user")?;
+    /// let path = FileCache::default_path_for("00000000-0000-0000-0000-000000000001", "contoso.onmicrosoft.com")
+    ///     .ok_or("no cache directory for this user")?;
     /// // Nothing is read or written yet: the key store is used on the cache's first operation.
     /// let cache = FileCache::open_encrypted(path);
     /// assert_eq!(cache.is_encrypted(), cfg!(target_os = "linux"));

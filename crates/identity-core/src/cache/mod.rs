@@ -1,12 +1,13 @@
 //! The token cache: one trait, several stores.
 //!
 //! - [`MemoryCache`]: in-process, fastest, gone when the process exits;
-//! - [`FileCache`]: one JSON file per profile in the platform's cache directory, owner-only, replaced atomically
-//!   under a lock so several processes can share it;
+//! - [`FileCache`]: one JSON file per app and tenant in the platform's cache directory, owner-only, replaced
+//!   atomically under a lock so several processes can share it, written in the background;
 //! - `RedisCache` (cargo feature `redis`): one cache for a fleet of daemons on many machines.
 //!
 //! Entries are typed ([`CacheKey`] → [`CacheEntry`]): access tokens, refresh tokens, accounts, ID tokens, and
-//! the OIDC discovery metadata, so a warm run needs neither a token request nor a discovery request.
+//! the OIDC discovery metadata (for authorities without Entra's layout), so a warm run needs neither a token
+//! request nor a discovery request.
 
 use std::borrow::Cow;
 use std::fmt;
