@@ -278,12 +278,31 @@ impl Sample {
         (!problems.is_empty()).then(|| report(&case.name, &out, &problems, "run"))
     }
 
-    /// A discovery document pointing at another server: no request may reach it, in this run or the next clean
-    /// one (the document must not have been cached).
+    /// A discovery document pointing at another server (read after Entra's token or device-code endpoint
+    /// answered 404): no request may reach it, in this run or the next clean one (the document must not have
+    /// been cached).
     pub async fn check_spoofed_discovery(&self) {
         let state = common::temp_dir(&format!("{}-spoof-state", self.name));
         let emu = self.emulator(&state).await;
         let (origin, contacts) = counting_listener();
+        // The sample reads no discovery document while the endpoints of Entra's layout answer: a 404 at the
+        // first one it calls sends it to discovery, as a host with another layout would.
+        let first = self
+            .endpoints
+            .iter()
+            .copied()
+            .find(|e| matches!(e, Endpoint::Token | Endpoint::DeviceCode))
+            .unwrap();
+        emu.inject_fault(
+            Fault::new(
+                first,
+                FaultKind::Status {
+                    status: 404,
+                    retry_after: None,
+                },
+            )
+            .times(1),
+        );
         emu.inject_fault(Fault::new(
             Endpoint::OpenIdConfiguration,
             FaultKind::SpoofedDiscovery { origin },

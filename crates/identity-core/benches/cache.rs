@@ -11,8 +11,8 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use identity_core::now_secs;
 use identity_core::{
-    AccessTokenKey, Authority, CacheEntry, CacheKey, CachedAccessToken, ClientSecret, ConfidentialClient,
-    FileCache, MemoryCache, SecretToken, TokenCache,
+    AccessTokenKey, Authority, CacheEntry, CacheKey, CachedAccessToken, ClientCredential, ClientSecret,
+    ConfidentialClient, FileCache, MemoryCache, SecretToken, TokenCache,
 };
 
 const SCOPE: &str = "https://graph.microsoft.com/.default";
@@ -20,13 +20,18 @@ const SCOPE: &str = "https://graph.microsoft.com/.default";
 fn client(cache: Arc<dyn TokenCache>, runtime: &tokio::runtime::Runtime) -> ConfidentialClient {
     let authority =
         Authority::parse("https://login.microsoftonline.com/contoso.onmicrosoft.com").expect("authority");
-    let key = CacheKey::AccessToken(AccessTokenKey::new(
-        None,
-        &authority.environment(),
-        "client",
-        authority.tenant(),
-        &[SCOPE],
-    ));
+    // The client keys its tokens by a fingerprint of its credential.
+    let fingerprint = ClientCredential::Secret(ClientSecret::new("s")).fingerprint();
+    let key = CacheKey::AccessToken(
+        AccessTokenKey::new(
+            None,
+            &authority.environment(),
+            "client",
+            authority.tenant(),
+            &[SCOPE],
+        )
+        .with_credential(&fingerprint),
+    );
     let token = CachedAccessToken::new(
         SecretToken::new("x".repeat(1500)),
         "Bearer".into(),
@@ -80,6 +85,7 @@ fn silent(c: &mut Criterion) {
         });
     }
     let _ = std::fs::remove_file(&path);
+    growth(c, &runtime);
     #[cfg(all(feature = "encrypted-file-cache", target_os = "linux"))]
     {
         let _ = std::fs::remove_file(&encrypted_path);
@@ -89,6 +95,59 @@ fn silent(c: &mut Criterion) {
             let _ = key.invalidate();
         }
     }
+}
+
+/// A cache hit with 10,000 records of other apps and tenants: in the same file (one file for every app, as
+/// `IDENTITY_CACHE_PATH` gives), and in their own files beside this app's (the default layout).
+fn growth(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
+    let dir = std::env::temp_dir().join(format!("idcore-bench-growth-{}", std::process::id()));
+    let others: Vec<(CacheKey, CacheEntry)> = (0..10_000)
+        .map(|i| {
+            let key = CacheKey::AccessToken(AccessTokenKey::new(
+                None,
+                "login.microsoftonline.com",
+                &format!("other-app-{i}"),
+                &format!("tenant-{}", i % 7),
+                &[SCOPE],
+            ));
+            let token = CachedAccessToken::new(
+                SecretToken::new("x".repeat(1500)),
+                "Bearer".into(),
+                vec![SCOPE.into()],
+                now_secs(),
+                3600,
+                None,
+                None,
+            );
+            (key, CacheEntry::AccessToken(token))
+        })
+        .collect();
+    let shared = dir.join("token-cache.json");
+    let own = dir
+        .join("token-cache")
+        .join("client_contoso.onmicrosoft.com.json");
+    runtime
+        .block_on(FileCache::new(&shared).put_all(&others))
+        .expect("seed the shared file");
+    runtime
+        .block_on(FileCache::new(dir.join("token-cache").join("others.json")).put_all(&others))
+        .expect("seed the other apps' file");
+    for (name, path) in [("one file for all apps", &shared), ("a file per app", &own)] {
+        let app = client(Arc::new(FileCache::new(path)), runtime);
+        c.bench_function(
+            &format!("acquire_token_for_client, cache hit, 10,000 other records ({name})"),
+            |b| {
+                b.iter(|| {
+                    black_box(
+                        runtime
+                            .block_on(app.acquire_token_for_client(&[SCOPE]))
+                            .expect("hit"),
+                    )
+                })
+            },
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 criterion_group!(benches, silent);

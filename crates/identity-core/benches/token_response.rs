@@ -125,7 +125,7 @@ fn parse(body: &[u8]) -> CachedAccessToken {
         .unwrap_or_else(|| vec!["https://graph.microsoft.com/.default".to_owned()]);
     CachedAccessToken::new(
         SecretToken::new(response.access_token.into_secret()),
-        response.token_type.0,
+        response.token_type.0.into(),
         scopes,
         now_secs(),
         response.expires_in.unwrap_or(600),

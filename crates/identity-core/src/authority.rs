@@ -119,6 +119,8 @@ pub struct Authority {
     kind: TenantKind,
     validate: bool,
     instance_discovery: Option<Url>,
+    /// Always read the endpoints from OIDC discovery, even where Entra's layout would give them.
+    discover_endpoints: bool,
 }
 
 impl Authority {
@@ -224,6 +226,7 @@ impl Authority {
             kind,
             validate: true,
             instance_discovery: None,
+            discover_endpoints: false,
         })
     }
 
@@ -246,6 +249,40 @@ impl Authority {
         ensure_secure(&url)?;
         self.instance_discovery = Some(url);
         Ok(self)
+    }
+
+    /// Reads the endpoints from the OIDC discovery document even where the authority has Entra's layout (see
+    /// [`Authority::has_entra_layout`]): for a deployment that serves another layout behind an Entra-like
+    /// authority. Costs one request per run (the document is cached with the tokens).
+    pub fn discover_endpoints(mut self, discover: bool) -> Authority {
+        self.discover_endpoints = discover;
+        self
+    }
+
+    /// Whether the token and device-code endpoints follow Entra's layout, `{authority}/oauth2/v2.0/token` and
+    /// `{authority}/oauth2/v2.0/devicecode`, so that no discovery request is needed (as the Azure SDKs do):
+    /// the host is a known Microsoft cloud, or a host that is not validated (loopback, or validation turned
+    /// off), and the tenant segment is not `adfs` (AD FS has another layout), unless
+    /// [`Authority::discover_endpoints`] asks for discovery. Otherwise the endpoints come from OIDC discovery;
+    /// a derived endpoint that answers 404 also falls back to it.
+    pub fn has_entra_layout(&self) -> bool {
+        !self.discover_endpoints
+            && !self.tenant.eq_ignore_ascii_case("adfs")
+            && (self.cloud() != Cloud::Other || !self.validate || is_loopback(&self.host_url))
+    }
+
+    /// `{authority}/{path…}`, for the endpoints of Entra's layout.
+    pub(crate) fn endpoint(&self, path: &[&str]) -> Result<Url, ConfigError> {
+        let mut url = self.host_url.clone();
+        url.path_segments_mut()
+            .map_err(|()| ConfigError::InvalidAuthority {
+                value: self.to_string(),
+                reason: "it cannot have a path".into(),
+            })?
+            .clear()
+            .push(&self.tenant)
+            .extend(path);
+        Ok(url)
     }
 
     /// Whether the host is checked with instance discovery before use: validation is on, and the host is
@@ -414,7 +451,8 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
-/// The endpoints a tenant's OIDC discovery document announces.
+/// A tenant's endpoints: as its OIDC discovery document announces them, or as Entra's layout gives them
+/// ([`Metadata::from_entra_layout`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Metadata {
@@ -430,6 +468,40 @@ pub struct Metadata {
     pub jwks_uri: Option<Url>,
     /// The tenant as the service names it: the first path segment of `token_endpoint` (a GUID for a domain).
     pub tenant_id: String,
+}
+
+impl Metadata {
+    /// The endpoints of an authority with Entra's layout ([`Authority::has_entra_layout`]), without a
+    /// request: `{authority}/oauth2/v2.0/token`, `…/devicecode`, `…/authorize`, keys at
+    /// `{authority}/discovery/v2.0/keys`. The issuer is unknown without discovery (empty), and `tenant_id` is
+    /// the tenant as configured (a domain stays a domain).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::{Authority, Metadata};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let authority = Authority::parse("https://login.microsoftonline.com/contoso.onmicrosoft.com")?;
+    /// assert!(authority.has_entra_layout());
+    /// let metadata = Metadata::from_entra_layout(&authority)?;
+    /// assert_eq!(
+    ///     metadata.token_endpoint.as_str(),
+    ///     "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
+    /// );
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_entra_layout(authority: &Authority) -> Result<Metadata, ConfigError> {
+        Ok(Metadata {
+            token_endpoint: authority.endpoint(&["oauth2", "v2.0", "token"])?,
+            authorization_endpoint: Some(authority.endpoint(&["oauth2", "v2.0", "authorize"])?),
+            device_authorization_endpoint: Some(authority.endpoint(&["oauth2", "v2.0", "devicecode"])?),
+            issuer: String::new(),
+            jwks_uri: Some(authority.endpoint(&["discovery", "v2.0", "keys"])?),
+            tenant_id: authority.tenant().to_string(),
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -647,6 +719,42 @@ mod tests {
         assert!(err.contains("user name or password"), "{err}");
         let a = Authority::parse("https://login.microsoftonline.com/contoso.com").unwrap();
         assert_eq!(a.to_string(), "https://login.microsoftonline.com/contoso.com");
+    }
+
+    #[test]
+    fn entra_layout_is_known_clouds_and_unvalidated_hosts_but_not_adfs() {
+        let layout = |value: &str| Authority::parse(value).unwrap().has_entra_layout();
+        assert!(layout("https://login.microsoftonline.com/contoso.com"));
+        assert!(layout("https://login.microsoftonline.us/contoso.com"));
+        assert!(layout("https://127.0.0.1:8443/contoso.com"));
+        assert!(
+            !layout("https://login.contoso.com/t.com"),
+            "validated by discovery first"
+        );
+        assert!(
+            Authority::parse("https://login.contoso.com/t.com")
+                .unwrap()
+                .validated(false)
+                .has_entra_layout()
+        );
+        assert!(!layout("https://127.0.0.1:8443/adfs"));
+        assert!(
+            !Authority::parse("https://login.microsoftonline.com/t.com")
+                .unwrap()
+                .discover_endpoints(true)
+                .has_entra_layout()
+        );
+        let m =
+            Metadata::from_entra_layout(&Authority::parse("https://127.0.0.1:8443/t.com").unwrap()).unwrap();
+        assert_eq!(
+            m.token_endpoint.as_str(),
+            "https://127.0.0.1:8443/t.com/oauth2/v2.0/token"
+        );
+        assert_eq!(
+            m.device_authorization_endpoint.unwrap().as_str(),
+            "https://127.0.0.1:8443/t.com/oauth2/v2.0/devicecode"
+        );
+        assert_eq!(m.tenant_id, "t.com");
     }
 
     #[test]

@@ -43,6 +43,23 @@ struct Inner {
     credential: ClientCredential,
     /// [`ClientCredential::fingerprint`], computed once: part of every token's cache key.
     credential_fingerprint: String,
+    /// The cache key of the scopes last asked for, so that asking again (the usual case: one scope set per
+    /// app) builds nothing and a cache hit allocates nothing.
+    last_key: std::sync::RwLock<Option<Arc<ScopeKey>>>,
+}
+
+/// Scopes as a caller gave them, normalised, and the cache key of the token for them.
+#[derive(Debug)]
+struct ScopeKey {
+    given: Vec<String>,
+    scopes: Vec<String>,
+    key: CacheKey,
+}
+
+impl ScopeKey {
+    fn matches(&self, given: &[impl AsRef<str>]) -> bool {
+        self.given.len() == given.len() && self.given.iter().zip(given).all(|(a, b)| a == b.as_ref())
+    }
 }
 
 /// Builds a [`ConfidentialClient`].
@@ -243,6 +260,7 @@ impl ConfidentialClientBuilder {
                 core,
                 credential_fingerprint: credential.fingerprint(),
                 credential,
+                last_key: std::sync::RwLock::new(None),
             }),
         })
     }
@@ -362,8 +380,9 @@ impl ConfidentialClient {
         &self.inner.core.http
     }
 
-    /// The tenant's endpoints: from memory, then from the token cache (so a later run skips discovery), and
-    /// only then from OIDC discovery; kept for a day.
+    /// The tenant's endpoints: for an authority with Entra's layout ([`Authority::has_entra_layout`]) derived
+    /// without a request; otherwise from memory, then from the token cache (so a later run skips discovery),
+    /// and only then from OIDC discovery (kept for a day).
     ///
     /// # Examples
     ///
@@ -388,6 +407,42 @@ impl ConfidentialClient {
     /// ```
     pub async fn metadata(&self) -> Result<Arc<Metadata>> {
         self.inner.core.metadata().await
+    }
+
+    /// Waits for the cache writes still running in the background and reports the first that failed. With a
+    /// store that writes behind ([`crate::FileCache`]) a new token is stored alongside the caller's next step
+    /// (its Graph call) rather than before the token is returned: call this before the program exits, or the
+    /// last token may not be stored (the file is never left half-written either way). A failed write is also
+    /// logged when it happens; token acquisition itself never fails for it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use identity_core::{Authority, ClientSecret, ConfidentialClient, FileCache};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let daemon = emulator.app("daemon").ok_or("no daemon app")?;
+    /// # let (authority, client_id, secret) = (emulator.authority(), daemon.app_id.clone(), daemon.secrets[0].value.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// # let dir = std::env::temp_dir().join(format!("identity-core-flush-{}", uuid::Uuid::new_v4()));
+    /// let app = ConfidentialClient::builder(client_id, Authority::parse(&authority)?)
+    ///     .client_secret(ClientSecret::new(secret))
+    ///     .cache(Arc::new(FileCache::new(dir.join("token-cache.json"))))
+    /// #   .http_client(http)
+    ///     .build()?;
+    /// let token = app.acquire_token_for_client(&["https://graph.microsoft.com/.default"]).await?;
+    /// // ... call Graph with the token while the cache file is written ...
+    /// app.flush().await?;
+    /// assert!(dir.join("token-cache.json").exists());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn flush(&self) -> Result<()> {
+        self.inner.core.flush().await
     }
 
     /// An app-only token for `scopes` (for Graph: `https://graph.microsoft.com/.default`).
@@ -464,7 +519,26 @@ impl ConfidentialClient {
         scopes: &[impl AsRef<str>],
         options: AcquireOptions,
     ) -> Result<TokenResult> {
-        let scopes = normalise_scopes(scopes)?;
+        let memo = self.scope_key(scopes)?;
+        let (core, key, scopes) = (&self.inner.core, &memo.key, &memo.scopes);
+        let claims = options.claims.as_deref();
+        core.acquire(key, options.bypasses_cache(), |ctx| async move {
+            let token = core
+                .with_endpoints(|metadata| self.request_token(metadata, scopes, claims, &ctx))
+                .await?;
+            Ok((token, Vec::new()))
+        })
+        .await
+    }
+
+    /// The cache key for `scopes`: the last one built if the caller gives the same scopes again.
+    fn scope_key(&self, given: &[impl AsRef<str>]) -> Result<Arc<ScopeKey>> {
+        let last = self.inner.last_key.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(memo) = last.as_ref().filter(|memo| memo.matches(given)) {
+            return Ok(Arc::clone(memo));
+        }
+        drop(last);
+        let scopes = normalise_scopes(given)?;
         let core = &self.inner.core;
         let key = CacheKey::AccessToken(
             AccessTokenKey::new(
@@ -476,20 +550,22 @@ impl ConfidentialClient {
             )
             .with_credential(&self.inner.credential_fingerprint),
         );
-        let claims = options.claims.as_deref();
-        core.acquire(&key, options.bypasses_cache(), |ctx| async move {
-            Ok((self.request_token(&scopes, claims, &ctx).await?, Vec::new()))
-        })
-        .await
+        let memo = Arc::new(ScopeKey {
+            given: given.iter().map(|s| s.as_ref().to_string()).collect(),
+            scopes,
+            key,
+        });
+        *self.inner.last_key.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&memo));
+        Ok(memo)
     }
 
     async fn request_token(
         &self,
+        metadata: Arc<Metadata>,
         scopes: &[String],
         claims: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<CachedAccessToken> {
-        let metadata = self.metadata().await?;
         let token_url = TokenUrl::from_url(metadata.token_endpoint.clone());
         let core = &self.inner.core;
         let client: OAuthClient<oauth2::EndpointSet> =
@@ -502,7 +578,7 @@ impl ConfidentialClient {
                 client.set_client_secret(oauth2::ClientSecret::new(secret.secret().to_string()))
             }
             ClientCredential::Certificate(certificate) => {
-                // The audience is the token endpoint exactly as discovery announced it.
+                // The audience is the token endpoint the assertion is sent to.
                 let audience = metadata.token_endpoint.as_str();
                 assertion = Some(
                     certificate

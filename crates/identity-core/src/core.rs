@@ -12,7 +12,8 @@ use tokio::sync::OnceCell;
 
 use crate::authority::{Authority, Metadata};
 use crate::cache::{
-    CacheEntry, CacheKey, CacheRecords, CachedAccessToken, CachedMetadata, MemoryCache, TokenCache, now_secs,
+    CacheEntry, CacheError, CacheKey, CacheLock, CacheRecords, CachedAccessToken, CachedMetadata,
+    MemoryCache, TokenCache, now_secs,
 };
 use crate::error::{ConfigError, Error, Result};
 use crate::http::{HttpClient, HttpConfig, RequestContext};
@@ -73,12 +74,45 @@ pub(crate) struct ClientCore {
     pub http: HttpClient,
     pub cache: Arc<dyn TokenCache>,
     metadata: OnceCell<Arc<Metadata>>,
+    /// The endpoints discovery announced after a derived endpoint answered 404; used from then on.
+    discovered: OnceCell<Arc<Metadata>>,
     /// Freshly discovered metadata (and instance discovery answer), written together with the token that
     /// follows (one cache write, not two).
     pending_metadata: Mutex<CacheRecords>,
-    in_flight: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>,
+    in_flight: Arc<Mutex<Gates>>,
     /// A store that is down would otherwise warn on every call; once per client is enough.
-    store_warned: AtomicBool,
+    store_warned: Arc<AtomicBool>,
+    /// Cache writes running alongside the caller's next step (stores that write behind), awaited by
+    /// [`ClientCore::flush`].
+    writes: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The first failure of a background write since the last flush.
+    write_error: Arc<Mutex<Option<CacheError>>>,
+}
+
+/// The in-process single-flight gates, one per cache key being fetched.
+type Gates = HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>;
+
+/// A caller's turn to fetch a key: this process's gate and the store's cross-process lock. Released (and the
+/// gate forgotten if nobody else waits on it) when dropped, which happens only once the fetched token is
+/// stored, so whoever waits finds it in the store.
+struct Turn {
+    key: CacheKey,
+    gate: Arc<tokio::sync::Mutex<()>>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    shared: Option<Box<dyn CacheLock>>,
+    gates: Arc<Mutex<Gates>>,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.shared.take();
+        self.guard.take();
+        let mut map = self.gates.lock().unwrap_or_else(|e| e.into_inner());
+        // Two references: the map's and ours. More means another caller is still waiting on this gate.
+        if Arc::strong_count(&self.gate) == 2 {
+            map.remove(&self.key);
+        }
+    }
 }
 
 impl ClientCore {
@@ -110,25 +144,68 @@ impl ClientCore {
             http,
             cache,
             metadata: OnceCell::new(),
+            discovered: OnceCell::new(),
             pending_metadata: Mutex::new(Vec::new()),
-            in_flight: Mutex::new(HashMap::new()),
-            store_warned: AtomicBool::new(false),
+            in_flight: Arc::default(),
+            store_warned: Arc::default(),
+            writes: Mutex::new(Vec::new()),
+            write_error: Arc::default(),
         }
     }
 
-    /// The tenant's endpoints: kept in memory, then in the cache store (so a later run skips discovery), and
-    /// only then fetched.
+    /// The tenant's endpoints: kept in memory; for an authority with Entra's layout derived without a request
+    /// ([`Authority::has_entra_layout`]); otherwise from the cache store (so a later run skips discovery), and
+    /// only then fetched. Validation of an unknown host comes first either way.
     pub async fn metadata(&self) -> Result<Arc<Metadata>> {
+        if let Some(discovered) = self.discovered.get() {
+            return Ok(discovered.clone());
+        }
         self.metadata
             .get_or_try_init(|| self.load_metadata())
             .await
             .cloned()
     }
 
+    /// Runs `request` against the tenant's endpoints. When an endpoint derived from Entra's layout answers 404
+    /// (a host with another layout), the endpoints are read from OIDC discovery instead, once, and `request`
+    /// is tried again with them if they differ.
+    pub async fn with_endpoints<T, F, Fut>(&self, request: F) -> Result<T>
+    where
+        F: Fn(Arc<Metadata>) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let derived = self.discovered.get().is_none() && self.authority.has_entra_layout();
+        let metadata = self.metadata().await?;
+        match request(metadata.clone()).await {
+            Err(e) if derived && is_not_found(&e) => {
+                tracing::info!(
+                    endpoint = %metadata.token_endpoint,
+                    "the authority has no endpoint at Entra's usual path (404); reading its endpoints from OIDC discovery"
+                );
+                let discovered = self.discovered.get_or_try_init(|| self.discover()).await?.clone();
+                if discovered.token_endpoint == metadata.token_endpoint
+                    && discovered.device_authorization_endpoint == metadata.device_authorization_endpoint
+                {
+                    return Err(e);
+                }
+                request(discovered).await
+            }
+            other => other,
+        }
+    }
+
     async fn load_metadata(&self) -> Result<Arc<Metadata>> {
         if self.authority.needs_validation() {
             self.validate_authority().await?;
         }
+        if self.authority.has_entra_layout() {
+            return Ok(Arc::new(Metadata::from_entra_layout(&self.authority)?));
+        }
+        self.discover().await
+    }
+
+    /// The OIDC discovery document: from the cache store if fresh and still acceptable, else fetched.
+    async fn discover(&self) -> Result<Arc<Metadata>> {
         let url = self.authority.discovery_url();
         let key = CacheKey::Metadata { url: url.clone() };
         if let Some(CacheEntry::Metadata(cached)) = self.get(&key).await
@@ -204,7 +281,11 @@ impl ClientCore {
 
     /// A cache read; a failing store is logged and treated as a miss.
     pub async fn get(&self, key: &CacheKey) -> Option<CacheEntry> {
-        match self.cache.get(key).await {
+        let answer = match self.cache.get_now(key) {
+            Some(answer) => answer,
+            None => self.cache.get(key).await,
+        };
+        match answer {
             Ok(entry) => entry,
             Err(e) => {
                 self.store_failed(&e, "token cache unavailable; asking the identity provider");
@@ -213,9 +294,16 @@ impl ClientCore {
         }
     }
 
-    /// Cache writes, in one step where the store can, with any metadata discovered since the last write; a
-    /// failing store is logged, the token is still returned.
+    /// Cache writes, in one step where the store can, with any metadata discovered since the last write. A
+    /// store that writes behind (the file store) writes in a task of its own, alongside the caller's next
+    /// step (the Graph call); [`ClientCore::flush`] waits for it. A failing store is logged, the token is still
+    /// returned.
     pub async fn put_all(&self, records: CacheRecords) {
+        self.write(records, None).await;
+    }
+
+    /// [`ClientCore::put_all`], releasing `turn` once the records are stored.
+    async fn write(&self, records: CacheRecords, turn: Option<Turn>) {
         let mut pending =
             std::mem::take(&mut *self.pending_metadata.lock().unwrap_or_else(|e| e.into_inner()));
         pending.extend(records);
@@ -223,8 +311,52 @@ impl ClientCore {
         if records.is_empty() {
             return;
         }
+        let runtime = tokio::runtime::Handle::try_current();
+        if let (true, Ok(runtime)) = (self.cache.writes_behind(), runtime) {
+            let cache = Arc::clone(&self.cache);
+            let (warned, first_error) = (Arc::clone(&self.store_warned), Arc::clone(&self.write_error));
+            let task = runtime.spawn(async move {
+                let result = cache.put_all(&records).await;
+                drop(turn);
+                if let Err(e) = result {
+                    warn_once(&warned, &e, "could not store in the token cache");
+                    first_error
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get_or_insert(e);
+                }
+            });
+            let mut writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
+            writes.retain(|w| !w.is_finished());
+            writes.push(task);
+            return;
+        }
         if let Err(e) = self.cache.put_all(&records).await {
             self.store_failed(&e, "could not store in the token cache");
+        }
+        drop(turn);
+    }
+
+    /// Waits for the cache writes still running in the background; the first that failed since the last
+    /// flush is the error.
+    pub async fn flush(&self) -> Result<()> {
+        loop {
+            let writes = std::mem::take(&mut *self.writes.lock().unwrap_or_else(|e| e.into_inner()));
+            if writes.is_empty() {
+                break;
+            }
+            for write in writes {
+                if let Err(e) = write.await {
+                    self.write_error
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get_or_insert(CacheError::Unavailable(format!("cache write task failed: {e}")));
+                }
+            }
+        }
+        match self.write_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
         }
     }
 
@@ -254,47 +386,49 @@ impl ClientCore {
             return Ok(TokenResult::from_cached(hit, TokenSource::Cache, None));
         }
         let gate = self.gate(key);
-        let result = {
-            let _turn = gate.lock().await;
-            let _shared = self.cross_process_lock(key).await;
-            // Whoever held the gate or the lock before us may have just stored a fresh token.
-            let cached = usable_cached(self.cached_access_token(key).await);
-            match cached.clone().filter(|t| t.is_fresh(now_secs())) {
-                Some(hit) => Ok(TokenResult::from_cached(hit, TokenSource::Cache, None)),
-                None => {
-                    let ctx = RequestContext::new();
-                    let correlation_id = ctx.correlation_id().to_string();
-                    match fetch(ctx).await {
-                        Ok((entry, mut records)) => {
-                            records.push((key.clone(), CacheEntry::AccessToken(entry.clone())));
-                            self.put_all(records).await;
-                            Ok(TokenResult::from_cached(
-                                entry,
-                                TokenSource::IdentityProvider,
-                                Some(correlation_id),
-                            ))
-                        }
-                        Err(e) => {
-                            // The discovery that preceded the failed request is still worth keeping.
-                            self.put_all(Vec::new()).await;
-                            if bypass_cache {
-                                // The resource refused the cached token: it must not be served again.
-                                self.remove(key).await;
-                            }
-                            match cached.filter(|t| t.is_usable(now_secs())) {
-                                Some(still_valid) => {
-                                    tracing::warn!(error = %e, "early refresh failed; using the cached token, which is still valid");
-                                    Ok(TokenResult::from_cached(still_valid, TokenSource::Cache, None))
-                                }
-                                None => Err(e),
-                            }
-                        }
+        let guard = Arc::clone(&gate).lock_owned().await;
+        let mut turn = Turn {
+            key: key.clone(),
+            gate,
+            guard: Some(guard),
+            shared: None,
+            gates: Arc::clone(&self.in_flight),
+        };
+        turn.shared = self.cross_process_lock(key).await;
+        // Whoever held the gate or the lock before us may have just stored a fresh token.
+        let cached = usable_cached(self.cached_access_token(key).await);
+        if let Some(hit) = cached.clone().filter(|t| t.is_fresh(now_secs())) {
+            return Ok(TokenResult::from_cached(hit, TokenSource::Cache, None));
+        }
+        let ctx = RequestContext::new();
+        let correlation_id = ctx.correlation_id().to_string();
+        match fetch(ctx).await {
+            Ok((entry, mut records)) => {
+                records.push((key.clone(), CacheEntry::AccessToken(entry.clone())));
+                // The turn is released once the token is stored: callers waiting on it then find it.
+                self.write(records, Some(turn)).await;
+                Ok(TokenResult::from_cached(
+                    entry,
+                    TokenSource::IdentityProvider,
+                    Some(correlation_id),
+                ))
+            }
+            Err(e) => {
+                if bypass_cache {
+                    // The resource refused the cached token: it must not be served again.
+                    self.remove(key).await;
+                }
+                // The discovery that preceded the failed request is still worth keeping.
+                self.write(Vec::new(), Some(turn)).await;
+                match cached.filter(|t| t.is_usable(now_secs())) {
+                    Some(still_valid) => {
+                        tracing::warn!(error = %e, "early refresh failed; using the cached token, which is still valid");
+                        Ok(TokenResult::from_cached(still_valid, TokenSource::Cache, None))
                     }
+                    None => Err(e),
                 }
             }
-        };
-        self.release_gate(key, gate);
-        result
+        }
     }
 
     /// The store's cross-process lock for `key`, if it has one. Waiting on another process's fetch can take a
@@ -321,24 +455,30 @@ impl ClientCore {
     }
 
     /// Warns about a failing store the first time, then only at debug level.
-    fn store_failed(&self, error: &crate::cache::CacheError, what: &str) {
-        if self.store_warned.swap(true, Ordering::Relaxed) {
-            tracing::debug!(error = %error, "{what}");
-        } else {
-            tracing::warn!(error = %error, "{what}");
-        }
+    fn store_failed(&self, error: &CacheError, what: &str) {
+        warn_once(&self.store_warned, error, what);
     }
 
     fn gate(&self, key: &CacheKey) -> Arc<tokio::sync::Mutex<()>> {
         let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(key.clone()).or_default().clone()
     }
+}
 
-    fn release_gate(&self, key: &CacheKey, gate: Arc<tokio::sync::Mutex<()>>) {
-        let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        // Two references: the map's and ours. More means another caller is still waiting on this gate.
-        if Arc::strong_count(&gate) == 2 {
-            map.remove(key);
-        }
+/// Warns about a failing store the first time, then only at debug level.
+fn warn_once(warned: &AtomicBool, error: &CacheError, what: &str) {
+    if warned.swap(true, Ordering::Relaxed) {
+        tracing::debug!(error = %error, "{what}");
+    } else {
+        tracing::warn!(error = %error, "{what}");
+    }
+}
+
+/// A 404 answer (Entra's JSON error or a plain page).
+pub(crate) fn is_not_found(error: &Error) -> bool {
+    match error {
+        Error::Service(e) => e.status == 404,
+        Error::Http(crate::error::HttpError::UnexpectedStatus { status, .. }) => *status == 404,
+        _ => false,
     }
 }

@@ -3,7 +3,7 @@
 //! This crate does all token acquisition for the samples in this workspace, and is written to be copied from:
 //!
 //! - [`Authority`] parses and validates `https://<host>/<tenant>` and knows the Microsoft clouds;
-//!   [`Metadata`] is what OIDC discovery says about a tenant's endpoints.
+//!   [`Metadata`] is a tenant's endpoints (Entra's layout needs no request; other authorities, OIDC discovery).
 //! - [`ConfidentialClient`] gets app-only tokens with the client credentials grant, cache first, with a secret,
 //!   a certificate or a [`FederatedCredential`] (workload identity federation).
 //! - [`ManagedIdentityClient`] gets tokens for the managed identity of the Azure host it runs on (no secret).
@@ -70,15 +70,18 @@
 //! Every public item is exported at the crate root; the modules are private.
 //!
 //! - `account`: signed-in accounts, read from `client_info` and the ID token.
-//! - `authority`: authorities (`https://host/tenant`), the Microsoft clouds, OIDC discovery of the endpoints.
+//! - `authority`: authorities (`https://host/tenant`), the Microsoft clouds, the endpoints (Entra's layout, or
+//!   OIDC discovery).
 //! - `browser`: [`open_browser`], the system's browser (honouring `$BROWSER`).
 //! - `cache`: the [`TokenCache`] trait and its stores: `cache/memory.rs` ([`MemoryCache`]), `cache/file.rs`
-//!   ([`FileCache`], owner-only, locked, optionally encrypted), `cache/redis.rs` (`RedisCache`, feature `redis`).
+//!   ([`FileCache`], one file per app and tenant, owner-only, locked, written in the background, optionally
+//!   encrypted by `cache/file/encryption.rs`), `cache/redis.rs` (`RedisCache`, feature `redis`).
 //! - `certificate`: certificate credentials: load a key and certificate (PEM, PKCS#12), sign client assertions.
 //! - `challenge` (private): `WWW-Authenticate` challenges, the claims a continuous access evaluation challenge asks for.
 //! - `confidential`: [`ConfidentialClient`], app-only tokens with the client credentials grant.
-//! - `core` (private): what every client does around a token request: endpoints from memory, cache or
-//!   discovery, and cache-first acquisition with single flight within and across processes.
+//! - `core` (private): what every client does around a token request: endpoints (derived, or from memory,
+//!   cache or discovery; a 404 at a derived one falls back to discovery), cache-first acquisition with single
+//!   flight within and across processes, and cache writes behind the caller (`flush()`).
 //! - `credential`: [`ClientCredential`], how a confidential client proves its identity.
 //! - `error`: typed errors that keep every field the service returns and offer a fix.
 //! - `federated`: [`FederatedCredential`], workload identity federation: a token from another identity provider

@@ -13,7 +13,7 @@ use crate::cache::{
     AccessTokenKey, AccountKey, CacheEntry, CacheKey, CacheRecords, CachedAccessToken, CachedIdToken,
     CachedRefreshToken, TokenCache, now_secs,
 };
-use crate::core::{AcquireOptions, ClientCore};
+use crate::core::{AcquireOptions, ClientCore, is_not_found};
 use crate::error::{ConfigError, Error, HttpError, Result, SignInError};
 use crate::http::{HttpClient, RequestContext};
 use crate::secret::{Password, SecretToken};
@@ -380,7 +380,8 @@ impl PublicClient {
         &self.core.http
     }
 
-    /// The tenant's endpoints (memory, then cache, then OIDC discovery).
+    /// The tenant's endpoints: derived from Entra's layout without a request where the authority has it
+    /// ([`Authority::has_entra_layout`]), else from memory, the cache, then OIDC discovery.
     ///
     /// # Examples
     ///
@@ -403,6 +404,41 @@ impl PublicClient {
     /// ```
     pub async fn metadata(&self) -> Result<Arc<Metadata>> {
         self.core.metadata().await
+    }
+
+    /// Waits for the cache writes still running in the background and reports the first that failed. With a
+    /// store that writes behind ([`crate::FileCache`]) a new token is stored alongside the caller's next step
+    /// (its Graph call) rather than before the token is returned: call this before the program exits, or the
+    /// last token may not be stored (the file is never left half-written either way). A failed write is also
+    /// logged when it happens; token acquisition itself never fails for it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use identity_core::{Authority, FileCache, Password, PublicClient};
+    /// # use identity_core::{HttpClient, HttpConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let app_registration = emulator.app("username-password").ok_or("no username-password app")?;
+    /// # let (authority, client_id) = (emulator.authority(), app_registration.app_id.clone());
+    /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
+    /// # let dir = std::env::temp_dir().join(format!("identity-core-flush-{}", uuid::Uuid::new_v4()));
+    /// # let (username, password) = (entra_emulator::DEMO_USERNAME, entra_emulator::DEMO_PASSWORD);
+    /// let app = PublicClient::builder(client_id, Authority::parse(&authority)?)
+    ///     .cache(Arc::new(FileCache::new(dir.join("token-cache.json"))))
+    /// #   .http_client(http)
+    ///     .build()?;
+    /// app.acquire_token_by_username_password(username, &Password::new(password), &["User.Read"]).await?;
+    /// app.flush().await?;
+    /// assert!(dir.join("token-cache.json").exists());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn flush(&self) -> Result<()> {
+        self.core.flush().await
     }
 
     /// The accounts signed in to this app at this authority's host, from the cache. A failing store is logged
@@ -688,21 +724,27 @@ impl PublicClient {
     /// ```
     pub async fn initiate_device_flow(&self, scopes: &[impl AsRef<str>]) -> Result<DeviceFlow> {
         let scopes = user_scopes(scopes)?;
-        let metadata = self.metadata().await?;
-        let endpoint = metadata
-            .device_authorization_endpoint
-            .clone()
-            .ok_or(SignInError::NoDeviceCodeEndpoint)?;
         let context = RequestContext::new();
         let scope = with_oidc_scopes(&scopes);
-        let body = self
+        let (scope, context_ref) = (&scope, &context);
+        let (endpoint, body) = self
             .core
-            .http
-            .post_identity_form(
-                endpoint.as_str(),
-                &[("client_id", &self.core.client_id), ("scope", &scope)],
-                &context,
-            )
+            .with_endpoints(|metadata| async move {
+                let endpoint = metadata
+                    .device_authorization_endpoint
+                    .clone()
+                    .ok_or(SignInError::NoDeviceCodeEndpoint)?;
+                let body = self
+                    .core
+                    .http
+                    .post_identity_form(
+                        endpoint.as_str(),
+                        &[("client_id", &self.core.client_id), ("scope", scope)],
+                        context_ref,
+                    )
+                    .await?;
+                Ok((endpoint, body))
+            })
             .await?;
         let issued_at = Instant::now();
         let invalid = |reason: String| HttpError::InvalidResponse {
@@ -784,8 +826,6 @@ impl PublicClient {
     /// # }
     /// ```
     pub async fn acquire_token_by_device_flow(&self, flow: &DeviceFlow) -> Result<TokenResult> {
-        let metadata = self.metadata().await?;
-        let token_url = metadata.token_endpoint.as_str();
         let deadline = flow.expires_at();
         let mut interval = capped_interval(flow.interval, flow.expires_in);
         let mut wait = interval;
@@ -808,14 +848,23 @@ impl PublicClient {
                 ("device_code", flow.device_code.secret()),
                 ("client_info", "1"),
             ];
-            match self
+            let poll = self
                 .core
-                .http
-                .post_identity_form(token_url, &form, &flow.context)
-                .await
-            {
-                Ok(body) => {
-                    let response = parse_token_response(&body, token_url)?;
+                .with_endpoints(|metadata| {
+                    let form = &form;
+                    async move {
+                        let body = self
+                            .core
+                            .http
+                            .post_identity_form(metadata.token_endpoint.as_str(), form, &flow.context)
+                            .await?;
+                        Ok((metadata, body))
+                    }
+                })
+                .await;
+            match poll {
+                Ok((metadata, body)) => {
+                    let response = parse_token_response(&body, metadata.token_endpoint.as_str())?;
                     let (account, entry) = self.store(response, &flow.scopes, None).await?;
                     return Ok(self.result(
                         entry,
@@ -994,8 +1043,6 @@ impl PublicClient {
         grant: &[(&str, &str)],
         scopes: &[String],
     ) -> Result<EntraTokenResponse> {
-        let metadata = self.metadata().await?;
-        let token_url = metadata.token_endpoint.as_str();
         let scope = with_oidc_scopes(scopes);
         let mut form: Vec<(&str, &str)> = grant.to_vec();
         form.extend([
@@ -1003,12 +1050,18 @@ impl PublicClient {
             ("scope", scope.as_str()),
             ("client_info", "1"),
         ]);
-        let body = self
-            .core
-            .http
-            .post_identity_form(token_url, &form, context)
-            .await?;
-        Ok(parse_token_response(&body, token_url)?)
+        let form = &form;
+        self.core
+            .with_endpoints(|metadata| async move {
+                let token_url = metadata.token_endpoint.as_str();
+                let body = self
+                    .core
+                    .http
+                    .post_identity_form(token_url, form, context)
+                    .await?;
+                Ok(parse_token_response(&body, token_url)?)
+            })
+            .await
     }
 
     /// The records of a user-token response: the account, its ID token and refresh token (to be stored before
@@ -1152,15 +1205,6 @@ fn poll_interval(asked: Duration, lifetime: Duration) -> Duration {
         );
     }
     capped
-}
-
-/// A 404 answer, with or without an OAuth error body.
-fn is_not_found(error: &Error) -> bool {
-    match error {
-        Error::Service(e) => e.status == 404,
-        Error::Http(HttpError::UnexpectedStatus { status, .. }) => *status == 404,
-        _ => false,
-    }
 }
 
 /// `Some(Retry-After)` for a throttled (429) answer.

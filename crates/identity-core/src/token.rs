@@ -1,5 +1,7 @@
 //! Token responses as Entra sends them, and the result handed to callers.
 
+use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -24,10 +26,10 @@ pub enum TokenSource {
 pub struct TokenResult {
     /// The access token (redacted in `Debug`).
     pub access_token: SecretToken,
-    /// Usually `Bearer`.
-    pub token_type: String,
+    /// `Bearer`.
+    pub token_type: Cow<'static, str>,
     /// Scopes the token was granted for.
-    pub scopes: Vec<String>,
+    pub scopes: Arc<[String]>,
     /// When it expires.
     pub expires_on: SystemTime,
     /// When the service asked for it to be refreshed early, if it did.
@@ -137,11 +139,17 @@ impl EntraTokenResponse {
     pub(crate) fn into_cached_access_token(self, requested: &[String], now: u64) -> CachedAccessToken {
         let granted = self
             .scope
-            .map(|s| s.into_iter().map(|s| s.to_string()).collect())
+            .map(|s| s.into_iter().map(|s| s.to_string()).collect::<Vec<String>>())
             .unwrap_or_else(|| requested.to_vec());
+        // Only Bearer is accepted (see validate_token_response); its usual spelling is kept without allocating.
+        let token_type = if self.token_type.0 == "Bearer" {
+            Cow::Borrowed("Bearer")
+        } else {
+            Cow::Owned(self.token_type.0)
+        };
         CachedAccessToken::new(
             SecretToken::new(self.access_token.into_secret()),
-            self.token_type.0,
+            token_type,
             granted,
             now,
             self.expires_in.unwrap_or(DEFAULT_EXPIRES_IN),

@@ -1,5 +1,7 @@
 //! A discovery document that names token or device-code endpoints on another origin is refused: no secret,
-//! device code or password goes there, and nothing is cached; a poisoned cached document is dropped.
+//! device code or password goes there, and nothing is cached; a poisoned cached document is dropped. The
+//! endpoints of Entra's layout need no document, so each test takes the discovery path: after a derived
+//! endpoint answers 404, or with discovery asked for (`Authority::discover_endpoints`).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -22,11 +24,14 @@ use identity_core::{
 const TENANT: &str = "contoso.onmicrosoft.com";
 
 /// A stub authority whose discovery document sends token and device-code requests to `endpoints_base`; its
-/// user realm endpoint says "Managed".
+/// user realm endpoint says "Managed", and the endpoints of Entra's layout answer 404 (so the client reads the
+/// document).
 async fn spoofing_authority(endpoints_base: String) -> Stub {
     serve(move |request, _| {
         if request.target.contains("/userrealm/") {
             Reply::json(200, serde_json::json!({"ver": "1.0", "account_type": "Managed"}))
+        } else if request.target.contains("/oauth2/") {
+            Reply::json(404, serde_json::json!({"error": "not_found"}))
         } else {
             let base = format!("http://{}", request.header("host").unwrap());
             Reply::json(200, discovery_document(&base, TENANT, &endpoints_base))
@@ -82,12 +87,18 @@ async fn a_token_endpoint_on_another_port_gets_no_secret_device_code_or_password
     );
 
     assert_eq!(elsewhere.count(), 0, "nothing was sent to the other origin");
+    let requests = authority_stub.requests();
     assert!(
-        authority_stub
-            .requests()
+        requests.iter().all(|r| r.method == "GET"
+            || r.target == format!("/{TENANT}/oauth2/v2.0/token")
+            || r.target == format!("/{TENANT}/oauth2/v2.0/devicecode")),
+        "only discovery and user realm GETs, and the derived endpoints (404), reached the authority: {requests:?}"
+    );
+    assert!(
+        requests
             .iter()
-            .all(|r| r.method == "GET" && !r.target.contains("oauth2")),
-        "only discovery and user realm GETs reached the authority"
+            .any(|r| r.target.ends_with("/v2.0/.well-known/openid-configuration")),
+        "the 404 sent the client to discovery"
     );
     assert!(
         cache.entries().await.unwrap().is_empty(),
@@ -99,7 +110,10 @@ async fn a_token_endpoint_on_another_port_gets_no_secret_device_code_or_password
 async fn a_poisoned_cached_document_is_dropped_and_discovery_runs_again() {
     let emu = Emulator::builder().start().await.unwrap();
     let elsewhere = counting_listener().await;
-    let authority = Authority::parse(&emu.authority()).unwrap();
+    // Endpoints from discovery, so the cached document is read.
+    let authority = Authority::parse(&emu.authority())
+        .unwrap()
+        .discover_endpoints(true);
     let cache = Arc::new(MemoryCache::new());
     let key = CacheKey::Metadata {
         url: authority.discovery_url(),

@@ -72,8 +72,9 @@ pub struct CommonArgs {
     )]
     pub cache: String,
 
-    /// File of the file cache [default: <user cache dir>/identity-core/token-cache.json]. A leading `~/` is the
-    /// home directory.
+    /// File of the file cache [default: one file per app and tenant,
+    /// <user cache dir>/identity-core/token-cache/<client id>_<tenant>.json]. A leading `~/` is the home
+    /// directory.
     #[arg(
         long,
         env = "IDENTITY_CACHE_PATH",

@@ -64,15 +64,16 @@ pub async fn open_store(args: &CommonArgs, client_id: &str, tenant: &str) -> Res
     let choice = args.cache.trim();
     match choice {
         "" | "file" => {
-            let path = file_path(args)?;
-            Ok(checked_file(FileCache::new(&path), StoreKind::File(path)))
+            let path = file_path(args, client_id, tenant)?;
+            let store = checked_file(FileCache::new(&path), StoreKind::File(path));
+            adopt_legacy_records(args, &store, client_id, tenant).await;
+            Ok(store)
         }
         "encrypted-file" => {
-            let path = file_path(args)?;
-            Ok(checked_file(
-                open_encrypted(&path)?,
-                StoreKind::EncryptedFile(path),
-            ))
+            let path = file_path(args, client_id, tenant)?;
+            let store = checked_file(open_encrypted(&path)?, StoreKind::EncryptedFile(path));
+            adopt_legacy_records(args, &store, client_id, tenant).await;
+            Ok(store)
         }
         "memory" => Ok(Store {
             cache: Arc::new(MemoryCache::new()),
@@ -119,16 +120,70 @@ fn checked_file(cache: FileCache, kind: StoreKind) -> Store {
     }
 }
 
-/// The cache file: `IDENTITY_CACHE_PATH`, else the user's cache directory.
-pub fn file_path(args: &CommonArgs) -> Result<PathBuf, SetupError> {
+/// The cache file: `IDENTITY_CACHE_PATH`, else this app's and tenant's own file in the user's cache directory,
+/// `<cache dir>/identity-core/token-cache/<client id>_<tenant>.json` (see `FileCache::default_path_for`).
+pub fn file_path(args: &CommonArgs, client_id: &str, tenant: &str) -> Result<PathBuf, SetupError> {
     match &args.cache_path {
         Some(path) if !path.as_os_str().is_empty() => Ok(path.clone()),
-        _ => FileCache::default_path().ok_or(SetupError::Invalid {
+        _ => FileCache::default_path_for(client_id, tenant).ok_or(SetupError::Invalid {
             setting: "IDENTITY_CACHE_PATH",
             source: ConfigError::Empty {
                 setting: "the user's cache directory (HOME is not set); IDENTITY_CACHE_PATH",
             },
         }),
+    }
+}
+
+/// Every file of the file cache: `IDENTITY_CACHE_PATH` alone if set; else each app's and tenant's file in the
+/// user's cache directory, and the single file all apps shared before (if it is still there).
+pub fn all_file_paths(args: &CommonArgs) -> Result<Vec<PathBuf>, SetupError> {
+    if let Some(path) = args.cache_path.as_ref().filter(|p| !p.as_os_str().is_empty()) {
+        return Ok(vec![path.clone()]);
+    }
+    let no_home = || SetupError::Invalid {
+        setting: "IDENTITY_CACHE_PATH",
+        source: ConfigError::Empty {
+            setting: "the user's cache directory (HOME is not set); IDENTITY_CACHE_PATH",
+        },
+    };
+    let dir = FileCache::default_dir().ok_or_else(no_home)?;
+    let mut paths: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    paths.sort();
+    if let Some(legacy) = FileCache::default_path().filter(|p| std::fs::symlink_metadata(p).is_ok()) {
+        paths.push(legacy);
+    }
+    Ok(paths)
+}
+
+/// With the default file, moves this app's records out of the single file all apps shared before, once (the
+/// library does nothing once this app's own file exists). A failure is reported; the run goes on.
+async fn adopt_legacy_records(args: &CommonArgs, store: &Store, client_id: &str, tenant: &str) {
+    let uses_default = args.cache_path.as_ref().is_none_or(|p| p.as_os_str().is_empty());
+    let (StoreKind::File(path) | StoreKind::EncryptedFile(path)) = &store.kind else {
+        return;
+    };
+    let Some(legacy) = FileCache::default_path().filter(|_| uses_default) else {
+        return;
+    };
+    let cache = match &store.kind {
+        StoreKind::EncryptedFile(_) => match open_encrypted(path) {
+            Ok(cache) => cache,
+            Err(_) => return,
+        },
+        _ => FileCache::new(path),
+    };
+    if let Err(e) = cache.adopt_records_from(&legacy, client_id, tenant).await {
+        tracing::warn!(
+            "could not move this app's records from the shared token cache file {}: {e}; they will be fetched again",
+            legacy.display()
+        );
     }
 }
 

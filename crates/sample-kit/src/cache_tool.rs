@@ -9,7 +9,8 @@ use crate::args::CommonArgs;
 use crate::cache::StoreKind;
 
 /// Lists or clears the samples' token cache (the same IDENTITY_CACHE / IDENTITY_CACHE_PATH settings). Token
-/// values are never shown. For Redis, AZURE_CLIENT_ID and AZURE_TENANT_ID choose one app's records; without
+/// values are never shown. Without IDENTITY_CACHE_PATH, every app's and tenant's cache file is listed (or
+/// cleared). For Redis, AZURE_CLIENT_ID and AZURE_TENANT_ID choose one app's records; without
 /// them, every app's and tenant's records are listed (or cleared).
 #[derive(Parser, Debug)]
 #[command(name = "token-cache", version)]
@@ -38,13 +39,43 @@ pub async fn run(args: CacheToolArgs) -> anyhow::Result<()> {
     if is_redis(&args.common.cache) && (client_id.trim().is_empty() || tenant.trim().is_empty()) {
         return every_app(&args, &client_id, &tenant).await;
     }
-    let store = crate::cache::open_store(&args.common, &client_id, &tenant).await?;
+    let file_store = matches!(args.common.cache.trim(), "" | "file" | "encrypted-file");
+    if file_store
+        && args
+            .common
+            .cache_path
+            .as_ref()
+            .is_none_or(|p| p.as_os_str().is_empty())
+    {
+        // One file per app and tenant: every one of them (and the file all apps shared before, if any).
+        let paths = crate::cache::all_file_paths(&args.common)?;
+        if paths.is_empty() {
+            println!("Token cache: no cache files yet.");
+        }
+        for path in paths {
+            let mut common = args.common.clone();
+            common.cache_path = Some(path);
+            one_store(&common, args.command, &client_id, &tenant).await?;
+        }
+        return Ok(());
+    }
+    one_store(&args.common, args.command, &client_id, &tenant).await
+}
+
+/// Lists or clears one store.
+async fn one_store(
+    common: &CommonArgs,
+    command: Command,
+    client_id: &str,
+    tenant: &str,
+) -> anyhow::Result<()> {
+    let store = crate::cache::open_store(common, client_id, tenant).await?;
     if let StoreKind::RefusedFile(path) = &store.kind {
         // The warning above says why and what to do; the samples refuse the same file, so it serves no tokens.
         println!(
             "Token cache: file {} is not usable (see the warning); nothing {}.",
             path.display(),
-            if args.command == Command::List {
+            if command == Command::List {
                 "to list"
             } else {
                 "cleared"
@@ -54,7 +85,7 @@ pub async fn run(args: CacheToolArgs) -> anyhow::Result<()> {
     }
     let mut entries = store.cache.entries().await.map_err(|e| explain(&store.kind, e))?;
     let kind = &store.kind;
-    match args.command {
+    match command {
         Command::Clear => {
             store.cache.clear().await.map_err(|e| explain(kind, e))?;
             println!(

@@ -18,7 +18,7 @@ use faults::{Sample, Settings, ca, path};
 const SAMPLE: Sample = Sample {
     bin: env!("CARGO_BIN_EXE_daemon-certificate"),
     name: "daemon-certificate",
-    endpoints: &[Endpoint::OpenIdConfiguration, Endpoint::Token, Endpoint::Graph],
+    endpoints: &[Endpoint::Token, Endpoint::Graph],
     builder: |b| b,
     env: |emu| {
         let app = emu.app("daemon-certificate").unwrap();

@@ -97,13 +97,17 @@ async fn the_second_run_asks_neither_for_a_token_nor_for_discovery() {
     let s = Setup::new(None).await;
     let first = ok(&s.run("daemon").await);
     assert!(first.starts_with("Could not find a cached token"), "{first}");
-    assert_eq!(s.counts(), (1, 1, 1));
+    assert_eq!(
+        s.counts(),
+        (0, 1, 1),
+        "(discovery, token, graph): a cold run makes two requests"
+    );
 
     let second = ok(&s.run("daemon").await);
     assert!(second.starts_with("Found a cached token"), "{second}");
     assert_eq!(
         s.counts(),
-        (1, 1, 2),
+        (0, 1, 2),
         "(discovery, token, graph): only Graph was called again"
     );
 
@@ -112,8 +116,10 @@ async fn the_second_run_asks_neither_for_a_token_nor_for_discovery() {
     assert_eq!(mode, 0o600, "owner-only cache file");
     let raw = std::fs::read_to_string(s.cache_file()).unwrap();
     assert!(
-        cache_json(&s.cache_file())["version"] == 1 && raw.contains("\"kind\":\"metadata\""),
-        "{raw}"
+        cache_json(&s.cache_file())["version"] == 1
+            && raw.contains("\"kind\":\"access_token\"")
+            && !raw.contains("\"kind\":\"metadata\""),
+        "the token, and no discovery document (none was read): {raw}"
     );
 }
 
@@ -136,7 +142,7 @@ async fn an_expired_cached_token_costs_exactly_one_token_request_and_no_discover
 
     let out = ok(&s.run("daemon").await);
     assert!(out.starts_with("Could not find a cached token"), "{out}");
-    assert_eq!(s.counts(), (1, 2, 2), "(discovery, token, graph)");
+    assert_eq!(s.counts(), (0, 2, 2), "(discovery, token, graph)");
 }
 
 /// A directory with `n` extra daemon apps, so each process writes its own cache entry.
@@ -221,7 +227,7 @@ async fn an_encrypted_file_cache_is_silent_on_the_second_run_and_opaque_on_disk(
     ok(&common::run(BIN, &s.dir, &env, &[]).await);
     let second = ok(&common::run(BIN, &s.dir, &env, &[]).await);
     assert!(second.starts_with("Found a cached token"), "{second}");
-    assert_eq!(s.counts(), (1, 1, 2));
+    assert_eq!(s.counts(), (0, 1, 2));
     let raw = std::fs::read_to_string(s.cache_file()).unwrap();
     let json: serde_json::Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(json["encryption"]["alg"], "A256GCM", "{raw}");

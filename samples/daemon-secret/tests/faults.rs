@@ -19,7 +19,7 @@ use identity_core::{Authority, ClientSecret, ConfidentialClient, GraphClient};
 const SAMPLE: Sample = Sample {
     bin: env!("CARGO_BIN_EXE_daemon-secret"),
     name: "daemon-secret",
-    endpoints: &[Endpoint::OpenIdConfiguration, Endpoint::Token, Endpoint::Graph],
+    endpoints: &[Endpoint::Token, Endpoint::Graph],
     builder: |b| b,
     env: |emu| {
         let app = emu.app("daemon").unwrap();
@@ -69,7 +69,7 @@ fn impatient_daemon(emu: &Emulator) -> ConfidentialClient {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn answers_that_hang_or_trickle_end_with_the_request_timeout() {
-    for endpoint in [Endpoint::OpenIdConfiguration, Endpoint::Token, Endpoint::Graph] {
+    for endpoint in [Endpoint::Token, Endpoint::Graph] {
         for kind in too_slow() {
             let emu = Emulator::builder().start().await.unwrap();
             emu.inject_fault(Fault::new(endpoint, kind.clone()).times(10));

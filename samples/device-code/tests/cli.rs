@@ -164,7 +164,7 @@ async fn an_expired_access_token_is_renewed_with_the_refresh_token_without_a_pro
     assert_eq!(
         counts.get(Endpoint::OpenIdConfiguration),
         0,
-        "discovery is cached too"
+        "no discovery request"
     );
 
     // A revoked refresh token: the sample says so and signs in again.

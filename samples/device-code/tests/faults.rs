@@ -21,12 +21,7 @@ use identity_core::{Authority, MemoryCache, PublicClient};
 const SAMPLE: Sample = Sample {
     bin: env!("CARGO_BIN_EXE_device-code"),
     name: "device-code",
-    endpoints: &[
-        Endpoint::OpenIdConfiguration,
-        Endpoint::DeviceCode,
-        Endpoint::Token,
-        Endpoint::Graph,
-    ],
+    endpoints: &[Endpoint::DeviceCode, Endpoint::Token, Endpoint::Graph],
     builder: |b| {
         b.device_code_interval(1)
             .auto_approve_device_codes(DEMO_USERNAME, Duration::ZERO)

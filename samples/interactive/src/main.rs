@@ -76,8 +76,10 @@ async fn run() -> anyhow::Result<()> {
         .get_with_token_recovery(&config.graph_endpoint, &token, |options| {
             app.acquire_token_silent_with(&account, &config.scopes, options)
         })
-        .await?;
+        .await;
+    // The token cache is written while Graph answers: wait for it before exiting, whatever Graph said.
+    app.flush().await?;
     println!("Graph API call result: ");
-    println!("{}", serde_json::to_string_pretty(&result)?);
+    println!("{}", serde_json::to_string_pretty(&result?)?);
     Ok(())
 }

@@ -19,12 +19,7 @@ use identity_core::{Authority, MemoryCache, Password, PublicClient};
 const SAMPLE: Sample = Sample {
     bin: env!("CARGO_BIN_EXE_username-password"),
     name: "username-password",
-    endpoints: &[
-        Endpoint::OpenIdConfiguration,
-        Endpoint::UserRealm,
-        Endpoint::Token,
-        Endpoint::Graph,
-    ],
+    endpoints: &[Endpoint::UserRealm, Endpoint::Token, Endpoint::Graph],
     builder: |b| b,
     env: |emu| {
         let app = emu.app("username-password").unwrap();

@@ -2,11 +2,15 @@
 //!
 //! - Owner-only: the directory is created `0700` and the file `0600`; a file others can read is fixed (and
 //!   said so), one owned by another user is refused.
-//! - Atomic: every write goes to a temporary file that is synced and renamed over the cache, so a reader (or a
-//!   process killed mid-write) never sees half a file.
+//! - Atomic: every write goes to a temporary file that is renamed over the cache, so a reader (or a process
+//!   killed mid-write) never sees half a file. Nothing is fsynced: a cache needs atomicity and recovery, not
+//!   durability (after a power cut the tokens are simply fetched again).
 //! - Shared: writers take an exclusive lock on `<file>.lock` and re-read before they change anything, so two
 //!   processes writing at once lose nothing. [`TokenCache::lock`] offers a second lock, held while a token is
-//!   fetched, so processes that start together ask the identity provider once.
+//!   fetched and stored, so processes that start together ask the identity provider once; waiters block in the
+//!   kernel (on a blocking thread) and wake the moment it is released.
+//! - Inline: reads and writes of the (small) file run on the caller's thread, with no thread started; the
+//!   clients write it in the background ([`TokenCache::writes_behind`]) and wait for it in `flush()`.
 //! - Forgiving: a corrupt, truncated, oversized (over 16 MiB) or newer-format file is reported and treated as
 //!   empty, never a crash; a single record that cannot be read (or holds absurd times) is dropped, not the file.
 //! - Careful with hostile paths: only regular files of this user are ever read, created, chmod'ed or replaced. A
@@ -22,7 +26,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -144,7 +148,7 @@ impl FileCache {
     /// # let http = HttpClient::new(HttpConfig::default().with_extra_ca_pem(emulator.ca_pem()))?;
     /// # let dir = std::env::temp_dir().join(format!("identity-core-example-{}", uuid::Uuid::new_v4()));
     /// # let path = dir.join("token-cache.json");
-    /// // `path` is usually `FileCache::default_path()`, in the user's cache directory.
+    /// // `path` is usually `FileCache::default_path_for(client id, tenant)`, in the user's cache directory.
     /// let build = || -> Result<ConfidentialClient, Box<dyn std::error::Error>> {
     ///     Ok(ConfidentialClient::builder(client_id.clone(), Authority::parse(&authority)?)
     ///         .client_secret(ClientSecret::new(secret.clone()))
@@ -229,7 +233,8 @@ impl FileCache {
     /// use identity_core::FileCache;
     ///
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let path = FileCache::default_path().ok_or("no cache directory for this user")?;
+    /// let path = FileCache::default_path_for("00000000-0000-0000-0000-000000000001", "contoso.onmicrosoft.com")
+    ///     .ok_or("no cache directory for this user")?;
     /// // Nothing is read or written yet: the key store is used on the cache's first operation.
     /// let cache = FileCache::open_encrypted(path);
     /// assert_eq!(cache.is_encrypted(), cfg!(target_os = "linux"));
@@ -280,10 +285,86 @@ impl FileCache {
         self.encryption.is_some()
     }
 
-    /// The default file of this user: `<platform cache dir>/identity-core/token-cache.json` (on Linux
-    /// `$XDG_CACHE_HOME` or `~/.cache`; on macOS `~/Library/Caches`; on Windows `%LOCALAPPDATA%`).
+    /// The single file of this user that every app shared before the per-app files
+    /// ([`FileCache::default_path_for`]): `<platform cache dir>/identity-core/token-cache.json` (on Linux
+    /// `$XDG_CACHE_HOME` or `~/.cache`; on macOS `~/Library/Caches`; on Windows `%LOCALAPPDATA%`). Its records
+    /// move to the per-app files with [`FileCache::adopt_records_from`].
     pub fn default_path() -> Option<PathBuf> {
         dirs::cache_dir().map(|d| d.join("identity-core").join("token-cache.json"))
+    }
+
+    /// The directory of the per-app files: `<platform cache dir>/identity-core/token-cache`.
+    pub fn default_dir() -> Option<PathBuf> {
+        dirs::cache_dir().map(|d| d.join("identity-core").join("token-cache"))
+    }
+
+    /// The file of one app (client id) and tenant in [`FileCache::default_dir`]:
+    /// `<client id>_<tenant>.json`, lower case, with any character other than a letter, digit, `.` or `-`
+    /// replaced by `_`. One file per app and tenant keeps every read and write the size of one app's records,
+    /// however many other apps and tenants the user runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use identity_core::FileCache;
+    ///
+    /// let path = FileCache::default_path_for("0E4A5C7B-AAAA-4BBB-8CCC-000000000001", "contoso.onmicrosoft.com");
+    /// if let Some(path) = path {
+    ///     assert!(path.ends_with("identity-core/token-cache/0e4a5c7b-aaaa-4bbb-8ccc-000000000001_contoso.onmicrosoft.com.json"));
+    /// }
+    /// ```
+    pub fn default_path_for(client_id: &str, tenant: &str) -> Option<PathBuf> {
+        FileCache::default_dir().map(|d| d.join(partition_file_name(client_id, tenant)))
+    }
+
+    /// Moves the records of one app (client id) and tenant from `legacy`, a file several apps share (usually
+    /// [`FileCache::default_path`]), into this cache, and removes them there; the other apps' records stay. Does
+    /// nothing if this cache's file already exists (the move is done once: the shared file is not read
+    /// again) or `legacy` does not. Moved are the records of the client id, except app-only access tokens of
+    /// another tenant; returns how many. The records are written here before they are removed there, so an
+    /// interrupted move loses nothing.
+    pub async fn adopt_records_from(
+        &self,
+        legacy: &Path,
+        client_id: &str,
+        tenant: &str,
+    ) -> Result<usize, CacheError> {
+        if legacy == self.path.as_path()
+            || std::fs::symlink_metadata(&self.path).is_ok()
+            || std::fs::symlink_metadata(legacy).is_err()
+        {
+            return Ok(0);
+        }
+        let (client_id, tenant) = (
+            client_id.trim().to_ascii_lowercase(),
+            tenant.trim().to_ascii_lowercase(),
+        );
+        let belongs = |key: &CacheKey| match key {
+            CacheKey::AccessToken(k) if k.home_account_id.is_none() => {
+                k.client_id == client_id && k.realm == tenant
+            }
+            other => other.client_id() == Some(client_id.as_str()),
+        };
+        let shared = FileCache {
+            path: legacy.to_path_buf(),
+            encryption: self.encryption.as_ref().map(|e| Arc::new(e.for_other_file())),
+            warnings: Arc::default(),
+        };
+        let moved: Vec<(CacheKey, CacheEntry)> = shared
+            .entries()
+            .await?
+            .into_iter()
+            .filter(|(key, _)| belongs(key))
+            .collect();
+        if moved.is_empty() {
+            return Ok(0);
+        }
+        self.put_all(&moved).await?;
+        shared
+            .update(|c| c.records.retain(|_, r| !belongs(&r.key)))
+            .await?;
+        tracing::info!(from = %legacy.display(), to = %self.path.display(), records = moved.len(), "moved this app's token cache records to its own file");
+        Ok(moved.len())
     }
 
     /// The file.
@@ -291,32 +372,51 @@ impl FileCache {
         &self.path
     }
 
-    async fn blocking<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Access<'_>) -> Result<T, CacheError> + Send + 'static,
-    ) -> Result<T, CacheError> {
+    /// What an operation works with. File operations run inline: a cache file is a few KiB, read or replaced
+    /// in microseconds, less than handing the work to another thread would cost. Only waits for another
+    /// process's lock leave the runtime's thread.
+    fn access(&self) -> Access<'_> {
         self.warn_about_directory();
-        let path = self.path.clone();
-        let encryption = self.encryption.clone();
-        let warnings = Arc::clone(&self.warnings);
-        tokio::task::spawn_blocking(move || {
-            work(&Access {
-                path: &path,
-                encryption: encryption.as_deref(),
-                warnings: &warnings,
-            })
-        })
-        .await
-        .map_err(|e| CacheError::Unavailable(format!("cache task failed: {e}")))?
+        Access {
+            path: &self.path,
+            encryption: self.encryption.as_deref(),
+            warnings: &self.warnings,
+        }
     }
 
     /// Applies `change` to the file's contents under the write lock and replaces the file atomically.
-    async fn update(&self, change: impl FnOnce(&mut Contents) + Send + 'static) -> Result<(), CacheError> {
-        self.blocking(move |access| update(access, change)).await
+    async fn update(&self, change: impl FnOnce(&mut Contents)) -> Result<(), CacheError> {
+        let access = self.access();
+        check_path(access.path)?;
+        ensure_dir(access.path)?;
+        // Also serialises creating the encryption key, so processes starting together end with one key.
+        let _lock = lock_waiting(lock_path(access.path, ".lock"), None).await?;
+        update_locked(&access, change)
     }
 }
 
-/// What a blocking operation works with.
+/// `<client id>_<tenant>.json`, lower case, each part reduced to letters, digits, `.` and `-` (anything else
+/// becomes `_`, and a leading `.` too, so a part never names a hidden file or a parent directory).
+fn partition_file_name(client_id: &str, tenant: &str) -> String {
+    let clean = |part: &str| -> String {
+        let mut out: String = part
+            .trim()
+            .chars()
+            .map(|c| match c {
+                'a'..='z' | '0'..='9' | '.' | '-' => c,
+                'A'..='Z' => c.to_ascii_lowercase(),
+                _ => '_',
+            })
+            .collect();
+        if out.starts_with('.') || out.is_empty() {
+            out.insert(0, '_');
+        }
+        out
+    };
+    format!("{}_{}.json", clean(client_id), clean(tenant))
+}
+
+/// What a file operation works with.
 struct Access<'a> {
     path: &'a Path,
     encryption: Option<&'a Encryption>,
@@ -335,13 +435,22 @@ fn lock_path(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Applies `change` under the write lock: re-read, prune, change, replace atomically (encrypted if configured).
+/// [`FileCache::update`] for a caller that cannot await (rewriting a plain file encrypted, once): waits for the
+/// write lock on this thread.
 fn update(access: &Access<'_>, change: impl FnOnce(&mut Contents)) -> Result<(), CacheError> {
+    check_path(access.path)?;
+    ensure_dir(access.path)?;
+    let lock = open_lock_file(&lock_path(access.path, ".lock"))?;
+    lock.0
+        .lock()
+        .map_err(|e| unavailable(access.path, "cannot lock", e))?;
+    update_locked(access, change)
+}
+
+/// Applies `change` under the write lock (held by the caller): re-read, prune, change, replace atomically
+/// (encrypted if configured).
+fn update_locked(access: &Access<'_>, change: impl FnOnce(&mut Contents)) -> Result<(), CacheError> {
     let path = access.path;
-    check_path(path)?;
-    ensure_dir(path)?;
-    // Also serialises creating the encryption key, so processes starting together end with one key.
-    let _lock = lock_exclusive(&lock_path(path, ".lock"), None)?;
     let mut contents = read_contents(access)?.contents;
     let now = now_secs();
     contents
@@ -371,13 +480,10 @@ fn read_and_migrate(access: &Access<'_>) -> Result<Contents, CacheError> {
 impl TokenCache for FileCache {
     async fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, CacheError> {
         let storage_key = key.storage_key();
-        self.blocking(move |access| {
-            Ok(read_and_migrate(access)?
-                .records
-                .remove(&storage_key)
-                .map(|r| r.entry))
-        })
-        .await
+        Ok(read_and_migrate(&self.access())?
+            .records
+            .remove(&storage_key)
+            .map(|r| r.entry))
     }
 
     async fn put(&self, key: &CacheKey, entry: &CacheEntry) -> Result<(), CacheError> {
@@ -385,20 +491,19 @@ impl TokenCache for FileCache {
     }
 
     async fn put_all(&self, records: &[(CacheKey, CacheEntry)]) -> Result<(), CacheError> {
-        let records: Vec<Record> = records
-            .iter()
-            .map(|(key, entry)| Record {
-                key: key.clone(),
-                entry: entry.clone(),
-            })
-            .collect();
-        let path = self.path.clone();
+        let path = &self.path;
         self.update(move |c| {
             let now = now_secs();
-            for record in records {
-                let storage_key = record.key.storage_key();
-                if is_plausible(&record.key, &record.entry, now) {
-                    c.records.insert(storage_key, record);
+            for (key, entry) in records {
+                let storage_key = key.storage_key();
+                if is_plausible(key, entry, now) {
+                    c.records.insert(
+                        storage_key,
+                        Record {
+                            key: key.clone(),
+                            entry: entry.clone(),
+                        },
+                    );
                 } else {
                     // It would be dropped when read back: never stored, and no older version lingers.
                     tracing::debug!(path = %path.display(), key = storage_key, "not storing a token cache record with absurd times");
@@ -418,28 +523,26 @@ impl TokenCache for FileCache {
     }
 
     async fn entries(&self) -> Result<Vec<(CacheKey, CacheEntry)>, CacheError> {
-        self.blocking(|access| {
-            Ok(read_and_migrate(access)?
-                .records
-                .into_values()
-                .map(|r| (r.key, r.entry))
-                .collect())
-        })
-        .await
+        Ok(read_and_migrate(&self.access())?
+            .records
+            .into_values()
+            .map(|r| (r.key, r.entry))
+            .collect())
     }
 
     async fn clear(&self) -> Result<(), CacheError> {
         self.update(|c| c.records.clear()).await
     }
 
+    fn writes_behind(&self) -> bool {
+        true
+    }
+
     async fn lock(&self, _key: &CacheKey) -> Result<Option<Box<dyn CacheLock>>, CacheError> {
-        let lock = self
-            .blocking(move |access| {
-                check_path(access.path)?;
-                ensure_dir(access.path)?;
-                lock_exclusive(&lock_path(access.path, ".fetch.lock"), Some(FETCH_LOCK_WAIT))
-            })
-            .await?;
+        let access = self.access();
+        check_path(access.path)?;
+        ensure_dir(access.path)?;
+        let lock = lock_waiting(lock_path(access.path, ".fetch.lock"), Some(FETCH_LOCK_WAIT)).await?;
         Ok(Some(Box::new(lock)))
     }
 }
@@ -460,8 +563,9 @@ fn unavailable(path: &Path, what: &str, e: impl fmt::Display) -> CacheError {
     CacheError::Unavailable(format!("{what} {}: {e}", path.display()))
 }
 
-fn lock_exclusive(path: &Path, wait: Option<Duration>) -> Result<FileLock, CacheError> {
-    // The same rules as for the cache file: never a link, a FIFO or a device, never another user's file.
+/// Opens (creating it) a lock file, with the same rules as for the cache file: never a link, a FIFO or a
+/// device, never another user's file.
+fn open_lock_file(path: &Path) -> Result<FileLock, CacheError> {
     check_path(path)?;
     let file = private_options()
         .read(true)
@@ -471,29 +575,36 @@ fn lock_exclusive(path: &Path, wait: Option<Duration>) -> Result<FileLock, Cache
         .open(path)
         .map_err(|e| open_error(path, "cannot open lock file", e))?;
     check_open_file(path, &file)?;
-    match wait {
-        None => file.lock().map_err(|e| unavailable(path, "cannot lock", e))?,
-        Some(limit) => {
-            let started = Instant::now();
-            loop {
-                match file.try_lock() {
-                    Ok(()) => break,
-                    Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < limit => {
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                    Err(std::fs::TryLockError::WouldBlock) => {
-                        return Err(unavailable(
-                            path,
-                            "gave up waiting for",
-                            "another process holds it",
-                        ));
-                    }
-                    Err(std::fs::TryLockError::Error(e)) => return Err(unavailable(path, "cannot lock", e)),
-                }
-            }
-        }
-    }
     Ok(FileLock(file))
+}
+
+/// Takes the exclusive lock on `path`. Free, at once; held by another process, the wait is a blocking `flock`
+/// on a blocking thread (the runtime goes on), which the kernel ends the moment the holder releases the lock
+/// or dies. After `wait`, gives up (the thread's late lock is released as soon as it is taken).
+async fn lock_waiting(path: PathBuf, wait: Option<Duration>) -> Result<FileLock, CacheError> {
+    let lock = open_lock_file(&path)?;
+    match lock.0.try_lock() {
+        Ok(()) => return Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => {}
+        Err(std::fs::TryLockError::Error(e)) => return Err(unavailable(&path, "cannot lock", e)),
+    }
+    let waiting = tokio::task::spawn_blocking(move || lock.0.lock().map(|()| lock));
+    let locked = match wait {
+        None => waiting.await,
+        Some(limit) => match tokio::time::timeout(limit, waiting).await {
+            Ok(locked) => locked,
+            Err(_) => {
+                return Err(unavailable(
+                    &path,
+                    "gave up waiting for",
+                    "another process holds it",
+                ));
+            }
+        },
+    };
+    locked
+        .map_err(|e| unavailable(&path, "cannot wait for", e))?
+        .map_err(|e| unavailable(&path, "cannot lock", e))
 }
 
 /// Options for every file this cache opens: created owner-only; never through a symbolic link (`O_NOFOLLOW`)
@@ -888,12 +999,9 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
         // create_new: O_EXCL, so never an existing file or a link planted at the temporary name.
         let mut file = private_options().write(true).create_new(true).open(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        // No fsync: a cache needs atomicity (the rename) and recovery (a lost or torn file after a power cut
+        // reads as empty or corrupt, and the tokens are fetched again), not durability.
         std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            // Make the rename itself durable.
-            File::open(dir)?.sync_all()?;
-        }
         Ok::<(), std::io::Error>(())
     })();
     result.map_err(|e| {
@@ -907,6 +1015,16 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
 
     use super::*;
+
+    #[test]
+    fn partition_names_are_plain_file_names() {
+        assert_eq!(
+            partition_file_name("0E4A-B", "Contoso.onmicrosoft.com"),
+            "0e4a-b_contoso.onmicrosoft.com.json"
+        );
+        assert_eq!(partition_file_name("../x", "a/b\\c"), "_.._x_a_b_c.json");
+        assert_eq!(partition_file_name(".hidden", ""), "_.hidden__.json");
+    }
 
     /// In every build, with or without the encryption feature: an encrypted file is refused, not clobbered.
     #[tokio::test]

@@ -64,6 +64,15 @@ impl TokenCache for MemoryCache {
             .cloned())
     }
 
+    fn get_now(&self, key: &CacheKey) -> Option<Result<Option<CacheEntry>, CacheError>> {
+        Some(Ok(self
+            .records
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()))
+    }
+
     async fn put(&self, key: &CacheKey, entry: &CacheEntry) -> Result<(), CacheError> {
         self.records
             .write()

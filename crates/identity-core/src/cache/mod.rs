@@ -1,14 +1,17 @@
 //! The token cache: one trait, several stores.
 //!
 //! - [`MemoryCache`]: in-process, fastest, gone when the process exits;
-//! - [`FileCache`]: one JSON file per profile in the platform's cache directory, owner-only, replaced atomically
-//!   under a lock so several processes can share it;
+//! - [`FileCache`]: one JSON file per app and tenant in the platform's cache directory, owner-only, replaced
+//!   atomically under a lock so several processes can share it, written in the background;
 //! - `RedisCache` (cargo feature `redis`): one cache for a fleet of daemons on many machines.
 //!
 //! Entries are typed ([`CacheKey`] → [`CacheEntry`]): access tokens, refresh tokens, accounts, ID tokens, and
-//! the OIDC discovery metadata, so a warm run needs neither a token request nor a discovery request.
+//! the OIDC discovery metadata (for authorities without Entra's layout), so a warm run needs neither a token
+//! request nor a discovery request.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -183,10 +186,10 @@ impl CacheKey {
 pub struct CachedAccessToken {
     /// The token.
     pub access_token: SecretToken,
-    /// Usually `Bearer`.
-    pub token_type: String,
-    /// Scopes it was granted for.
-    pub scopes: Vec<String>,
+    /// `Bearer` (borrowed, so copying an entry allocates nothing).
+    pub token_type: Cow<'static, str>,
+    /// Scopes it was granted for (shared, so copying an entry allocates nothing).
+    pub scopes: Arc<[String]>,
     /// When it was stored.
     pub cached_at: u64,
     /// When it expires.
@@ -204,8 +207,8 @@ impl CachedAccessToken {
     /// to `expires_in`), so whatever the service says the entry reads back and converts to a time.
     pub fn new(
         access_token: SecretToken,
-        token_type: String,
-        scopes: Vec<String>,
+        token_type: Cow<'static, str>,
+        scopes: impl Into<Arc<[String]>>,
         now: u64,
         expires_in: u64,
         ext_expires_in: Option<u64>,
@@ -216,7 +219,7 @@ impl CachedAccessToken {
         CachedAccessToken {
             access_token,
             token_type,
-            scopes,
+            scopes: scopes.into(),
             cached_at: now,
             expires_on: now.saturating_add(expires_in),
             extended_expires_on: ext_expires_in.map(|s| now.saturating_add(s.min(max))),
@@ -343,12 +346,24 @@ pub trait TokenCache: Send + Sync + fmt::Debug {
         }
         Ok(())
     }
+    /// The record for `key` if the store can answer at once, without awaiting (an in-memory store); `None`
+    /// means "ask [`TokenCache::get`]". Lets a cache hit go without the allocation of an async call. Default
+    /// `None`.
+    fn get_now(&self, _key: &CacheKey) -> Option<Result<Option<CacheEntry>, CacheError>> {
+        None
+    }
     /// Removes the record for `key`.
     async fn remove(&self, key: &CacheKey) -> Result<(), CacheError>;
     /// Every record, for listing.
     async fn entries(&self) -> Result<Vec<(CacheKey, CacheEntry)>, CacheError>;
     /// Removes every record.
     async fn clear(&self) -> Result<(), CacheError>;
+    /// Whether the clients write to this store in the background, alongside their next step (a Graph call),
+    /// rather than before returning the token: stores whose writes cost more than a memory update (the file
+    /// store). The clients' `flush()` waits for those writes. Default `false`.
+    fn writes_behind(&self) -> bool {
+        false
+    }
     /// A lock shared with other processes using the same store, held while a token is fetched. Stores that are
     /// private to one process return `None` (the client's in-process gate is enough).
     async fn lock(&self, _key: &CacheKey) -> Result<Option<Box<dyn CacheLock>>, CacheError> {

@@ -15,6 +15,7 @@ mod source;
 mod sources;
 mod transport;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -315,9 +316,15 @@ impl ManagedIdentityClient {
         let refresh_in = answer
             .refresh_in
             .or_else(|| (answer.expires_in >= LONG_LIVED).then_some(answer.expires_in / 2));
+        // The usual spelling is kept without allocating, as for Entra's answers (see `token.rs`).
+        let token_type = if answer.token_type == "Bearer" {
+            Cow::Borrowed("Bearer")
+        } else {
+            Cow::Owned(answer.token_type)
+        };
         Ok(CachedAccessToken::new(
             SecretToken::new(answer.access_token),
-            answer.token_type,
+            token_type,
             vec![scope.to_string()],
             now,
             answer.expires_in,

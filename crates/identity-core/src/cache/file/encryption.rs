@@ -111,6 +111,11 @@ impl Encryption {
         }
     }
 
+    /// Encryption for another file (the shared file records are moved from): that file's own default key.
+    pub(super) fn for_other_file(&self) -> Encryption {
+        Encryption::new(None)
+    }
+
     /// The name set by the caller, if any.
     pub(super) fn explicit_name(&self) -> Option<&str> {
         self.explicit_name.as_deref()
