@@ -4,8 +4,8 @@
 //! embedded emulator's share. `compare_report` turns the results into `compare.md`.
 //!
 //! What depends on identity-core's cache layout: [`populate_other_records`] (writes the other apps' and tenants'
-//! records through `FileCache` at the run's `IDENTITY_CACHE_PATH`) and [`fresh`]/[`copy_tree`] (a run's whole
-//! cache is its directory: `tokens.json` plus `xdg/`, the user cache directory). Re-run after the layout changes.
+//! records through `FileCache` into the files the default layout gives them, one per app and tenant) and
+//! [`fresh`]/[`copy_tree`] (a run's whole cache is its directory: `xdg/`, the user cache directory).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -20,7 +20,7 @@ use identity_core::{
 use crate::compare_report::{
     self, Batch, Binaries, CacheHit, Client, Measured, Report, Scaling, Series, SideBySide,
 };
-use crate::process::{base_command, msal_python_command, rust_command};
+use crate::process::{self, base_command, msal_python_command, rust_command};
 use crate::scenario::{self, Env};
 use crate::stats::Sample;
 
@@ -55,8 +55,6 @@ pub const CACHE_SIZES: [usize; 4] = [0, 1, 100, 10_000];
 pub const BATCH_SIZES: [usize; 3] = [1, 8, 32];
 /// `get_token` calls the twin times for its cache hit.
 const TWIN_CACHE_HIT_CALLS: u32 = 200_000;
-/// Graph's app-only scope, as the samples ask for it.
-const GRAPH_DEFAULT: &str = "https://graph.microsoft.com/.default";
 
 /// Built programs: our sample with and without the embedded emulator, the twin; a missing one says why.
 struct Programs {
@@ -370,7 +368,7 @@ fn side_by_side(
 /// at `path`, through identity-core's own `FileCache`, so they land wherever the library keeps such records.
 pub fn populate_other_records(
     runtime: &tokio::runtime::Runtime,
-    path: &Path,
+    run_dir: &Path,
     n: usize,
     emu: &Emulator,
     our_client_id: &str,
@@ -383,31 +381,42 @@ pub fn populate_other_records(
     let now = identity_core::now_secs();
     // About the size of a real access token, so the file has the size a real cache with n records has.
     let token = SecretToken::new("e".repeat(1400));
-    let records: Vec<(CacheKey, CacheEntry)> = (0..n)
-        .map(|i| {
-            let other = format!("{i:08x}-0000-4000-8000-{i:012x}");
-            let (client, realm) = if i % 2 == 0 {
-                (other.as_str(), tenant.as_str())
-            } else {
-                (our_client_id, other.as_str())
-            };
-            let key = AccessTokenKey::new(None, &environment, client, realm, &[GRAPH_DEFAULT])
-                .with_credential(&format!("{i:064x}"));
-            let entry = CachedAccessToken::new(
-                token.clone(),
-                "Bearer".into(),
-                vec![GRAPH_DEFAULT.into()],
-                now,
-                3599,
-                Some(3599),
-                None,
-            );
-            (CacheKey::AccessToken(key), CacheEntry::AccessToken(entry))
-        })
-        .collect();
-    runtime
-        .block_on(FileCache::new(path).put_all(&records))
-        .with_context(|| format!("cannot write {n} records to {}", path.display()))
+    // Fifty other apps in our tenant and our app in fifty other tenants, each with tokens for many resources.
+    let mut files: std::collections::BTreeMap<PathBuf, Vec<(CacheKey, CacheEntry)>> = Default::default();
+    for i in 0..n {
+        let other = format!("{:08x}-0000-4000-8000-{:012x}", i % 50, i % 50);
+        let (client, realm) = if i % 2 == 0 {
+            (other.as_str(), tenant.as_str())
+        } else {
+            (our_client_id, other.as_str())
+        };
+        let scope = format!("api://{i:08x}/.default");
+        let key = AccessTokenKey::new(None, &environment, client, realm, &[scope.as_str()])
+            .with_credential(&format!("{i:064x}"));
+        let entry = CachedAccessToken::new(
+            token.clone(),
+            "Bearer".into(),
+            vec![scope.clone()],
+            now,
+            3599,
+            Some(3599),
+            None,
+        );
+        // The file the library's default layout gives this app and tenant, under the run's cache directory.
+        let name = FileCache::default_path_for(client, realm)
+            .and_then(|p| p.file_name().map(ToOwned::to_owned))
+            .context("no user cache directory (HOME is not set)")?;
+        files
+            .entry(process::cache_files_dir(run_dir).join(name))
+            .or_default()
+            .push((CacheKey::AccessToken(key), CacheEntry::AccessToken(entry)));
+    }
+    for (path, records) in &files {
+        runtime
+            .block_on(FileCache::new(path).put_all(records))
+            .with_context(|| format!("cannot write {} records to {}", records.len(), path.display()))?;
+    }
+    Ok(())
 }
 
 fn client_id(env: &Env) -> anyhow::Result<String> {
@@ -426,7 +435,7 @@ fn scaling(ctx: &Ctx<'_>, ours: &Path) -> anyhow::Result<Vec<Scaling>> {
         eprintln!("cache scaling: writing {n} other records");
         let template = base.join(format!("{n}-template"));
         fresh(&template).map_err(anyhow::Error::msg)?;
-        populate_other_records(ctx.runtime, &template.join("tokens.json"), n, ctx.emu, &our_id)?;
+        populate_other_records(ctx.runtime, &template, n, ctx.emu, &our_id)?;
         let warm = base.join(format!("{n}-warm"));
         copy_tree(&template, &warm).map_err(anyhow::Error::msg)?;
         ctx.client_run(Client::Ours, Some(ours), &warm)

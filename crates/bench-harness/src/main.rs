@@ -274,7 +274,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 impl Bench<'_> {
-    /// The Rust sample with its cache in `dir` (`tokens.json`; the user cache dir is `dir/xdg`).
+    /// The Rust sample with its cache in `dir` (the user cache dir is `dir/xdg`).
     fn rust(&self, s: &Scenario, env: &Env, dir: &Path) -> Command {
         process::rust_command(&self.release.join(s.bin), env, dir)
     }
@@ -380,8 +380,7 @@ impl Bench<'_> {
                     }
                     RowKind::RustWarm => (self.rust(s, &rust_env, &warm), &warm),
                     RowKind::RustExpired => {
-                        self.runtime
-                            .block_on(expire_access_tokens(&expired.join("tokens.json")))?;
+                        self.runtime.block_on(expire_access_tokens(&expired))?;
                         (self.rust(s, &rust_env, &expired), &expired)
                     }
                     RowKind::Python => (self.python(s, &python_env, &py), &py),
@@ -402,10 +401,27 @@ impl Bench<'_> {
     }
 }
 
-/// Makes every access token in the cache file expired (a second ago), keeping the discovery metadata and any
-/// refresh token: exactly the state a later run finds once the token's lifetime has passed. Through
-/// identity-core's own `FileCache`, so the file's format and locking are respected.
-async fn expire_access_tokens(path: &Path) -> anyhow::Result<()> {
+/// Makes every access token in a run's cache files expired (a second ago), keeping any refresh token: exactly
+/// the state a later run finds once the token's lifetime has passed. Through identity-core's own `FileCache`, so
+/// the files' format and locking are respected.
+async fn expire_access_tokens(dir: &Path) -> anyhow::Result<()> {
+    let files = process::cache_files_dir(dir);
+    let mut expired = 0;
+    for file in std::fs::read_dir(&files).with_context(|| format!("cannot list {}", files.display()))? {
+        let path = file?.path();
+        if path.extension().is_some_and(|e| e == "json") {
+            expired += expire_in(&path).await?;
+        }
+    }
+    anyhow::ensure!(
+        expired > 0,
+        "{} holds no access token to expire (did the previous run store one?)",
+        files.display()
+    );
+    Ok(())
+}
+
+async fn expire_in(path: &Path) -> anyhow::Result<usize> {
     let cache = FileCache::new(path);
     let now = identity_core::now_secs();
     let mut expired = 0;
@@ -424,12 +440,7 @@ async fn expire_access_tokens(path: &Path) -> anyhow::Result<()> {
             expired += 1;
         }
     }
-    anyhow::ensure!(
-        expired > 0,
-        "{} holds no access token to expire (did the previous run store one?)",
-        path.display()
-    );
-    Ok(())
+    Ok(expired)
 }
 
 /// Every scenario, in report order (the user flows' scenarios live in `user_flows`, which builds on `scenario`).

@@ -1,7 +1,7 @@
 //! Child processes: the cleared environment every measured program gets, the commands for a Rust program and
 //! for an MSAL Python script, and the first line of a system command's output (for the report's header).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::scenario::Env;
@@ -39,14 +39,18 @@ pub fn machine() -> String {
     format!("{cpu}, {cores} cores, {}", command_line("uname", &["-sr"]))
 }
 
-/// A Rust program (sample or twin) with its token cache in `dir`: `IDENTITY_CACHE_PATH=dir/tokens.json`, and
-/// `XDG_CACHE_HOME=dir/xdg` for anything it keeps in the user's cache directory.
+/// A Rust program (sample or twin) with its token cache in `dir`: the file cache in its default layout (one file
+/// per app and tenant) under `XDG_CACHE_HOME=dir/xdg`, as a user who sets nothing gets it.
 pub fn rust_command(program: &Path, env: &Env, dir: &Path) -> Command {
     let mut cmd = base_command(program, dir, env);
     cmd.env("IDENTITY_CACHE", "file")
-        .env("IDENTITY_CACHE_PATH", dir.join("tokens.json"))
         .env("XDG_CACHE_HOME", dir.join("xdg"));
     cmd
+}
+
+/// The directory of the per-app cache files of a run in `dir` ([`rust_command`]).
+pub fn cache_files_dir(dir: &Path) -> PathBuf {
+    dir.join("xdg").join("identity-core").join("token-cache")
 }
 
 /// A child's environment: nothing inherited but `PATH`, so the developer's settings, `.env`, proxies and

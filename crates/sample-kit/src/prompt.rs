@@ -20,6 +20,10 @@ pub struct Cancelled;
 /// How to sign in at the embedded emulator, shown only when a sign-in starts.
 static SIGN_IN_NOTICE: OnceLock<String> = OnceLock::new();
 
+#[cfg_attr(
+    not(feature = "embedded-emulator"),
+    allow(dead_code, reason = "only the embedded emulator sets a sign-in notice")
+)]
 pub(crate) fn set_sign_in_notice(notice: String) {
     if !notice.is_empty() {
         let _ = SIGN_IN_NOTICE.set(notice);
