@@ -250,7 +250,6 @@ pub(crate) async fn start_with_store(builder: Settings, store: &Store) -> Result
     let https_url = base_url("https", https_addr);
     let http_url = http_listener.as_ref().map(|(_, a)| base_url("http", *a));
     let workload_issuer = crate::workload_issuer::WorkloadIssuer::new(&https_url);
-    crate::workload_issuer::attach_issuer(&mut directory, workload_issuer.issuer());
     let state = Arc::new(AppState {
         directory: RwLock::new(directory),
         signing_key,

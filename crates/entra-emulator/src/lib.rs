@@ -331,7 +331,12 @@ impl Emulator {
     /// `daemon-certificate`, …), looked up in the default tenant first, then in the others.
     pub fn app(&self, name: &str) -> Option<AppRegistration> {
         let directory = self.state.directory();
-        directory.tenants.iter().find_map(|t| t.app(name)).cloned()
+        let mut app = directory.tenants.iter().find_map(|t| t.app(name)).cloned()?;
+        // A credential that trusts this emulator's issuer shows that issuer's URL, as the service checks it.
+        for credential in &mut app.federated_credentials {
+            credential.issuer = self.state.workload_issuer.effective_issuer(credential).to_owned();
+        }
+        Some(app)
     }
 
     /// The files (private key, certificate, PFX and its password) of the certificate the emulator created

@@ -272,10 +272,14 @@ const FLAGGED_USERS: [(&str, &str, &str, FlagSetter); 7] = [
     ("no.consent", "No", "Consent", |u| u.consent_missing = true),
 ];
 
+/// The issuer of a federated credential that stands for the emulator's own issuer
+/// (`https://127.0.0.1:PORT/workload-issuer/`, see [`crate::Emulator::workload_issuer`]).
+pub(crate) const OWN_ISSUER: &str = "emulator:workload-issuer";
+
 /// The app that authenticates with a federated identity credential (workload identity federation).
 pub(crate) const WORKLOAD_APP: &str = "workload";
 /// The federated credential of [`WORKLOAD_APP`] that trusts the emulator's own token issuer. Its issuer is
-/// set to that issuer's URL when the emulator starts (the URL holds the port, known only then).
+/// [`OWN_ISSUER`]: the directory stays the same whatever port the emulator listens on.
 pub(crate) const WORKLOAD_CREDENTIAL: &str = "emulator-cluster";
 /// The subject of that credential: a Kubernetes service account, `default/workload-identity-sa` (the name of
 /// the AKS workload identity quickstart).
@@ -286,7 +290,7 @@ fn seeded_workload_app() -> AppRegistration {
     AppRegistration {
         federated_credentials: vec![FederatedIdentityCredential {
             name: WORKLOAD_CREDENTIAL.to_owned(),
-            issuer: String::new(),
+            issuer: OWN_ISSUER.to_owned(),
             subject: WORKLOAD_SUBJECT.to_owned(),
             audiences: vec![TOKEN_EXCHANGE_AUDIENCE.to_owned()],
         }],

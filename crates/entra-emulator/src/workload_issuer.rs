@@ -15,10 +15,10 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
 use crate::assertion::CLOCK_SKEW_SECS;
-use crate::directory::{AppRegistration, Directory};
+use crate::directory::{AppRegistration, FederatedIdentityCredential};
 use crate::error_responses::AadError;
 use crate::keys::TokenSigningKey;
-use crate::seed::{WORKLOAD_APP, WORKLOAD_CREDENTIAL};
+use crate::seed::OWN_ISSUER;
 use crate::util::{b64url, b64url_decode, guid_eq, is_guid, new_guid};
 
 /// Path of the issuer under the emulator's HTTPS URL (with the trailing slash AKS issuers have).
@@ -94,6 +94,16 @@ impl WorkloadIssuer {
 
     /// A Kubernetes-style service-account token (`alg` RS256, `kid`; `aud` an array; the `kubernetes.io`
     /// claim).
+    /// The issuer a federated credential names: [`OWN_ISSUER`] stands for this emulator's issuer, whose URL holds
+    /// the port (known only at start, and different for two emulators sharing one state directory).
+    pub(crate) fn effective_issuer<'a>(&'a self, credential: &'a FederatedIdentityCredential) -> &'a str {
+        if credential.issuer == OWN_ISSUER {
+            &self.issuer
+        } else {
+            &credential.issuer
+        }
+    }
+
     pub(crate) fn mint(&self, token: &Minted<'_>) -> Result<String, String> {
         let key = self.key()?;
         let exp = token
@@ -156,7 +166,7 @@ impl WorkloadIssuer {
         let by_issuer: Vec<_> = app
             .federated_credentials
             .iter()
-            .filter(|f| f.issuer == iss)
+            .filter(|f| self.effective_issuer(f) == iss)
             .collect();
         if by_issuer.is_empty() {
             return Err(no_matching_issuer(iss));
@@ -219,20 +229,6 @@ pub(crate) fn is_federated(assertion: &str, app_id: &str) -> bool {
                 .map(|iss| !guid_eq(iss, app_id) && !is_guid(iss.trim()))
         })
         .unwrap_or(false)
-}
-
-/// Points the seeded `workload` app's federated credential at this issuer (its URL holds the port).
-pub(crate) fn attach_issuer(directory: &mut Directory, issuer: &str) {
-    let Some(tenant) = directory.tenants.first_mut() else {
-        return;
-    };
-    if let Some(app) = tenant.apps.iter_mut().find(|a| a.name == WORKLOAD_APP) {
-        for credential in &mut app.federated_credentials {
-            if credential.name == WORKLOAD_CREDENTIAL {
-                credential.issuer = issuer.to_owned();
-            }
-        }
-    }
 }
 
 type Parts = (Map<String, Value>, Map<String, Value>, String, Vec<u8>);
