@@ -15,7 +15,8 @@ use time::OffsetDateTime;
 
 use crate::directory::{AppCertificate, AppRegistration, Tenant};
 use crate::error_responses::AadError;
-use crate::util::{guid_eq, hex_upper};
+use crate::formats::hex_upper;
+use crate::ids::guid_eq;
 
 /// The only `client_assertion_type` the token endpoint accepts.
 pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
 
+use crate::ids::random_b64url;
 use crate::tenancy::ResolvedTenant;
-use crate::util::random_b64url;
 
 /// How long an authorization code can be redeemed. Learn: codes "are short lived. Typically, they expire after
 /// about 10 minutes".

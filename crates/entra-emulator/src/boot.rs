@@ -12,10 +12,10 @@ use tokio_rustls::TlsAcceptor;
 use crate::device_codes::DeviceConfig;
 use crate::directory::{AppCertificate, Directory};
 use crate::error::EmulatorError;
-use crate::held_certificates::{self, HeldCertificate};
 use crate::keys::TokenSigningKey;
 use crate::request_context::Scheme;
 use crate::seed::{self, DEMO_USERNAME};
+use crate::seeded_certificates::{self, HeldCertificate};
 use crate::server::{self, ServerHandle};
 use crate::state::{AppState, Counters};
 use crate::state_dir::{self, Store};
@@ -156,7 +156,7 @@ fn save_directory(store: &Store, directory: &Directory) -> Result<(), EmulatorEr
 }
 
 /// Registers each held certificate with its app unless it already is. Returns whether anything changed.
-fn attach_held_certificates(
+fn attach_seeded_certificates(
     directory: &mut Directory,
     held: &[HeldCertificate],
 ) -> Result<bool, EmulatorError> {
@@ -240,9 +240,9 @@ pub(crate) async fn start_with_store(builder: Settings, store: &Store) -> Result
         .collect();
     let (signing_key, held) = tokio::try_join!(
         signing_key(store),
-        held_certificates::load_or_create(store, &held_apps)
+        seeded_certificates::load_or_create(store, &held_apps)
     )?;
-    save |= attach_held_certificates(&mut directory, &held)?;
+    save |= attach_seeded_certificates(&mut directory, &held)?;
     if save && store.is_persistent() {
         save_directory(store, &directory)?;
     }

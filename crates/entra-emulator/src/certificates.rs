@@ -17,7 +17,7 @@ use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
 use crate::error::EmulatorError;
-use crate::util::{b64std, b64url};
+use crate::formats::{b64std, b64url};
 
 /// How a PKCS#12 file is encrypted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::directory::{AppCertificate, ClientSecret, Directory};
-use crate::held_certificates::HeldCertificate;
 use crate::seed::DEMO_USERNAME;
+use crate::seeded_certificates::HeldCertificate;
 
 /// Current schema version of [`Description`].
 pub const DESCRIPTION_VERSION: u32 = 1;

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
+use crate::ids::random_string;
 use crate::tenancy::ResolvedTenant;
-use crate::util::random_string;
 
 /// Characters of user codes: upper-case letters and digits without the ambiguous `0 O 1 I L`.
 const USER_CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
@@ -209,7 +209,7 @@ impl DeviceStore {
             }
         };
         // Shaped like the real ones: a fixed-looking prefix and a long opaque tail.
-        let device_code = format!("BAQABAAEAAAA{}", crate::util::random_b64url(160));
+        let device_code = format!("BAQABAAEAAAA{}", crate::ids::random_b64url(160));
         self.codes.insert(
             user_code.clone(),
             DeviceCode {
@@ -287,7 +287,7 @@ impl DeviceStore {
         let wanted = hash(device_code);
         self.codes
             .values_mut()
-            .find(|c| crate::util::secret_eq_bytes(&c.device_code_hash, &wanted))
+            .find(|c| crate::ids::secret_eq_bytes(&c.device_code_hash, &wanted))
     }
 
     /// Every code, in issue order.

@@ -9,7 +9,8 @@ use sha2::{Digest as _, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use crate::error::EmulatorError;
-use crate::util::{b64url, guid_eq, hex_upper, new_guid, random_string};
+use crate::formats::{b64url, hex_upper};
+use crate::ids::{guid_eq, new_guid, random_string};
 
 /// Tenant id (GUID) of the seeded default tenant.
 pub const DEFAULT_TENANT_ID: &str = "3f2c8a91-5b7e-4d06-9c1a-8e4b2d7f6a53";
@@ -597,11 +598,11 @@ impl Directory {
             return Err("the directory has no tenant".to_owned());
         }
         for t in &self.tenants {
-            if !crate::util::is_guid(&t.id) {
+            if !crate::ids::is_guid(&t.id) {
                 return Err(format!("tenant id '{}' is not a GUID", t.id));
             }
             for a in &t.apps {
-                if !crate::util::is_guid(&a.app_id) {
+                if !crate::ids::is_guid(&a.app_id) {
                     return Err(format!("app '{}' has an app_id that is not a GUID", a.name));
                 }
                 if let Some(c) = a

@@ -5,8 +5,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::formats::{Ordered, aad_timestamp, dotnet_roundtrip, graph_inner_date, us_datetime};
 use crate::request_context::Ctx;
-use crate::util::{Ordered, aad_timestamp, dotnet_roundtrip, graph_inner_date, us_datetime};
 
 /// An identity-platform (STS) error: HTTP status, OAuth `error`, AADSTS code and message text.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
-use crate::util::random_b64url;
+use crate::ids::random_b64url;
 
 /// Default refresh-token inactivity lifetime (Entra: 90 days).
 pub(crate) const DEFAULT_REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(90 * 86_400);
@@ -93,7 +93,7 @@ impl Grants {
         let grant = self
             .refresh
             .get_mut(&hash(token))
-            .filter(|g| crate::util::guid_eq(&g.client_id, client_id))
+            .filter(|g| crate::ids::guid_eq(&g.client_id, client_id))
             .ok_or(RefreshRefusal::Unknown)?;
         if grant.revoked {
             return Err(RefreshRefusal::Revoked {

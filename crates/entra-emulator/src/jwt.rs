@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
+use crate::formats::{b64url, b64url_decode};
 use crate::keys::TokenSigningKey;
-use crate::util::{b64url, b64url_decode};
 
 /// Header of access tokens: `{"typ":"JWT","alg":"RS256","x5t":…,"kid":…}` in that order.
 #[derive(Serialize)]

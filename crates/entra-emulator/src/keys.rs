@@ -18,7 +18,7 @@ use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 use sha1::{Digest as _, Sha1};
 use time::{Duration, OffsetDateTime};
 
-use crate::util::{b64std, b64url};
+use crate::formats::{b64std, b64url};
 
 /// The emulator's token-signing key.
 pub(crate) struct TokenSigningKey {
@@ -170,7 +170,7 @@ mod tests {
     use sha2::Sha256;
 
     use super::*;
-    use crate::util::b64url_decode;
+    use crate::formats::b64url_decode;
 
     /// The key the emulator had before ring signed: the same PEM, loaded the old way.
     fn old_signer(key: &TokenSigningKey) -> SigningKey<Sha256> {

@@ -53,11 +53,11 @@
 //!   (tenant path segments and what they resolve to), `device_codes.rs`, `grants.rs` (refresh tokens),
 //!   `auth_codes.rs` (authorization requests, codes and single sign-on of the auth code flow) and
 //!   `sessions.rs` (the sign-in pages' browser sessions).
-//! - **Files and crypto**: `held_certificates.rs` (the seeded apps' certificates whose keys the emulator
+//! - **Files and crypto**: `seeded_certificates.rs` (the seeded apps' certificates whose keys the emulator
 //!   holds), [`certificates`] (development certificates, public), `tls.rs` (the CA and server certificate),
 //!   `state_dir.rs` (the state directory: its lock, private files, atomic writes) and `x509.rs`.
-//! - **Foundations**: `error.rs` ([`EmulatorError`]) and `util.rs` (ids, encodings, constant-time comparison,
-//!   ordered JSON).
+//! - **Foundations**: `error.rs` ([`EmulatorError`]), `ids.rs` (GUIDs, random values, constant-time comparison
+//!   of secrets) and `formats.rs` (base64, hex, percent-decoding, the services' date formats, ordered JSON).
 
 mod assertion;
 mod auth_codes;
@@ -68,21 +68,22 @@ mod device_codes;
 mod directory;
 mod error;
 mod error_responses;
+mod formats;
 mod grants;
-mod held_certificates;
+mod ids;
 mod jwt;
 mod keys;
 mod managed_identity;
 mod request_context;
 mod routes;
 mod seed;
+mod seeded_certificates;
 mod server;
 mod sessions;
 mod state;
 mod state_dir;
 mod tenancy;
 mod tls;
-mod util;
 mod workload;
 mod workload_issuer;
 mod x509;
@@ -105,15 +106,15 @@ pub use directory::{
     SignInAudience, TOKEN_EXCHANGE_AUDIENCE, Tenant, User,
 };
 pub use error::EmulatorError;
-pub use held_certificates::CertificateFiles;
 pub use managed_identity::{ManagedIdentityEndpoint, ManagedIdentityHost, ManagedIdentityInfo};
 pub use seed::{DEMO_PASSWORD, DEMO_USERNAME, FEDERATED_DOMAIN, WORKLOAD_SUBJECT};
+pub use seeded_certificates::CertificateFiles;
 pub use server::NetworkStats;
 pub use state::{Endpoint, Fault, FaultKind, RequestCounts};
 pub use workload::{ProjectedToken, WorkloadToken};
 
 use crate::boot::Settings;
-use crate::held_certificates::HeldCertificate;
+use crate::seeded_certificates::HeldCertificate;
 use crate::server::ServerHandle;
 use crate::state::AppState;
 use crate::state_dir::Store;

@@ -8,7 +8,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use time::OffsetDateTime;
 
-use crate::util::{is_guid, new_guid};
+use crate::ids::{is_guid, new_guid};
 
 /// Which listener a request arrived on (inserted by the server into every request's extensions).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use crate::directory::{
     AppRegistration, ClientSecret, DEFAULT_TENANT_DOMAIN, DEFAULT_TENANT_ID, DEFAULT_TENANT_NAME, Directory,
     FederatedIdentityCredential, SignInAudience, TOKEN_EXCHANGE_AUDIENCE, Tenant, User,
 };
-use crate::util::stable_guid;
+use crate::ids::stable_guid;
 
 impl Directory {
     /// The seeded default directory: tenant `contoso.onmicrosoft.com` (with the federated domain

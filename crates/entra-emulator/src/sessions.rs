@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
 
-use crate::util::random_b64url;
+use crate::ids::random_b64url;
 
 /// How long a sign-in session lives.
 pub(crate) const SESSION_TTL: Duration = Duration::from_secs(30 * 60);

@@ -2,7 +2,7 @@
 //! or a domain), and what it resolves to in the directory.
 
 use crate::directory::MSA_TENANT_ID;
-use crate::util::is_guid;
+use crate::ids::is_guid;
 
 /// The tenant segment of an identity-platform URL, classified.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,9 +17,10 @@ use time::OffsetDateTime;
 use crate::assertion::CLOCK_SKEW_SECS;
 use crate::directory::{AppRegistration, FederatedIdentityCredential};
 use crate::error_responses::AadError;
+use crate::formats::{b64url, b64url_decode};
+use crate::ids::{guid_eq, is_guid, new_guid};
 use crate::keys::TokenSigningKey;
 use crate::seed::OWN_ISSUER;
-use crate::util::{b64url, b64url_decode, guid_eq, is_guid, new_guid};
 
 /// Path of the issuer under the emulator's HTTPS URL (with the trailing slash AKS issuers have).
 pub(crate) const ISSUER_PATH: &str = "/workload-issuer/";

@@ -12,8 +12,8 @@ use serde_json::json;
 
 use super::{HostState, ManagedIdentityEndpoint, ManagedIdentityInfo};
 use crate::directory::{GRAPH_APP_ID, GRAPH_RESOURCE};
+use crate::ids::{random_b64url, secret_eq_bytes};
 use crate::jwt;
-use crate::util::{random_b64url, secret_eq_bytes};
 
 type Shared = State<Arc<HostState>>;
 type Params = Query<HashMap<String, String>>;

@@ -25,10 +25,10 @@ use sha1::{Digest as _, Sha1};
 use tokio_rustls::TlsAcceptor;
 
 use crate::error::EmulatorError;
+use crate::ids::random_b64url;
 use crate::request_context::Scheme;
 use crate::server::{self, ServerHandle};
 use crate::state::AppState;
-use crate::util::random_b64url;
 
 /// The seeded subscription the identities' resource ids live in.
 const SUBSCRIPTION: &str = "/subscriptions/7d3c1f5e-2b8a-4c3e-9f4d-1a2b3c4d5e6f/resourceGroups/emulator";

@@ -23,13 +23,14 @@ use axum::response::{IntoResponse, Response};
 
 use crate::directory::{GRAPH_APP_ID, GRAPH_RESOURCE};
 use crate::error_responses::AadError;
+use crate::formats::aad_timestamp;
+use crate::ids::guid_eq;
 use crate::request_context::Ctx;
 use crate::routes::request::{Form, resolve_tenant};
 use crate::routes::signin::{accept_post, cookie_token, esc, hidden_token, page, scope_description};
 use crate::routes::user_flow::find_app;
 use crate::state::AppState;
 use crate::state_dir::DirectoryFile;
-use crate::util::{aad_timestamp, guid_eq};
 
 /// Which endpoint was used: v1 grants the configured permissions, v2 the `scope` parameter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -17,13 +17,14 @@ use sha2::{Digest as _, Sha256};
 use crate::auth_codes::{Challenge, CodeRefusal};
 use crate::directory::Directory;
 use crate::error_responses::AadError;
+use crate::formats::b64url;
+use crate::ids::{guid_eq, secret_eq};
 use crate::request_context::Ctx;
 use crate::routes::client_auth::{ClientAuth, authenticate_client, client_credentials_of};
 use crate::routes::request::Form;
 use crate::routes::user_flow::{self, AccountBlock, Scopes, SignedIn};
 use crate::state::AppState;
 use crate::tenancy::ResolvedTenant;
-use crate::util::{b64url, guid_eq, secret_eq};
 
 fn invalid_grant(code: u32, message: impl Into<String>) -> AadError {
     AadError::new(StatusCode::BAD_REQUEST, "invalid_grant", code, message)

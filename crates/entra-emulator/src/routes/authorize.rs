@@ -31,6 +31,8 @@ use axum::response::{IntoResponse, Response};
 use crate::auth_codes::{AuthRequest, Challenge, Prompt, ResponseMode};
 use crate::directory::AppRegistration;
 use crate::error_responses::AadError;
+use crate::formats::aad_timestamp;
+use crate::ids::new_guid;
 use crate::request_context::Ctx;
 use crate::routes::admin_consent::error_page;
 use crate::routes::login;
@@ -38,7 +40,6 @@ use crate::routes::request::{Form, resolve_tenant};
 use crate::routes::signin::{cookie_token, esc};
 use crate::routes::user_flow::{self, Scopes};
 use crate::state::AppState;
-use crate::util::{aad_timestamp, new_guid};
 
 /// Where the answer to a request goes once its redirect URI is verified.
 #[derive(Clone, Debug)]

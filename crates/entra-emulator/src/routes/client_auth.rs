@@ -7,10 +7,10 @@ use base64::Engine as _;
 use crate::assertion;
 use crate::directory::{AppRegistration, Tenant};
 use crate::error_responses::AadError;
+use crate::ids::secret_eq;
 use crate::request_context::Ctx;
 use crate::routes::request::Form;
 use crate::state::AppState;
-use crate::util::secret_eq;
 
 /// Client id and secret of a token request: from the body, else from HTTP Basic.
 pub(crate) struct ClientCredentials {

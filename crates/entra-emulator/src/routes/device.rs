@@ -14,12 +14,13 @@ use crate::device_codes::{
 };
 use crate::directory::{Directory, Tenant, User};
 use crate::error_responses::{AadError, sts_headers};
+use crate::formats::Ordered;
+use crate::ids::guid_eq;
 use crate::request_context::Ctx;
 use crate::routes::request::{Form, resolve_tenant};
 use crate::routes::user_flow::{self, AccountBlock, Scopes, SignedIn};
 use crate::state::AppState;
 use crate::tenancy::ResolvedTenant;
-use crate::util::{Ordered, guid_eq};
 
 /// `POST /{t}/oauth2/v2.0/devicecode`
 pub(crate) async fn devicecode(
@@ -265,7 +266,7 @@ pub(crate) fn check_sign_in(
     let mut devices = state.devices();
     let code = pending(state, &directory, &mut devices, user_code).map_err(SignInError::Code)?;
     let (_, user) = find_user(&directory, &code.issued_on, username).map_err(SignInError::User)?;
-    if !crate::util::secret_eq(&user.password, password) {
+    if !crate::ids::secret_eq(&user.password, password) {
         return Err(SignInError::WrongPassword);
     }
     if let Some(block) = AccountBlock::of(user) {

@@ -9,11 +9,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::error_responses::{AadError, sts_headers};
+use crate::formats::{Ordered, percent_decode};
 use crate::request_context::Ctx;
 use crate::routes::request::resolve_tenant;
 use crate::state::AppState;
 use crate::tenancy::ResolvedTenant;
-use crate::util::{Ordered, percent_decode};
 
 type Shared = State<Arc<AppState>>;
 

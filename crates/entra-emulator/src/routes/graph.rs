@@ -10,10 +10,11 @@ use serde_json::{Value, json};
 
 use crate::directory::{AppRegistration, GRAPH_APP_ID, GRAPH_RESOURCE, Tenant, User};
 use crate::error_responses::{GraphError, graph_headers};
+use crate::formats::{Node, Ordered, b64url, b64url_decode, graph_datetime, percent_decode};
+use crate::ids::stable_guid;
 use crate::jwt::{self, TokenRejection};
 use crate::request_context::Ctx;
 use crate::state::AppState;
-use crate::util::{Node, Ordered, b64url, b64url_decode, graph_datetime, percent_decode, stable_guid};
 
 /// Application permissions that allow reading users.
 const USER_READ_ROLES: &[&str] = &[

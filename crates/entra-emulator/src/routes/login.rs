@@ -23,6 +23,8 @@ use axum::response::Response;
 use crate::auth_codes::{AuthRequest, Prompt, Step};
 use crate::directory::{Directory, Tenant, User};
 use crate::error_responses::AadError;
+use crate::formats::b64url;
+use crate::ids::secret_eq;
 use crate::request_context::Ctx;
 use crate::routes::admin_consent::error_page;
 use crate::routes::authorize::{Refusal, Target, code_answer, live_session, refuse};
@@ -32,7 +34,6 @@ use crate::routes::signin::{accept_post, esc, hidden_token, page, scope_descript
 use crate::routes::user_flow::{self, AccountBlock, Scopes};
 use crate::state::AppState;
 use crate::tenancy::ResolvedTenant;
-use crate::util::{b64url, secret_eq};
 
 const REQUEST_FIELD: &str = "request";
 

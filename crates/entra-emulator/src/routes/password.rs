@@ -8,12 +8,12 @@ use axum::response::Response;
 
 use crate::directory::{Directory, GRAPH_APP_ID};
 use crate::error_responses::AadError;
+use crate::ids::secret_eq;
 use crate::request_context::Ctx;
 use crate::routes::request::Form;
 use crate::routes::user_flow::{self, AccountBlock, Scopes, SignedIn};
 use crate::state::AppState;
 use crate::tenancy::ResolvedTenant;
-use crate::util::secret_eq;
 
 pub(crate) fn password_grant(
     state: &AppState,

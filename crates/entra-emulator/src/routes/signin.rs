@@ -16,12 +16,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::device_codes::DeviceCodeStatus;
+use crate::ids::secret_eq;
 use crate::request_context::Ctx;
 use crate::routes::device::{self, ApproveError, SignInError};
 use crate::routes::request::Form;
 use crate::sessions::Step;
 use crate::state::AppState;
-use crate::util::secret_eq;
 
 /// Session cookie; `__Host-` makes browsers insist on `Secure`, `Path=/` and no `Domain`.
 const COOKIE: &str = "__Host-emulator-devicelogin";

@@ -11,13 +11,13 @@ use serde::Serialize;
 
 use crate::directory::{AppRegistration, GRAPH_APP_ID, GRAPH_RESOURCE, MSA_TENANT_ID, Tenant};
 use crate::error_responses::{AadError, sts_headers};
+use crate::ids::{guid_eq, random_b64url};
 use crate::jwt;
 use crate::request_context::Ctx;
 use crate::routes::client_auth::{ClientAuth, authenticate_client, client_credentials_of};
 use crate::routes::request::Form;
 use crate::state::AppState;
 use crate::tenancy::{ResolvedTenant, TenantSegment};
-use crate::util::{guid_eq, random_b64url};
 
 type Shared = State<Arc<AppState>>;
 

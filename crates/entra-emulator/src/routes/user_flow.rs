@@ -11,14 +11,15 @@ use crate::directory::{
     AppRegistration, Directory, GRAPH_APP_ID, GRAPH_RESOURCE, MSA_TENANT_ID, SignInAudience, Tenant, User,
 };
 use crate::error_responses::{AadError, sts_headers};
+use crate::formats::{Ordered, b64url};
 use crate::grants::RefreshGrant;
+use crate::ids::random_b64url;
 use crate::jwt;
 use crate::request_context::Ctx;
 use crate::routes::client_auth::{ClientAuth, authenticate_client, client_credentials_of};
 use crate::routes::request::Form;
 use crate::state::AppState;
 use crate::tenancy::ResolvedTenant;
-use crate::util::{Ordered, b64url, random_b64url};
 
 /// OIDC scopes every app may ask for without consent.
 const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
@@ -482,7 +483,7 @@ pub(crate) fn issue_user_tokens_with_nonce(
         name: &user.display_name,
         oid: &user.id,
         platf: "3",
-        puid: crate::util::hex_upper(&Sha256::digest(user.id.as_bytes())[..8]),
+        puid: crate::formats::hex_upper(&Sha256::digest(user.id.as_bytes())[..8]),
         rh: format!("0.A{}", random_b64url(42)),
         scp: scope.clone(),
         sub: pairwise_sub(&user.id, granted.audience),

@@ -13,8 +13,9 @@ use sha2::{Digest as _, Sha256};
 
 use crate::certificates::{DevCertificate, PfxEncryption};
 use crate::error::EmulatorError;
+use crate::formats::hex_upper;
+use crate::ids::random_string;
 use crate::state_dir::{self, Store};
-use crate::util::{hex_upper, random_string};
 
 /// Validity of generated certificates.
 const VALIDITY: Duration = Duration::from_secs(730 * 24 * 3600);
