@@ -31,7 +31,7 @@ pub enum Error {
     SignIn(#[from] SignInError),
     /// A managed-identity token could not be obtained from the host's endpoint.
     #[error(transparent)]
-    ManagedIdentity(#[from] crate::managed_identity::ManagedIdentityError),
+    ManagedIdentity(#[from] crate::managed_identity::error::ManagedIdentityError),
 }
 
 impl Error {

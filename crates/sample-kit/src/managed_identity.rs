@@ -5,15 +5,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
-use identity_core::{
-    HttpClient, ManagedIdentityEnvironment, ManagedIdentityError, ManagedIdentityId, ManagedIdentitySource,
-    TokenCache,
-};
+use identity_core::{HttpClient, ManagedIdentityEnvironment, ManagedIdentityId, TokenCache};
 
 use crate::args::{CommonArgs, init_logging};
 use crate::config::Defaults;
 use crate::error::SetupError;
-use crate::report::ExitCode;
 
 /// Variables a platform sets for its managed-identity endpoint (their presence means "on a host with one").
 const PLATFORM_VARIABLES: [&str; 6] = [
@@ -260,34 +256,5 @@ fn cache_client_id(identity: &ManagedIdentityId) -> String {
         | ManagedIdentityId::ObjectId(id)
         | ManagedIdentityId::ResourceId(id) => id.clone(),
         _ => "system-assigned-managed-identity".into(),
-    }
-}
-
-/// The sample's setting an error is about (the library's texts are neutral).
-pub(crate) fn settings_involved(error: &ManagedIdentityError) -> Option<&'static str> {
-    match error {
-        ManagedIdentityError::IdentityNotFound { .. }
-        | ManagedIdentityError::ArcIdentityNotConfirmed { .. } => Some(
-            "MANAGED_IDENTITY_CLIENT_ID, MANAGED_IDENTITY_OBJECT_ID or MANAGED_IDENTITY_RESOURCE_ID (unset: the system-assigned identity)",
-        ),
-        ManagedIdentityError::InvalidResource { .. } => Some("SCOPE (--scope)"),
-        ManagedIdentityError::Unreachable {
-            platform: ManagedIdentitySource::Imds,
-            ..
-        } => Some("MANAGED_IDENTITY (unset it, or set emulator, to run against the embedded emulator)"),
-        _ => None,
-    }
-}
-
-/// The exit code of a managed-identity error.
-pub(crate) fn exit_code(error: &ManagedIdentityError) -> ExitCode {
-    match error {
-        ManagedIdentityError::InvalidEnvironment { .. }
-        | ManagedIdentityError::Unsupported { .. }
-        | ManagedIdentityError::InvalidResource { .. } => ExitCode::Config,
-        ManagedIdentityError::Unreachable { .. }
-        | ManagedIdentityError::InvalidResponse { .. }
-        | ManagedIdentityError::ThumbprintMismatch { .. } => ExitCode::Network,
-        _ => ExitCode::Service,
     }
 }

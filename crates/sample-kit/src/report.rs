@@ -5,7 +5,10 @@ use std::future::Future;
 
 use std::sync::OnceLock;
 
-use identity_core::{Authority, ConfigError, Error, SignInError, TokenResult, TokenSource};
+use identity_core::{
+    Authority, ConfigError, Error, ManagedIdentityError, ManagedIdentitySource, SignInError, TokenResult,
+    TokenSource,
+};
 
 use crate::error::SetupError;
 
@@ -125,7 +128,7 @@ fn settings_involved(error: &Error) -> Option<&'static str> {
         }
         Error::SignIn(SignInError::InteractionTimedOut { .. }) => Some("--timeout"),
         Error::Cache(_) => Some("IDENTITY_CACHE (--cache) or IDENTITY_CACHE_PATH (--cache-path)"),
-        Error::ManagedIdentity(e) => crate::managed_identity::settings_involved(e),
+        Error::ManagedIdentity(e) => managed_identity_settings(e),
         _ => None,
     }
 }
@@ -138,10 +141,10 @@ fn exit_code(error: &anyhow::Error) -> ExitCode {
         return ExitCode::Cancelled;
     }
     if let Some(e) = error.downcast_ref::<identity_core::ManagedIdentityError>() {
-        return crate::managed_identity::exit_code(e);
+        return managed_identity_exit_code(e);
     }
     match error.downcast_ref::<Error>() {
-        Some(Error::ManagedIdentity(e)) => crate::managed_identity::exit_code(e),
+        Some(Error::ManagedIdentity(e)) => managed_identity_exit_code(e),
         Some(Error::Config(_)) => ExitCode::Config,
         Some(Error::Service(_) | Error::SignIn(_)) => ExitCode::Service,
         Some(Error::Graph(_)) => ExitCode::Graph,
@@ -170,10 +173,7 @@ fn describe(error: &anyhow::Error) -> String {
     let fix = if let Some(setup) = error.downcast_ref::<SetupError>() {
         setup.fix()
     } else if let Some(e) = error.downcast_ref::<identity_core::ManagedIdentityError>() {
-        field(
-            "setting:",
-            crate::managed_identity::settings_involved(e).map(str::to_string),
-        );
+        field("setting:", managed_identity_settings(e).map(str::to_string));
         Some(e.fix())
     } else if let Some(e) = error.downcast_ref::<Error>() {
         match e {
@@ -250,5 +250,34 @@ mod tests {
             settings_involved(&Error::Config(ConfigError::Certificate(password))),
             Some("AZURE_CLIENT_CERTIFICATE_PASSWORD (--certificate-password)")
         );
+    }
+}
+
+/// The managed-identity sample's setting an error is about (the library's texts are neutral).
+fn managed_identity_settings(error: &ManagedIdentityError) -> Option<&'static str> {
+    match error {
+        ManagedIdentityError::IdentityNotFound { .. }
+        | ManagedIdentityError::ArcIdentityNotConfirmed { .. } => Some(
+            "MANAGED_IDENTITY_CLIENT_ID, MANAGED_IDENTITY_OBJECT_ID or MANAGED_IDENTITY_RESOURCE_ID (unset: the system-assigned identity)",
+        ),
+        ManagedIdentityError::InvalidResource { .. } => Some("SCOPE (--scope)"),
+        ManagedIdentityError::Unreachable {
+            platform: ManagedIdentitySource::Imds,
+            ..
+        } => Some("MANAGED_IDENTITY (unset it, or set emulator, to run against the embedded emulator)"),
+        _ => None,
+    }
+}
+
+/// The exit code of a managed-identity error.
+fn managed_identity_exit_code(error: &ManagedIdentityError) -> ExitCode {
+    match error {
+        ManagedIdentityError::InvalidEnvironment { .. }
+        | ManagedIdentityError::Unsupported { .. }
+        | ManagedIdentityError::InvalidResource { .. } => ExitCode::Config,
+        ManagedIdentityError::Unreachable { .. }
+        | ManagedIdentityError::InvalidResponse { .. }
+        | ManagedIdentityError::ThumbprintMismatch { .. } => ExitCode::Network,
+        _ => ExitCode::Service,
     }
 }

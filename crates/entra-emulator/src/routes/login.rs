@@ -27,7 +27,7 @@ use crate::formats::b64url;
 use crate::ids::secret_eq;
 use crate::request_context::Ctx;
 use crate::routes::admin_consent::error_page;
-use crate::routes::authorize::{Refusal, Target, code_answer, live_session, refuse};
+use crate::routes::authorize_answer::{Refusal, Target, code_answer, live_session, refuse};
 use crate::routes::device::UserRefusal;
 use crate::routes::request::Form;
 use crate::routes::signin::{accept_post, esc, hidden_token, page, scope_description};

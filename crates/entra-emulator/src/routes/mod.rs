@@ -4,13 +4,14 @@
 //! `user_flow`; `client_auth` authenticates clients and `request` parses forms and tenant segments for them
 //! all. `graph` serves Microsoft Graph, `admin` the emulator's own `/_emulator/*` endpoints, `signin` the
 //! device-code sign-in page and `admin_consent` the admin-consent page. The auth code flow: `authorize` (the
-//! authorization endpoint and its answers), `login` (its sign-in pages) and `auth_code` (the code grant at the
+//! authorization endpoint), `authorize_answer` (its answers), `login` (its sign-in pages) and `auth_code` (the code grant at the
 //! token endpoint).
 
 pub(crate) mod admin;
 pub(crate) mod admin_consent;
 pub(crate) mod auth_code;
 pub(crate) mod authorize;
+pub(crate) mod authorize_answer;
 pub(crate) mod client_auth;
 pub(crate) mod device;
 pub(crate) mod discovery;

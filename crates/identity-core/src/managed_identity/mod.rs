@@ -7,7 +7,7 @@
 //! Azure Arc challenge), `service_fabric.rs` (certificate pinning).
 
 mod arc;
-mod error;
+pub(crate) mod error;
 mod identity;
 mod response;
 mod service_fabric;
