@@ -80,7 +80,9 @@ pub struct ManagedIdentityArgs {
     )]
     pub cache: String,
 
-    /// File of the file cache [default: <user cache dir>/identity-core/token-cache.json].
+    /// File of the file cache [default: one file per identity,
+    /// <user cache dir>/identity-core/token-cache/<identity>_managed_identity.json]. A leading `~/` is the home
+    /// directory.
     #[arg(
         long,
         env = "IDENTITY_CACHE_PATH",
