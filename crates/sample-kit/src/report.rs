@@ -217,6 +217,35 @@ fn describe(error: &anyhow::Error) -> String {
     lines.join("\n") + "\n"
 }
 
+/// The managed-identity sample's setting an error is about (the library's texts are neutral).
+fn managed_identity_settings(error: &ManagedIdentityError) -> Option<&'static str> {
+    match error {
+        ManagedIdentityError::IdentityNotFound { .. }
+        | ManagedIdentityError::ArcIdentityNotConfirmed { .. } => Some(
+            "MANAGED_IDENTITY_CLIENT_ID, MANAGED_IDENTITY_OBJECT_ID or MANAGED_IDENTITY_RESOURCE_ID (unset: the system-assigned identity)",
+        ),
+        ManagedIdentityError::InvalidResource { .. } => Some("SCOPE (--scope)"),
+        ManagedIdentityError::Unreachable {
+            platform: ManagedIdentitySource::Imds,
+            ..
+        } => Some("MANAGED_IDENTITY (unset it, or set emulator, to run against the embedded emulator)"),
+        _ => None,
+    }
+}
+
+/// The exit code of a managed-identity error.
+fn managed_identity_exit_code(error: &ManagedIdentityError) -> ExitCode {
+    match error {
+        ManagedIdentityError::InvalidEnvironment { .. }
+        | ManagedIdentityError::Unsupported { .. }
+        | ManagedIdentityError::InvalidResource { .. } => ExitCode::Config,
+        ManagedIdentityError::Unreachable { .. }
+        | ManagedIdentityError::InvalidResponse { .. }
+        | ManagedIdentityError::ThumbprintMismatch { .. } => ExitCode::Network,
+        _ => ExitCode::Service,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,34 +279,5 @@ mod tests {
             settings_involved(&Error::Config(ConfigError::Certificate(password))),
             Some("AZURE_CLIENT_CERTIFICATE_PASSWORD (--certificate-password)")
         );
-    }
-}
-
-/// The managed-identity sample's setting an error is about (the library's texts are neutral).
-fn managed_identity_settings(error: &ManagedIdentityError) -> Option<&'static str> {
-    match error {
-        ManagedIdentityError::IdentityNotFound { .. }
-        | ManagedIdentityError::ArcIdentityNotConfirmed { .. } => Some(
-            "MANAGED_IDENTITY_CLIENT_ID, MANAGED_IDENTITY_OBJECT_ID or MANAGED_IDENTITY_RESOURCE_ID (unset: the system-assigned identity)",
-        ),
-        ManagedIdentityError::InvalidResource { .. } => Some("SCOPE (--scope)"),
-        ManagedIdentityError::Unreachable {
-            platform: ManagedIdentitySource::Imds,
-            ..
-        } => Some("MANAGED_IDENTITY (unset it, or set emulator, to run against the embedded emulator)"),
-        _ => None,
-    }
-}
-
-/// The exit code of a managed-identity error.
-fn managed_identity_exit_code(error: &ManagedIdentityError) -> ExitCode {
-    match error {
-        ManagedIdentityError::InvalidEnvironment { .. }
-        | ManagedIdentityError::Unsupported { .. }
-        | ManagedIdentityError::InvalidResource { .. } => ExitCode::Config,
-        ManagedIdentityError::Unreachable { .. }
-        | ManagedIdentityError::InvalidResponse { .. }
-        | ManagedIdentityError::ThumbprintMismatch { .. } => ExitCode::Network,
-        _ => ExitCode::Service,
     }
 }
