@@ -291,8 +291,11 @@ impl Browser {
             let resp = self
                 .try_call("GET", &format!("/element/{page}/name"), Value::Null)
                 .await;
+            let message = resp["value"]["message"].as_str().unwrap_or_default();
             match resp["value"].get("error").and_then(Value::as_str) {
                 Some("stale element reference") => return,
+                // Chromium's answer when the old document is being torn down mid-navigation: it is replaced.
+                Some("unknown error") if message.contains("does not belong to the document") => return,
                 Some(other) => panic!("WebDriver while waiting for the next page: {other}: {resp}"),
                 None => tokio::time::sleep(Duration::from_millis(25)).await,
             }
