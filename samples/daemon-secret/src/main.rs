@@ -61,9 +61,12 @@ async fn run() -> anyhow::Result<()> {
             app.acquire_token_for_client_with(&config.scopes, options)
         })
         .await;
-    // The token cache is written while Graph answers: wait for it before exiting, whatever Graph said.
-    app.flush().await?;
+    // The token cache is written while Graph answers: wait for it before exiting, whatever Graph said (a Graph
+    // error is reported first; a failed cache write after a successful call).
+    let flushed = app.flush().await;
+    let result = result?;
+    flushed?;
     println!("Graph API call result: ");
-    println!("{}", serde_json::to_string_pretty(&result?)?);
+    println!("{}", serde_json::to_string_pretty(&result)?);
     Ok(())
 }
