@@ -196,6 +196,9 @@ fn judged(what: impl Into<String>, pass: Option<bool>, detail: impl Into<String>
     }
 }
 
+/// How much faster than MSAL Python a cold run must be (issue 14 raised it from 20×).
+const MSAL_PYTHON_SPEEDUP_TARGET: f64 = 25.0;
+
 /// The issue's per-scenario targets, judged on the measurements.
 pub fn scenario_targets(s: &ScenarioReport) -> Vec<Target> {
     let Outcome::Measured(rows) = &s.outcome else {
@@ -215,8 +218,8 @@ pub fn scenario_targets(s: &ScenarioReport) -> Vec<Target> {
     for (phase, measure) in phases {
         let r = ratio(rows, measure);
         out.push(judged(
-            format!("{n}: cold run ≥ 20× faster than MSAL Python ({phase})"),
-            r.map(|r| r >= 20.0),
+            format!("{n}: cold run ≥ {MSAL_PYTHON_SPEEDUP_TARGET}× faster than MSAL Python ({phase})"),
+            r.map(|r| r >= MSAL_PYTHON_SPEEDUP_TARGET),
             r.map(|r| format!("{r:.1}× (medians)"))
                 .unwrap_or_else(|| "not measured".into()),
         ));

@@ -52,23 +52,27 @@ const UNPREFIXED: [&str; 4] = [
     "AZURE_AUTHORITY_HOST",
 ];
 
+/// A name's letters and digits, upper case: `azure_clientid` and `AZURE_CLIENT_ID` give the same.
+fn squashed(name: &str) -> impl Iterator<Item = char> + '_ {
+    name.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+}
+
 /// Set variables whose names differ from a setting's only by case, underscores, or a missing `AZURE_` prefix.
+/// Compared lazily, without building strings: this runs on every start, and a Kubernetes pod or a CI job can set
+/// hundreds of variables (building them once cost a fifth of a whole daemon run's instructions).
 pub(crate) fn look_alikes(names: impl Iterator<Item = String>) -> Vec<LookAlike> {
-    let squash = |name: &str| -> String {
-        name.chars()
-            .filter(char::is_ascii_alphanumeric)
-            .map(|c| c.to_ascii_uppercase())
-            .collect()
-    };
+    let unprefixed = UNPREFIXED
+        .iter()
+        .filter_map(|s| Some((*s, s.strip_prefix("AZURE_")?)));
+    let candidates = SETTINGS.iter().map(|s| (*s, *s)).chain(unprefixed);
     let mut found: Vec<LookAlike> = names
         .filter(|name| !SETTINGS.contains(&name.as_str()))
         .filter_map(|name| {
-            let key = squash(&name);
-            let meant = SETTINGS.iter().find(|s| squash(s) == key).or_else(|| {
-                UNPREFIXED
-                    .iter()
-                    .find(|s| s.strip_prefix("AZURE_").is_some_and(|bare| squash(bare) == key))
-            })?;
+            let (meant, _) = candidates
+                .clone()
+                .find(|(_, spelling)| squashed(&name).eq(squashed(spelling)))?;
             Some(LookAlike { found: name, meant })
         })
         .collect();
