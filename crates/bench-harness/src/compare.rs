@@ -381,7 +381,8 @@ pub fn populate_other_records(
     let now = identity_core::now_secs();
     // About the size of a real access token, so the file has the size a real cache with n records has.
     let token = SecretToken::new("e".repeat(1400));
-    // Fifty other apps in our tenant and our app in fifty other tenants, each with tokens for many resources.
+    // Other apps in our tenant (even i) and our app in other tenants (odd i): 25 of each, so 50 files from 100
+    // records on, each with tokens for many resources.
     let mut files: std::collections::BTreeMap<PathBuf, Vec<(CacheKey, CacheEntry)>> = Default::default();
     for i in 0..n {
         let other = format!("{:08x}-0000-4000-8000-{:012x}", i % 50, i % 50);
