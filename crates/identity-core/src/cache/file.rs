@@ -965,7 +965,8 @@ fn encode(path: &Path, encryption: Option<&Encryption>, contents: &Contents) -> 
 }
 
 /// Removes temporary files that writers killed mid-write left behind (older than a minute, so never one that
-/// a live writer is still filling).
+/// a live writer is still filling). Only entries with this file's temporary prefix are looked at: the directory
+/// holds every other app's and tenant's file too, and a write must not cost a `stat` per file.
 fn sweep_stale_temporaries(path: &Path) {
     let (Some(dir), Some(stem)) = (path.parent(), path.file_stem().and_then(|s| s.to_str())) else {
         return;
@@ -978,12 +979,18 @@ fn sweep_stale_temporaries(path: &Path) {
     }) else {
         return;
     };
-    for entry in entries.flatten() {
+    let ours = entries.flatten().filter(|entry| {
+        entry
+            .file_name()
+            .to_str()
+            .is_some_and(|name| name.starts_with(&prefix))
+    });
+    for entry in ours {
         let stale = entry
             .metadata()
             .and_then(|m| m.modified())
             .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > Duration::from_secs(60)));
-        if stale && entry.file_name().to_string_lossy().starts_with(&prefix) {
+        if stale {
             let _ = std::fs::remove_file(entry.path());
         }
     }
