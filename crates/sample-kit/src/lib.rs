@@ -52,6 +52,6 @@ pub use error::{Missing, SetupError};
 pub use interactive::{InteractiveArgs, until_ctrl_c};
 pub use managed_identity::{ManagedIdentityArgs, ManagedIdentityConfig};
 pub use prompt::{Cancelled, wait_for_sign_in};
-pub use report::{ExitCode, main, say_token_source};
+pub use report::{ExitCode, main, print_graph_result, say_token_source};
 pub use user::{DeviceCodeArgs, UserCredential, UserPasswordArgs, silent};
 pub use workload::WorkloadArgs;

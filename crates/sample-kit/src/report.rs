@@ -72,6 +72,20 @@ pub fn say_token_source(token: &TokenResult) {
     }
 }
 
+/// Prints the Graph result as the quickstarts do, once the token cache write (`flushed`, awaited by the caller
+/// whatever Graph answered) is done. A Graph error is reported before a failed cache write: it is why the run
+/// failed, and the cache must not hide it.
+pub fn print_graph_result(
+    result: identity_core::Result<serde_json::Value>,
+    flushed: identity_core::Result<()>,
+) -> anyhow::Result<()> {
+    let result = result?;
+    flushed?;
+    println!("Graph API call result: ");
+    println!("{}", serde_json::to_string_pretty(&result)?);
+    Ok(())
+}
+
 /// The admin-consent page of the configured app, for the report of a Graph 403: the quickstart's "Admin
 /// consent" step, which a non-admin can hand to an administrator.
 static ADMIN_CONSENT_URL: OnceLock<String> = OnceLock::new();

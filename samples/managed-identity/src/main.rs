@@ -51,11 +51,9 @@ async fn run() -> anyhow::Result<()> {
     let token = app.acquire_token(&config.scope).await?;
     sample_kit::say_token_source(&token);
 
-    // Call Microsoft Graph with the token.
+    // Call Microsoft Graph with the token. (This client stores its tokens as it gets them: nothing to flush.)
     let result = GraphClient::new(config.http)
         .get(&config.graph_endpoint, &token.access_token)
-        .await?;
-    println!("Graph API call result: ");
-    println!("{}", serde_json::to_string_pretty(&result)?);
-    Ok(())
+        .await;
+    sample_kit::print_graph_result(result, Ok(()))
 }

@@ -93,9 +93,5 @@ async fn run() -> anyhow::Result<()> {
     // The token cache is written while Graph answers: wait for it before exiting, whatever Graph said (a Graph
     // error is reported first; a failed cache write after a successful call).
     let flushed = app.flush().await;
-    let result = result?;
-    flushed?;
-    println!("Graph API call result: ");
-    println!("{}", serde_json::to_string_pretty(&result)?);
-    Ok(())
+    sample_kit::print_graph_result(result, flushed)
 }
