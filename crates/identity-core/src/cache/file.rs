@@ -1023,6 +1023,50 @@ mod tests {
 
     use super::*;
 
+    /// The sweep removes this file's stale temporaries only: not a fresh one (a live writer's), not another
+    /// file's, and a link planted under our prefix is removed itself, never what it points to.
+    #[cfg(unix)]
+    #[test]
+    fn the_sweep_removes_only_this_files_stale_temporaries() {
+        let dir = std::env::temp_dir().join(format!("idcore-sweep-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let outside = dir.join("outside.json");
+        std::fs::write(&outside, b"keep").unwrap();
+        let an_hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+        let make = |name: &str, stale: bool| {
+            let file = std::fs::File::create(dir.join(name)).unwrap();
+            if stale {
+                file.set_modified(an_hour_ago).unwrap();
+            }
+        };
+        make("app_tenant.tmp-1-stale", true);
+        make("app_tenant.tmp-2-fresh", false);
+        make("other_tenant.tmp-3-stale", true);
+        make("app_tenant.json.lock", true);
+        std::os::unix::fs::symlink(&outside, dir.join("app_tenant.tmp-4-link")).unwrap();
+
+        sweep_stale_temporaries(&dir.join("app_tenant.json"));
+
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "app_tenant.json.lock",
+                "app_tenant.tmp-2-fresh",
+                "app_tenant.tmp-4-link",
+                "other_tenant.tmp-3-stale",
+                "outside.json"
+            ]
+        );
+        assert_eq!(std::fs::read(&outside).unwrap(), b"keep");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn partition_names_are_plain_file_names() {
         assert_eq!(
