@@ -442,7 +442,7 @@ impl ConfidentialClient {
     /// # }
     /// ```
     pub async fn flush(&self) -> Result<()> {
-        self.inner.core.flush().await
+        self.inner.core.store.flush().await
     }
 
     /// An app-only token for `scopes` (for Graph: `https://graph.microsoft.com/.default`).
@@ -522,13 +522,14 @@ impl ConfidentialClient {
         let memo = self.scope_key(scopes)?;
         let (core, key, scopes) = (&self.inner.core, &memo.key, &memo.scopes);
         let claims = options.claims.as_deref();
-        core.acquire(key, options.bypasses_cache(), |ctx| async move {
-            let token = core
-                .with_endpoints(|metadata| self.request_token(metadata, scopes, claims, &ctx))
-                .await?;
-            Ok((token, Vec::new()))
-        })
-        .await
+        core.store
+            .acquire(key, options.bypasses_cache(), |ctx| async move {
+                let token = core
+                    .with_endpoints(|metadata| self.request_token(metadata, scopes, claims, &ctx))
+                    .await?;
+                Ok((token, Vec::new()))
+            })
+            .await
     }
 
     /// The cache key for `scopes`: the last one built if the caller gives the same scopes again.

@@ -79,9 +79,8 @@
 //! - `certificate`: certificate credentials: load a key and certificate (PEM, PKCS#12), sign client assertions.
 //! - `challenge` (private): `WWW-Authenticate` challenges, the claims a continuous access evaluation challenge asks for.
 //! - `confidential`: [`ConfidentialClient`], app-only tokens with the client credentials grant.
-//! - `core` (private): what every client does around a token request: endpoints (derived, or from memory,
-//!   cache or discovery; a 404 at a derived one falls back to discovery), cache-first acquisition with single
-//!   flight within and across processes, and cache writes behind the caller (`flush()`).
+//! - `core` (private): what every client of an authority does around a token request: endpoints (derived, or
+//!   from memory, cache or discovery; a 404 at a derived one falls back to discovery).
 //! - `credential`: [`ClientCredential`], how a confidential client proves its identity.
 //! - `error`: typed errors that keep every field the service returns and offer a fix.
 //! - `federated`: [`FederatedCredential`], workload identity federation: a token from another identity provider
@@ -100,6 +99,9 @@
 //!   `response.rs`, `error.rs`.
 //! - `public`: [`PublicClient`], user sign-in (device code; username/password, legacy) and silent refresh.
 //! - `secret`: [`ClientSecret`], [`Password`], [`SecretToken`]: secrets whose `Debug` is redacted.
+//! - `store` (private): the token cache as every client uses it (the managed identity client included):
+//!   cache-first acquisition with single flight within and across processes, and cache writes behind the caller
+//!   (`flush()`).
 //! - `token`: token responses as Entra sends them, and the [`TokenResult`] handed to callers.
 //! - `proptests` (tests only): property tests over every server answer this crate parses.
 
@@ -128,6 +130,7 @@ mod managed_identity;
 mod proptests;
 mod public;
 mod secret;
+mod store;
 mod token;
 
 pub use account::Account;

@@ -438,7 +438,7 @@ impl PublicClient {
     /// # }
     /// ```
     pub async fn flush(&self) -> Result<()> {
-        self.core.flush().await
+        self.core.store.flush().await
     }
 
     /// The accounts signed in to this app at this authority's host, from the cache. A failing store is logged
@@ -468,7 +468,7 @@ impl PublicClient {
     /// # }
     /// ```
     pub async fn accounts(&self) -> Result<Vec<Account>> {
-        let entries = match self.core.cache.entries().await {
+        let entries = match self.core.store.cache.entries().await {
             Ok(entries) => entries,
             Err(e) => {
                 tracing::warn!(error = %e, "token cache unavailable; no signed-in accounts known");
@@ -552,7 +552,7 @@ impl PublicClient {
     /// ```
     pub async fn remove_account(&self, account: &Account) -> Result<()> {
         let account_key = self.account_key(account);
-        let cache = &self.core.cache;
+        let cache = &self.core.store.cache;
         for (key, _) in cache.entries().await? {
             if let CacheKey::AccessToken(k) = &key
                 && k.home_account_id.as_deref() == Some(account_key.home_account_id.as_str())
@@ -659,6 +659,7 @@ impl PublicClient {
         let bypass_cache = options.bypasses_cache();
         let cached = self
             .core
+            .store
             .cached_access_token(&key)
             .await
             .filter(|_| !bypass_cache);
@@ -673,6 +674,7 @@ impl PublicClient {
         let claims = options.claims.as_deref();
         let result = self
             .core
+            .store
             .acquire(&key, bypass_cache, |ctx| async move {
                 // Read again: another task or process may have rotated it while we waited for the lock.
                 let refresh_token = self.refresh_token(account).await.ok_or_else(|| {
@@ -1119,7 +1121,7 @@ impl PublicClient {
         let (account, entry, mut records) = self.records(response, scopes, fallback_username)?;
         let key = self.access_token_key(&account, scopes);
         records.push((key, CacheEntry::AccessToken(entry.clone())));
-        self.core.put_all(records).await;
+        self.core.store.put_all(records).await;
         Ok((account, entry))
     }
 
@@ -1136,6 +1138,7 @@ impl PublicClient {
     async fn refresh_token(&self, account: &Account) -> Option<SecretToken> {
         match self
             .core
+            .store
             .get(&CacheKey::RefreshToken(self.account_key(account)))
             .await
         {

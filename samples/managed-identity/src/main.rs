@@ -51,9 +51,15 @@ async fn run() -> anyhow::Result<()> {
     let token = app.acquire_token(&config.scope).await?;
     sample_kit::say_token_source(&token);
 
-    // Call Microsoft Graph with the token. (This client stores its tokens as it gets them: nothing to flush.)
-    let result = GraphClient::new(config.http)
-        .get(&config.graph_endpoint, &token.access_token)
+    // Call Microsoft Graph with the token. If Graph refuses a cached token (revoked), one new token is fetched
+    // and the call is tried once more.
+    let graph = GraphClient::new(config.http);
+    let result = graph
+        .get_with_token_recovery(&config.graph_endpoint, &token, |options| {
+            app.acquire_token_with(&config.scope, options)
+        })
         .await;
-    sample_kit::print_graph_result(result, Ok(()))
+    // The token cache is written while Graph answers: wait for it before exiting, whatever Graph said.
+    let flushed = app.flush().await;
+    sample_kit::print_graph_result(result, flushed)
 }

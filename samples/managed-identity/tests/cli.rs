@@ -200,3 +200,51 @@ async fn failures_get_their_exit_codes_and_fixes() {
     );
     assert_eq!(host.requests(ManagedIdentityEndpoint::ServiceFabric), 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn processes_started_together_on_a_cold_file_cache_ask_the_host_once() {
+    let (emulator, host) = host().await;
+    for (n, endpoint) in [
+        (8usize, ManagedIdentityEndpoint::AppService),
+        (4, ManagedIdentityEndpoint::Imds),
+    ] {
+        let dir = temp_dir();
+        // The default cache: one file in the user's cache directory, shared by the processes.
+        let mut env = host_env(&emulator, &host, endpoint);
+        env.retain(|(k, _)| *k != "IDENTITY_CACHE");
+        let env = borrowed(&env);
+        let before = host.requests(endpoint);
+        let commands = (0..n).map(|_| common::command(BIN, &dir, &env, &[])).collect();
+        let outputs = common::run_all(commands).await;
+        for out in &outputs {
+            assert!(
+                out.status.success(),
+                "stdout: {}\nstderr: {}",
+                text(&out.stdout),
+                text(&out.stderr)
+            );
+            assert!(
+                !graph_result(&text(&out.stdout))["value"]
+                    .as_array()
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+        let fetched = outputs
+            .iter()
+            .filter(|o| text(&o.stdout).contains("Could not find a cached token"))
+            .count();
+        assert_eq!(host.requests(endpoint) - before, 1, "{n} processes, {endpoint:?}");
+        // The others waited for the one that asked, then found its token in the file.
+        assert_eq!(fetched, 1, "{n} processes, {endpoint:?}");
+
+        // A later run finds the token the first one stored (flushed before it exited).
+        let out = run(&dir, &env, &[]).await;
+        assert!(
+            text(&out.stdout).contains("Found a cached token"),
+            "{}",
+            text(&out.stdout)
+        );
+        assert_eq!(host.requests(endpoint) - before, 1);
+    }
+}

@@ -16,10 +16,9 @@ mod sources;
 mod transport;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::ManagedIdentityError;
@@ -30,12 +29,11 @@ pub use source::{
     ManagedIdentityEnvironment,
 };
 
-use crate::cache::{
-    AccessTokenKey, CacheEntry, CacheKey, CachedAccessToken, MemoryCache, TokenCache, now_secs,
-};
+use crate::cache::{AccessTokenKey, CacheKey, CachedAccessToken, MemoryCache, TokenCache, now_secs};
 use crate::core::AcquireOptions;
 use crate::secret::SecretToken;
-use crate::token::{TokenResult, TokenSource};
+use crate::store::TokenStore;
+use crate::token::TokenResult;
 use source::Endpoint;
 use sources::ImdsRetry;
 
@@ -44,7 +42,9 @@ const LONG_LIVED: u64 = 2 * 3600;
 
 /// Gets tokens for a managed identity from the source the environment names, cache first.
 ///
-/// Cheap to clone; clones share the cache. Concurrent requests for one resource send one request.
+/// Cheap to clone; clones share the cache. Concurrent requests for one resource send one request, and so do
+/// processes sharing a cache store that locks (the [`FileCache`](crate::FileCache)); with a store that writes
+/// in the background, call [`ManagedIdentityClient::flush`] before the program exits.
 ///
 /// # Examples
 ///
@@ -82,10 +82,9 @@ struct Inner {
     endpoint: Endpoint,
     http: reqwest::Client,
     pinned: Option<Arc<service_fabric::PinnedVerifier>>,
-    cache: Arc<dyn TokenCache>,
+    store: TokenStore,
     imds_retry: ImdsRetry,
     arc_token_dir: PathBuf,
-    in_flight: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl fmt::Debug for Inner {
@@ -95,7 +94,7 @@ impl fmt::Debug for Inner {
             .field("id", &self.id)
             .field("source", &self.endpoint.source())
             .field("endpoint", &transport::shown_url(self.endpoint.url()))
-            .field("cache", &self.cache)
+            .field("cache", &self.store.cache)
             .finish_non_exhaustive()
     }
 }
@@ -164,10 +163,9 @@ impl ManagedIdentityClientBuilder {
                 endpoint,
                 http,
                 pinned,
-                cache: self.cache.unwrap_or_else(|| Arc::new(MemoryCache::new())),
+                store: TokenStore::new(self.cache.unwrap_or_else(|| Arc::new(MemoryCache::new()))),
                 imds_retry: self.imds_retry,
                 arc_token_dir: self.arc_token_dir,
-                in_flight: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -222,64 +220,49 @@ impl ManagedIdentityClient {
             )
             .with_credential(&endpoint_fingerprint(&inner.endpoint)),
         );
-        let bypass = options.bypasses_cache();
-        if !bypass && let Some(hit) = self.cached(&key).await.filter(|t| t.is_fresh(now_secs())) {
-            return Ok(TokenResult::from_cached(hit, TokenSource::Cache, None));
-        }
-        let gate = {
-            let mut map = inner.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            map.entry(key.clone()).or_default().clone()
-        };
-        let result = {
-            let _turn = gate.lock().await;
-            // Whoever held the gate before us may have just stored a fresh token.
-            let cached = self.cached(&key).await.filter(|_| !bypass);
-            match cached.clone().filter(|t| t.is_fresh(now_secs())) {
-                Some(hit) => Ok(TokenResult::from_cached(hit, TokenSource::Cache, None)),
-                None => match self.fetch(&resource, &scope).await {
-                    Ok(entry) => {
-                        if let Err(e) = inner
-                            .cache
-                            .put_all(&[(key.clone(), CacheEntry::AccessToken(entry.clone()))])
-                            .await
-                        {
-                            tracing::warn!(error = %e, "could not store the managed identity token in the cache");
-                        }
-                        Ok(TokenResult::from_cached(
-                            entry,
-                            TokenSource::IdentityProvider,
-                            None,
-                        ))
-                    }
-                    Err(e) => match cached.filter(|t| t.is_usable(now_secs())) {
-                        Some(still_valid) => {
-                            tracing::warn!(error = %e, "early refresh failed; using the cached token, which is still valid");
-                            Ok(TokenResult::from_cached(still_valid, TokenSource::Cache, None))
-                        }
-                        None => Err(e.into()),
-                    },
-                },
-            }
-        };
-        {
-            let mut map = inner.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            // The map's reference and ours: nobody else waits on this gate.
-            if Arc::strong_count(&gate) == 2 {
-                map.remove(&key);
-            }
-        }
-        result
+        let fetched = inner
+            .store
+            .acquire(&key, options.bypasses_cache(), |_| async {
+                Ok((self.fetch(&resource, &scope).await?, Vec::new()))
+            })
+            .await;
+        // These endpoints are sent no client-request-id: there is none to report.
+        fetched.map(|token| TokenResult {
+            correlation_id: None,
+            ..token
+        })
     }
 
-    async fn cached(&self, key: &CacheKey) -> Option<CachedAccessToken> {
-        match self.inner.cache.get(key).await {
-            Ok(Some(CacheEntry::AccessToken(t))) => Some(t),
-            Ok(_) => None,
-            Err(e) => {
-                tracing::warn!(error = %e, "token cache unavailable; asking the managed identity endpoint");
-                None
-            }
-        }
+    /// Waits for cache writes still running in the background (the [`FileCache`](crate::FileCache) writes
+    /// while the caller goes on to use the token); the first that failed since the last flush is the error.
+    /// Call it before the program exits, or a fetched token may not be stored for the next run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use identity_core::{FileCache, ManagedIdentityClient, ManagedIdentityEnvironment, ManagedIdentityId};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emulator = entra_emulator::Emulator::builder().start().await?;
+    /// # let host = emulator.start_managed_identity_host().await?;
+    /// # let environment = ManagedIdentityEnvironment::from_vars(host.env(entra_emulator::ManagedIdentityEndpoint::Imds));
+    /// # let dir = std::env::temp_dir().join(format!("identity-core-mi-flush-{}", uuid::Uuid::new_v4()));
+    /// let app = ManagedIdentityClient::builder(ManagedIdentityId::SystemAssigned)
+    /// #   .environment(environment)
+    ///     .cache(Arc::new(FileCache::new(dir.join("token-cache.json"))))
+    ///     .build()?;
+    /// let token = app.acquire_token("https://graph.microsoft.com").await?;
+    /// // ... call Graph with the token while the cache file is written ...
+    /// app.flush().await?;
+    /// assert!(dir.join("token-cache.json").exists());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn flush(&self) -> Result<(), crate::Error> {
+        self.inner.store.flush().await
     }
 
     async fn fetch(&self, resource: &str, scope: &str) -> Result<CachedAccessToken, ManagedIdentityError> {
