@@ -49,6 +49,13 @@ pub fn provision(target_dir: &Path) -> Result<PathBuf, String> {
     if has_msal(&python) {
         return Ok(python);
     }
+    // The tests of one binary run on threads of one process: one of them provisions, the others wait and
+    // find it done. (Other processes build their own staging venv; the rename below settles that race.)
+    static PROVISIONING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = PROVISIONING.lock().unwrap_or_else(|e| e.into_inner());
+    if has_msal(&python) {
+        return Ok(python);
+    }
     let staging = target_dir.join(format!("msal-venv.staging-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(target_dir).map_err(|e| format!("{}: {e}", target_dir.display()))?;

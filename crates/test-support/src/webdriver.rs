@@ -296,6 +296,8 @@ impl Browser {
                 Some("stale element reference") => return,
                 // Chromium's answer when the old document is being torn down mid-navigation: it is replaced.
                 Some("unknown error") if message.contains("does not belong to the document") => return,
+                // The lookup was cut short by the navigation the click started: ask again once it settles.
+                Some("aborted by navigation") => tokio::time::sleep(Duration::from_millis(25)).await,
                 Some(other) => panic!("WebDriver while waiting for the next page: {other}: {resp}"),
                 None => tokio::time::sleep(Duration::from_millis(25)).await,
             }
@@ -324,7 +326,13 @@ impl Browser {
         let polls = WAIT.as_millis() / 25;
         let mut url = String::new();
         for _ in 0..polls {
-            url = self.url().await;
+            let resp = self.try_call("GET", "/url", Value::Null).await;
+            match (&resp["value"], resp["value"].get("error").and_then(Value::as_str)) {
+                (Value::String(now), _) => url.clone_from(now),
+                // An auto-submitting form or a redirect is under way: ask again once it settles.
+                (_, Some("aborted by navigation")) => {}
+                _ => panic!("WebDriver GET /url while waiting for {what}: {resp}"),
+            }
             if done(&url) {
                 return url;
             }
