@@ -7,7 +7,8 @@ use tracing_subscriber::EnvFilter;
 
 use crate::error::SetupError;
 
-/// Settings every sample shares. Flags override variables; variables come from the environment or `.env`.
+/// Settings of the samples that sign in to an authority (all but managed identity): the identity platform's,
+/// then [`RunArgs`]. Flags override variables; variables come from the environment or `.env`.
 // The field docs are `--help` text, written for a terminal rather than for rustdoc's Markdown.
 #[allow(
     rustdoc::bare_urls,
@@ -34,18 +35,6 @@ pub struct CommonArgs {
     #[arg(long, env = "AZURE_CLIENT_ID", value_name = "GUID")]
     pub client_id: Option<String>,
 
-    /// Space-separated scopes [default: the sample's, shown by --help].
-    #[arg(long, env = "SCOPE", value_name = "SCOPES", help_heading = "Request")]
-    pub scope: Option<String>,
-
-    /// The Microsoft Graph URL to call [default: the sample's, shown by --help].
-    #[arg(long, env = "GRAPH_ENDPOINT", value_name = "URL", help_heading = "Request")]
-    pub graph_endpoint: Option<String>,
-
-    /// PEM file of extra CA certificates to trust (TLS-inspecting proxy, emulator).
-    #[arg(long, env = identity_core::EXTRA_CA_CERTS_VAR, value_name = "FILE", help_heading = "Network")]
-    pub extra_ca_certs: Option<PathBuf>,
-
     /// Check an authority host that is not a known Microsoft cloud with Microsoft's instance discovery before
     /// any credential is sent to it: `on` (default) or `off`, for a private deployment that instance discovery
     /// does not know. Loopback hosts (the emulator) are never checked.
@@ -60,6 +49,33 @@ pub struct CommonArgs {
     )]
     pub authority_validation: bool,
 
+    /// The request, the network, the token cache, the output.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Settings every sample shares, whatever its identity: what to ask for and call, extra CAs, the token cache,
+/// logging.
+// The field docs are `--help` text, written for a terminal rather than for rustdoc's Markdown.
+#[allow(
+    rustdoc::bare_urls,
+    rustdoc::invalid_html_tags,
+    rustdoc::broken_intra_doc_links
+)]
+#[derive(Args, Clone, Default)]
+pub struct RunArgs {
+    /// Space-separated scopes [default: the sample's, shown by --help].
+    #[arg(long, env = "SCOPE", value_name = "SCOPES", help_heading = "Request")]
+    pub scope: Option<String>,
+
+    /// The Microsoft Graph URL to call [default: the sample's, shown by --help].
+    #[arg(long, env = "GRAPH_ENDPOINT", value_name = "URL", help_heading = "Request")]
+    pub graph_endpoint: Option<String>,
+
+    /// PEM file of extra CA certificates to trust (TLS-inspecting proxy, emulator).
+    #[arg(long, env = identity_core::EXTRA_CA_CERTS_VAR, value_name = "FILE", help_heading = "Network")]
+    pub extra_ca_certs: Option<PathBuf>,
+
     /// Token cache: `file` (default; survives runs), `encrypted-file` (the same, encrypted with a key in the
     /// kernel keyring; Linux), `memory`, or a Redis URL (redis://[:password@]host:port/db) shared by many daemons.
     #[arg(
@@ -73,8 +89,8 @@ pub struct CommonArgs {
     pub cache: String,
 
     /// File of the file cache [default: one file per app and tenant,
-    /// <user cache dir>/identity-core/token-cache/<client id>_<tenant>.json]. A leading `~/` is the home
-    /// directory.
+    /// <user cache dir>/identity-core/token-cache/<client id>_<tenant>.json; for a managed identity
+    /// <identity>_managed_identity.json]. A leading `~/` is the home directory.
     #[arg(
         long,
         env = "IDENTITY_CACHE_PATH",
@@ -223,20 +239,32 @@ pub(crate) fn colour_on(stream: &impl std::io::IsTerminal) -> bool {
 
 impl std::fmt::Debug for CommonArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The cache setting may be a Redis URL with a password.
-        let cache = if self.cache.contains('@') {
-            "[redacted URL]"
-        } else {
-            self.cache.as_str()
-        };
         let url = |value: &Option<String>| value.as_deref().map(redact_userinfo);
         f.debug_struct("CommonArgs")
             .field("authority", &url(&self.authority))
             .field("authority_host", &url(&self.authority_host))
             .field("tenant_id", &self.tenant_id)
             .field("client_id", &self.client_id)
+            .field("authority_validation", &self.authority_validation)
+            .field("run", &self.run)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for RunArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The cache setting may be a Redis URL with a password.
+        let cache = if self.cache.contains('@') {
+            "[redacted URL]"
+        } else {
+            self.cache.as_str()
+        };
+        f.debug_struct("RunArgs")
             .field("scope", &self.scope)
-            .field("graph_endpoint", &url(&self.graph_endpoint))
+            .field(
+                "graph_endpoint",
+                &self.graph_endpoint.as_deref().map(redact_userinfo),
+            )
             .field("extra_ca_certs", &self.extra_ca_certs)
             .field("cache", &cache)
             .field("cache_path", &self.cache_path)

@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use identity_core::{ConfigError, FileCache, MemoryCache, TokenCache};
 
-use crate::args::CommonArgs;
+use crate::args::RunArgs;
 use crate::error::SetupError;
 
 /// The store named by the settings. Redis keys are prefixed per client and tenant. A cache file the library
 /// refuses (a symbolic link, a directory, a device, a FIFO, another user's file) is reported in one warning and
 /// replaced by a memory cache, so the sample still runs.
 pub async fn open_cache(
-    args: &CommonArgs,
+    args: &RunArgs,
     client_id: &str,
     tenant: &str,
 ) -> Result<Arc<dyn TokenCache>, SetupError> {
@@ -60,7 +60,7 @@ impl std::fmt::Display for StoreKind {
 }
 
 /// [`open_cache`], saying which store it is.
-pub async fn open_store(args: &CommonArgs, client_id: &str, tenant: &str) -> Result<Store, SetupError> {
+pub async fn open_store(args: &RunArgs, client_id: &str, tenant: &str) -> Result<Store, SetupError> {
     let choice = args.cache.trim();
     match choice {
         "" | "file" => {
@@ -122,7 +122,7 @@ fn checked_file(cache: FileCache, kind: StoreKind) -> Store {
 
 /// The cache file: `IDENTITY_CACHE_PATH`, else this app's and tenant's own file in the user's cache directory,
 /// `<cache dir>/identity-core/token-cache/<client id>_<tenant>.json` (see `FileCache::default_path_for`).
-pub fn file_path(args: &CommonArgs, client_id: &str, tenant: &str) -> Result<PathBuf, SetupError> {
+pub fn file_path(args: &RunArgs, client_id: &str, tenant: &str) -> Result<PathBuf, SetupError> {
     match &args.cache_path {
         Some(path) if !path.as_os_str().is_empty() => Ok(path.clone()),
         _ => FileCache::default_path_for(client_id, tenant).ok_or(SetupError::Invalid {
@@ -136,7 +136,7 @@ pub fn file_path(args: &CommonArgs, client_id: &str, tenant: &str) -> Result<Pat
 
 /// Every file of the file cache: `IDENTITY_CACHE_PATH` alone if set; else each app's and tenant's file in the
 /// user's cache directory, and the single file all apps shared before (if it is still there).
-pub fn all_file_paths(args: &CommonArgs) -> Result<Vec<PathBuf>, SetupError> {
+pub fn all_file_paths(args: &RunArgs) -> Result<Vec<PathBuf>, SetupError> {
     if let Some(path) = args.cache_path.as_ref().filter(|p| !p.as_os_str().is_empty()) {
         return Ok(vec![path.clone()]);
     }
@@ -164,7 +164,7 @@ pub fn all_file_paths(args: &CommonArgs) -> Result<Vec<PathBuf>, SetupError> {
 
 /// With the default file, moves this app's records out of the single file all apps shared before, once (the
 /// library does nothing once this app's own file exists). A failure is reported; the run goes on.
-async fn adopt_legacy_records(args: &CommonArgs, store: &Store, client_id: &str, tenant: &str) {
+async fn adopt_legacy_records(args: &RunArgs, store: &Store, client_id: &str, tenant: &str) {
     let uses_default = args.cache_path.as_ref().is_none_or(|p| p.as_os_str().is_empty());
     let (StoreKind::File(path) | StoreKind::EncryptedFile(path)) = &store.kind else {
         return;

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use identity_core::now_secs;
 use identity_core::{CacheEntry, CacheError, CacheKey, FileCache};
 
-use crate::args::CommonArgs;
+use crate::args::{CommonArgs, RunArgs};
 use crate::cache::StoreKind;
 
 /// Lists or clears the samples' token cache (the same IDENTITY_CACHE / IDENTITY_CACHE_PATH settings). Token
@@ -30,46 +30,44 @@ enum Command {
 }
 
 /// Runs the tool.
-pub async fn run(args: CacheToolArgs) -> anyhow::Result<()> {
+pub async fn run(mut args: CacheToolArgs) -> anyhow::Result<()> {
     // The library's warnings (a refused or corrupt cache file) go to stderr, as in the samples.
-    crate::args::init_logging(args.common.verbose);
+    crate::args::init_logging(args.common.run.verbose);
+    // IDENTITY_CACHE_PATH=~/... names the same file as for the samples.
+    args.common.run.check_and_expand()?;
     let client_id = args.common.client_id.clone().unwrap_or_default();
     let tenant = args.common.tenant_id.clone().unwrap_or_default();
     #[cfg(feature = "redis")]
-    if is_redis(&args.common.cache) && (client_id.trim().is_empty() || tenant.trim().is_empty()) {
+    if is_redis(&args.common.run.cache) && (client_id.trim().is_empty() || tenant.trim().is_empty()) {
         return every_app(&args, &client_id, &tenant).await;
     }
-    let file_store = matches!(args.common.cache.trim(), "" | "file" | "encrypted-file");
+    let file_store = matches!(args.common.run.cache.trim(), "" | "file" | "encrypted-file");
     if file_store
         && args
             .common
+            .run
             .cache_path
             .as_ref()
             .is_none_or(|p| p.as_os_str().is_empty())
     {
         // One file per app and tenant: every one of them (and the file all apps shared before, if any).
-        let paths = crate::cache::all_file_paths(&args.common)?;
+        let paths = crate::cache::all_file_paths(&args.common.run)?;
         if paths.is_empty() {
             println!("Token cache: no cache files yet.");
         }
         for path in paths {
-            let mut common = args.common.clone();
-            common.cache_path = Some(path);
-            one_store(&common, args.command, &client_id, &tenant).await?;
+            let mut run = args.common.run.clone();
+            run.cache_path = Some(path);
+            one_store(&run, args.command, &client_id, &tenant).await?;
         }
         return Ok(());
     }
-    one_store(&args.common, args.command, &client_id, &tenant).await
+    one_store(&args.common.run, args.command, &client_id, &tenant).await
 }
 
 /// Lists or clears one store.
-async fn one_store(
-    common: &CommonArgs,
-    command: Command,
-    client_id: &str,
-    tenant: &str,
-) -> anyhow::Result<()> {
-    let store = crate::cache::open_store(common, client_id, tenant).await?;
+async fn one_store(run: &RunArgs, command: Command, client_id: &str, tenant: &str) -> anyhow::Result<()> {
+    let store = crate::cache::open_store(run, client_id, tenant).await?;
     if let StoreKind::RefusedFile(path) = &store.kind {
         // The warning above says why and what to do; the samples refuse the same file, so it serves no tokens.
         println!(
@@ -131,7 +129,7 @@ fn is_redis(choice: &str) -> bool {
 async fn every_app(args: &CacheToolArgs, client_id: &str, tenant: &str) -> anyhow::Result<()> {
     use identity_core::RedisCache;
     use identity_core::TokenCache as _;
-    let url = args.common.cache.trim();
+    let url = args.common.run.cache.trim();
     let root = RedisCache::connect(url, RedisCache::APP_PREFIX_ROOT)
         .await
         .map_err(|e| crate::error::SetupError::Cache(e.to_string()))?;

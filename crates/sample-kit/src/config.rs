@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use identity_core::{Authority, ConfigError, HttpClient, HttpConfig, TokenCache};
 
-use crate::args::{CommonArgs, has_userinfo, init_logging};
+use crate::args::{CommonArgs, RunArgs, has_userinfo, init_logging};
 use crate::error::{LookAlike, Missing, SetupError};
 
 /// A sample's defaults, from the quickstart it mirrors.
@@ -182,25 +182,17 @@ impl CommonArgs {
         credential: A,
         defaults: &Defaults,
     ) -> Result<Config<A::Credential>, SetupError> {
-        init_logging(self.verbose);
+        init_logging(self.run.verbose);
         crate::args::log_loaded_dotenv();
         for (setting, value) in [
             ("AUTHORITY", &self.authority),
             ("AZURE_AUTHORITY_HOST", &self.authority_host),
-            ("GRAPH_ENDPOINT", &self.graph_endpoint),
         ] {
             if value.as_deref().is_some_and(has_userinfo) {
                 return Err(SetupError::UrlCredentials { setting });
             }
         }
-        self.cache_path = match &self.cache_path {
-            Some(path) => Some(expand_home("IDENTITY_CACHE_PATH", path)?),
-            None => None,
-        };
-        self.extra_ca_certs = match &self.extra_ca_certs {
-            Some(path) => Some(expand_home(identity_core::EXTRA_CA_CERTS_VAR, path)?),
-            None => None,
-        };
+        self.run.check_and_expand()?;
         let look_alikes = look_alikes(std::env::vars_os().filter_map(|(name, _)| name.into_string().ok()));
 
         let nothing_set = self.authority.is_none()
@@ -270,19 +262,19 @@ impl CommonArgs {
             })?,
         }
         .validated(self.authority_validation);
-        let http = HttpClient::new(self.http_config()?).map_err(|source| SetupError::Invalid {
+        let http = HttpClient::new(self.run.http_config()?).map_err(|source| SetupError::Invalid {
             setting: "HTTP client",
             source,
         })?;
         let client_id = self.client_id.clone().unwrap_or_default().trim().to_string();
-        let cache = crate::cache::open_cache(&self, &client_id, authority.tenant()).await?;
+        let cache = crate::cache::open_cache(&self.run, &client_id, authority.tenant()).await?;
         crate::report::set_app(&authority, &client_id);
         Ok(Config {
             cache,
             authority,
             client_id,
-            scopes: self.scopes(defaults)?,
-            graph_endpoint: self.graph_endpoint(defaults, None)?,
+            scopes: self.run.scopes(defaults)?,
+            graph_endpoint: self.run.graph_endpoint(defaults, None)?,
             http,
             credential: credential.into_credential()?,
             #[cfg(feature = "embedded-emulator")]
@@ -297,13 +289,7 @@ impl CommonArgs {
         defaults: &Defaults,
     ) -> Result<Config<A::Credential>, SetupError> {
         let emulator = start_embedded_emulator(|b| args.emulator_builder(b)).await?;
-        if self.cache_path.as_ref().is_none_or(|p| p.as_os_str().is_empty()) {
-            // Tokens signed by another emulator key (its state was deleted, or another instance) must never be
-            // served: each key gets its own cache file, away from the tenants' tokens.
-            self.cache_path = identity_core::FileCache::default_path().map(|default| {
-                default.with_file_name(format!("emulator-{}.json", emulator.signing_key_id()))
-            });
-        }
+        self.run.use_emulator_cache_file(&emulator);
         let (app, credential) = A::from_emulator(&emulator)?;
         println!(
             "No configuration found, so running against the embedded Entra emulator at {} (see docs/emulator.md); \
@@ -323,21 +309,21 @@ impl CommonArgs {
         let client_id = app.app_id;
         let authority = Authority::parse(&emulator.authority())
             .map_err(|source| SetupError::Emulator(format!("its authority is unusable: {source}")))?;
-        let mut http_config = self.http_config()?.with_extra_ca_pem(emulator.ca_pem());
+        let mut http_config = self.run.http_config()?.with_extra_ca_pem(emulator.ca_pem());
         // The emulator is on loopback: a proxy from the environment could not reach it.
         http_config.proxy_from_env = false;
         let http = HttpClient::new(http_config).map_err(|source| SetupError::Invalid {
             setting: "HTTP client",
             source,
         })?;
-        let cache = crate::cache::open_cache(&self, &client_id, authority.tenant()).await?;
+        let cache = crate::cache::open_cache(&self.run, &client_id, authority.tenant()).await?;
         crate::report::set_app(&authority, &client_id);
         Ok(Config {
             cache,
             authority,
             client_id,
-            scopes: self.scopes(defaults)?,
-            graph_endpoint: self.graph_endpoint(defaults, Some(&emulator.https_url()))?,
+            scopes: self.run.scopes(defaults)?,
+            graph_endpoint: self.run.graph_endpoint(defaults, Some(&emulator.https_url()))?,
             http,
             credential,
             emulator: Some(emulator),
@@ -365,6 +351,36 @@ impl CommonArgs {
             missing,
             docs: defaults.docs,
         })
+    }
+}
+
+impl RunArgs {
+    /// Refuses a Graph URL with credentials in it, and expands a leading `~` in the path settings.
+    pub(crate) fn check_and_expand(&mut self) -> Result<(), SetupError> {
+        if self.graph_endpoint.as_deref().is_some_and(has_userinfo) {
+            return Err(SetupError::UrlCredentials {
+                setting: "GRAPH_ENDPOINT",
+            });
+        }
+        if let Some(path) = &self.cache_path {
+            self.cache_path = Some(expand_home("IDENTITY_CACHE_PATH", path)?);
+        }
+        if let Some(path) = &self.extra_ca_certs {
+            self.extra_ca_certs = Some(expand_home(identity_core::EXTRA_CA_CERTS_VAR, path)?);
+        }
+        Ok(())
+    }
+
+    /// Unless a cache file is set, the embedded emulator's own: tokens signed by another emulator key (its
+    /// state was deleted, or another instance) must never be served, so each key gets its own file, away from
+    /// the tenants' tokens.
+    #[cfg(feature = "embedded-emulator")]
+    pub(crate) fn use_emulator_cache_file(&mut self, emulator: &entra_emulator::Emulator) {
+        if self.cache_path.as_ref().is_none_or(|p| p.as_os_str().is_empty()) {
+            self.cache_path = identity_core::FileCache::default_path().map(|default| {
+                default.with_file_name(format!("emulator-{}.json", emulator.signing_key_id()))
+            });
+        }
     }
 
     pub(crate) fn http_config(&self) -> Result<HttpConfig, SetupError> {

@@ -45,7 +45,7 @@ mod report;
 mod user;
 mod workload;
 
-pub use args::{CommonArgs, parse};
+pub use args::{CommonArgs, RunArgs, parse};
 pub use config::{Config, CredentialArgs, Defaults};
 pub use daemon::{CertificateArgs, SecretArgs};
 pub use error::{Missing, SetupError};

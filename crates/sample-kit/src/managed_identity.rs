@@ -1,13 +1,12 @@
 //! Settings of the managed-identity sample: which identity, and whether to use this host's endpoint or the
 //! embedded emulator playing IMDS. The source itself is detected by `identity-core` from the platform's variables.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
 use identity_core::{HttpClient, ManagedIdentityEnvironment, ManagedIdentityId, TokenCache};
 
-use crate::args::{CommonArgs, init_logging};
+use crate::args::{RunArgs, init_logging};
 use crate::config::Defaults;
 use crate::error::SetupError;
 
@@ -57,43 +56,9 @@ pub struct ManagedIdentityArgs {
     )]
     pub resource_id: Option<String>,
 
-    /// Scope (or resource) to ask for [default: the sample's, shown by --help].
-    #[arg(long, env = "SCOPE", value_name = "SCOPE", help_heading = "Request")]
-    pub scope: Option<String>,
-
-    /// The Microsoft Graph URL to call [default: the sample's, shown by --help].
-    #[arg(long, env = "GRAPH_ENDPOINT", value_name = "URL", help_heading = "Request")]
-    pub graph_endpoint: Option<String>,
-
-    /// PEM file of extra CA certificates to trust for Graph (TLS-inspecting proxy).
-    #[arg(long, env = identity_core::EXTRA_CA_CERTS_VAR, value_name = "FILE", help_heading = "Network")]
-    pub extra_ca_certs: Option<PathBuf>,
-
-    /// Token cache: `file` (default; survives runs), `encrypted-file`, `memory`, or a Redis URL.
-    #[arg(
-        long,
-        env = "IDENTITY_CACHE",
-        value_name = "STORE",
-        default_value = "file",
-        hide_env_values = true,
-        help_heading = "Token cache"
-    )]
-    pub cache: String,
-
-    /// File of the file cache [default: one file per identity,
-    /// <user cache dir>/identity-core/token-cache/<identity>_managed_identity.json]. A leading `~/` is the home
-    /// directory.
-    #[arg(
-        long,
-        env = "IDENTITY_CACHE_PATH",
-        value_name = "FILE",
-        help_heading = "Token cache"
-    )]
-    pub cache_path: Option<PathBuf>,
-
-    /// More logging on stderr (-v: debug, -vv: trace). RUST_LOG, when set, takes precedence.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true, help_heading = "Output")]
-    pub verbose: u8,
+    /// The request, the network, the token cache, the output.
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// What the managed-identity sample runs with.
@@ -119,9 +84,10 @@ pub struct ManagedIdentityConfig {
 
 impl ManagedIdentityArgs {
     /// Validates the settings; with nothing configured, starts the embedded emulator playing IMDS and says so.
-    pub async fn configure(self, defaults: &Defaults) -> Result<ManagedIdentityConfig, SetupError> {
-        init_logging(self.verbose);
+    pub async fn configure(mut self, defaults: &Defaults) -> Result<ManagedIdentityConfig, SetupError> {
+        init_logging(self.run.verbose);
         crate::args::log_loaded_dotenv();
+        self.run.check_and_expand()?;
         let identity = self.identity();
         let on_platform = PLATFORM_VARIABLES.iter().any(|v| std::env::var_os(v).is_some());
         let use_host = match self.mode.as_deref() {
@@ -129,38 +95,26 @@ impl ManagedIdentityArgs {
             Some(_) => false,
             None => on_platform || identity != ManagedIdentityId::SystemAssigned,
         };
-        let common = CommonArgs {
-            scope: self.scope.clone(),
-            graph_endpoint: self.graph_endpoint.clone(),
-            extra_ca_certs: self.extra_ca_certs.clone(),
-            cache: self.cache.clone(),
-            cache_path: match &self.cache_path {
-                Some(path) => Some(crate::config::expand_home("IDENTITY_CACHE_PATH", path)?),
-                None => None,
-            },
-            verbose: self.verbose,
-            ..CommonArgs::default()
-        };
-        let scope = common.scopes(defaults)?.join(" ");
+        let scope = self.run.scopes(defaults)?.join(" ");
         if use_host {
-            let http = HttpClient::new(common.http_config()?).map_err(|source| SetupError::Invalid {
+            let http = HttpClient::new(self.run.http_config()?).map_err(|source| SetupError::Invalid {
                 setting: "HTTP client",
                 source,
             })?;
             let cache =
-                crate::cache::open_cache(&common, &cache_client_id(&identity), "managed_identity").await?;
+                crate::cache::open_cache(&self.run, &cache_client_id(&identity), "managed_identity").await?;
             return Ok(ManagedIdentityConfig {
                 identity,
                 environment: ManagedIdentityEnvironment::from_process(),
                 scope,
-                graph_endpoint: common.graph_endpoint(defaults, None)?,
+                graph_endpoint: self.run.graph_endpoint(defaults, None)?,
                 http,
                 cache,
                 #[cfg(feature = "embedded-emulator")]
                 emulator: None,
             });
         }
-        self.configure_emulator(identity, common, scope, defaults).await
+        configure_emulator(identity, self.run, scope, defaults).await
     }
 
     fn identity(&self) -> ManagedIdentityId {
@@ -180,75 +134,64 @@ impl ManagedIdentityArgs {
             ManagedIdentityId::SystemAssigned
         }
     }
+}
 
-    #[cfg(feature = "embedded-emulator")]
-    async fn configure_emulator(
-        self,
-        identity: ManagedIdentityId,
-        mut common: CommonArgs,
-        scope: String,
-        defaults: &Defaults,
-    ) -> Result<ManagedIdentityConfig, SetupError> {
-        let emulator = crate::config::start_embedded_emulator(|b| b).await?;
-        let host = emulator
-            .start_managed_identity_host()
-            .await
-            .map_err(|e| SetupError::Emulator(e.to_string()))?;
-        if common
-            .cache_path
-            .as_ref()
-            .is_none_or(|p| p.as_os_str().is_empty())
-        {
-            // Tokens of another emulator key must never be served: one cache file per key.
-            common.cache_path = identity_core::FileCache::default_path().map(|default| {
-                default.with_file_name(format!("emulator-{}.json", emulator.signing_key_id()))
-            });
-        }
-        println!(
-            "No managed identity endpoint configured, so running against the embedded Entra emulator playing IMDS at {} \
-             (see docs/managed-identity.md); on an Azure host set MANAGED_IDENTITY=host (App Service, Functions, Arc, \
-             Service Fabric and Azure ML set their own variables, which select the host's endpoint).",
-            host.imds_host()
-        );
-        println!(
-            "Its system-assigned identity: client id {}, object id {}.",
-            host.system_assigned().client_id,
-            host.system_assigned().object_id
-        );
-        let environment =
-            ManagedIdentityEnvironment::from_vars(host.env(entra_emulator::ManagedIdentityEndpoint::Imds));
-        let mut http_config = common.http_config()?.with_extra_ca_pem(emulator.ca_pem());
-        // The emulator is on loopback: a proxy from the environment could not reach it.
-        http_config.proxy_from_env = false;
-        let http = HttpClient::new(http_config).map_err(|source| SetupError::Invalid {
-            setting: "HTTP client",
-            source,
-        })?;
-        let cache =
-            crate::cache::open_cache(&common, &cache_client_id(&identity), "managed_identity").await?;
-        Ok(ManagedIdentityConfig {
-            identity,
-            environment,
-            scope,
-            graph_endpoint: common.graph_endpoint(defaults, Some(&emulator.https_url()))?,
-            http,
-            cache,
-            emulator: Some((emulator, host)),
-        })
-    }
+/// With nothing configured: the embedded emulator, playing IMDS.
+#[cfg(feature = "embedded-emulator")]
+async fn configure_emulator(
+    identity: ManagedIdentityId,
+    mut run: RunArgs,
+    scope: String,
+    defaults: &Defaults,
+) -> Result<ManagedIdentityConfig, SetupError> {
+    let emulator = crate::config::start_embedded_emulator(|b| b).await?;
+    let host = emulator
+        .start_managed_identity_host()
+        .await
+        .map_err(|e| SetupError::Emulator(e.to_string()))?;
+    run.use_emulator_cache_file(&emulator);
+    println!(
+        "No managed identity endpoint configured, so running against the embedded Entra emulator playing IMDS at {} \
+         (see docs/managed-identity.md); on an Azure host set MANAGED_IDENTITY=host (App Service, Functions, Arc, \
+         Service Fabric and Azure ML set their own variables, which select the host's endpoint).",
+        host.imds_host()
+    );
+    println!(
+        "Its system-assigned identity: client id {}, object id {}.",
+        host.system_assigned().client_id,
+        host.system_assigned().object_id
+    );
+    let environment =
+        ManagedIdentityEnvironment::from_vars(host.env(entra_emulator::ManagedIdentityEndpoint::Imds));
+    let mut http_config = run.http_config()?.with_extra_ca_pem(emulator.ca_pem());
+    // The emulator is on loopback: a proxy from the environment could not reach it.
+    http_config.proxy_from_env = false;
+    let http = HttpClient::new(http_config).map_err(|source| SetupError::Invalid {
+        setting: "HTTP client",
+        source,
+    })?;
+    let cache = crate::cache::open_cache(&run, &cache_client_id(&identity), "managed_identity").await?;
+    Ok(ManagedIdentityConfig {
+        identity,
+        environment,
+        scope,
+        graph_endpoint: run.graph_endpoint(defaults, Some(&emulator.https_url()))?,
+        http,
+        cache,
+        emulator: Some((emulator, host)),
+    })
+}
 
-    #[cfg(not(feature = "embedded-emulator"))]
-    async fn configure_emulator(
-        self,
-        _identity: ManagedIdentityId,
-        _common: CommonArgs,
-        _scope: String,
-        _defaults: &Defaults,
-    ) -> Result<ManagedIdentityConfig, SetupError> {
-        Err(SetupError::Emulator(
-            "this build has no embedded emulator: set MANAGED_IDENTITY=host on an Azure host".into(),
-        ))
-    }
+#[cfg(not(feature = "embedded-emulator"))]
+async fn configure_emulator(
+    _identity: ManagedIdentityId,
+    _run: RunArgs,
+    _scope: String,
+    _defaults: &Defaults,
+) -> Result<ManagedIdentityConfig, SetupError> {
+    Err(SetupError::Emulator(
+        "this build has no embedded emulator: set MANAGED_IDENTITY=host on an Azure host".into(),
+    ))
 }
 
 /// The Redis key prefix's client id.
