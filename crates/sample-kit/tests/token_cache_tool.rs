@@ -50,7 +50,10 @@ async fn lists_records_without_values_and_clears_them() {
         None,
         None,
     );
-    cache.put(&key, &CacheEntry::AccessToken(token)).await.unwrap();
+    cache
+        .put(&key, &CacheEntry::AccessToken(token.clone()))
+        .await
+        .unwrap();
 
     let (ok, listing) = run(&path, "list");
     assert!(ok, "{listing}");
@@ -63,4 +66,18 @@ async fn lists_records_without_values_and_clears_them() {
     assert!(cache.entries().await.unwrap().is_empty());
     let (_, listing) = run(&path, "list");
     assert!(listing.contains("0 record(s)"), "{listing}");
+
+    // IDENTITY_CACHE_PATH=~/... (as in .env or a systemd unit) is the same file as for the samples.
+    cache.put(&key, &CacheEntry::AccessToken(token)).await.unwrap();
+    let home = path.parent().unwrap();
+    let out = Command::new(BIN)
+        .env_clear()
+        .env("HOME", home)
+        .env("IDENTITY_CACHE_PATH", "~/cache.json")
+        .arg("list")
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{listing}");
+    assert!(listing.contains("1 record(s)"), "{listing}");
 }

@@ -248,3 +248,43 @@ async fn processes_started_together_on_a_cold_file_cache_ask_the_host_once() {
         assert_eq!(host.requests(endpoint) - before, 1);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_shared_settings_are_checked_as_in_the_other_samples() {
+    let (emulator, host) = host().await;
+    // Credentials in the Graph URL: refused before anything is sent, the password never shown.
+    let mut env = host_env(&emulator, &host, ManagedIdentityEndpoint::AppService);
+    env.retain(|(k, _)| *k != "GRAPH_ENDPOINT");
+    env.push((
+        "GRAPH_ENDPOINT",
+        "https://admin:Hunter2pw@graph.microsoft.com/v1.0/users".into(),
+    ));
+    let before = host.requests(ManagedIdentityEndpoint::AppService);
+    let out = run(&temp_dir(), &borrowed(&env), &["-vv"]).await;
+    let all = text(&out.stdout) + &text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("GRAPH_ENDPOINT: the URL holds a user name or password"),
+        "{all}"
+    );
+    assert!(!all.contains("Hunter2pw"), "the password leaked:\n{all}");
+    assert_eq!(host.requests(ManagedIdentityEndpoint::AppService), before);
+
+    // A leading ~ in the CA file and the cache file is the home directory, as in .env or a systemd unit.
+    let dir = temp_dir();
+    let home = dir.join("home");
+    std::fs::create_dir(&home).unwrap();
+    std::fs::copy(emulator.ca_path(), home.join("ca.pem")).unwrap();
+    let mut env = host_env(&emulator, &host, ManagedIdentityEndpoint::AppService);
+    env.retain(|(k, _)| !["IDENTITY_EXTRA_CA_CERTS", "IDENTITY_CACHE"].contains(k));
+    env.push(("IDENTITY_EXTRA_CA_CERTS", "~/ca.pem".into()));
+    env.push(("IDENTITY_CACHE_PATH", "~/tokens.json".into()));
+    env.push(("HOME", home.display().to_string()));
+    let out = run(&dir, &borrowed(&env), &[]).await;
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        home.join("tokens.json").is_file(),
+        "the cache is in the home directory"
+    );
+    assert!(!dir.join("~").exists(), "no directory named ~");
+}
