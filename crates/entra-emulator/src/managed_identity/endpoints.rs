@@ -157,9 +157,25 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     )
 }
 
+/// IMDS's (and Arc's) refusal of a malformed request.
+fn imds_bad_request(description: &str) -> Response {
+    oauth_error(StatusCode::BAD_REQUEST, "invalid_request", description)
+}
+
+/// What IMDS and Arc say of a resource the tenant does not have.
+const UNKNOWN_RESOURCE: &str = "AADSTS500011: The resource principal was not found in the tenant.";
+
+/// App Service's (and Azure ML's) answer to any failure on its side, the wrong resource included.
+const APP_SERVICE_FAILURE: &str = "An unexpected error occured while fetching the AAD Token.";
+
+/// The status a test injected (`ManagedIdentityHost::fail_next`); a number that is not one is a 500.
+fn status_code(status: u16) -> StatusCode {
+    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
 /// IMDS's transient answers (Learn: 404 updating, 410 restarting, 429 throttled, 5xx).
 fn imds_transient(status: u16) -> Response {
-    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let code = status_code(status);
     let (error, description) = match status {
         404 => ("not_found", "IMDS endpoint is updating"),
         410 => ("gone", "IMDS is restarting; available within 70 seconds"),
@@ -199,28 +215,16 @@ pub(super) async fn imds(State(state): Shared, Query(params): Params, headers: H
         return imds_transient(status);
     }
     if !header_is(&headers, "metadata", "true") {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Required metadata header not specified",
-        );
+        return imds_bad_request("Required metadata header not specified");
     }
     let Some(resource) = params.get("resource").filter(|r| !r.trim().is_empty()) else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Required audience parameter not specified",
-        );
+        return imds_bad_request("Required audience parameter not specified");
     };
     let Some(identity) = select(&state, &params, ["client_id", "object_id", "msi_res_id"]) else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Identity not found");
+        return imds_bad_request("Identity not found");
     };
     let Some(aud) = audience(resource) else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_resource",
-            "AADSTS500011: The resource principal was not found in the tenant.",
-        );
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_resource", UNKNOWN_RESOURCE);
     };
     match mint(&state, identity, aud) {
         Some(minted) => json_response(StatusCode::OK, imds_body(&minted, identity, false)),
@@ -238,8 +242,7 @@ fn app_service_error(status: StatusCode, message: &str) -> Response {
 
 pub(super) async fn app_service(State(state): Shared, Query(params): Params, headers: HeaderMap) -> Response {
     if let Some(status) = state.arrive(ManagedIdentityEndpoint::AppService) {
-        let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        return app_service_error(code, "An unexpected error occured while fetching the AAD Token.");
+        return app_service_error(status_code(status), APP_SERVICE_FAILURE);
     }
     if !header_is(&headers, "x-identity-header", &state.app_service_header) {
         return app_service_error(
@@ -265,10 +268,7 @@ pub(super) async fn app_service(State(state): Shared, Query(params): Params, hea
         .and_then(|r| audience(r))
         .and_then(|aud| mint(&state, identity, aud))
     else {
-        return app_service_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "An unexpected error occured while fetching the AAD Token.",
-        );
+        return app_service_error(StatusCode::INTERNAL_SERVER_ERROR, APP_SERVICE_FAILURE);
     };
     json_response(
         StatusCode::OK,
@@ -284,8 +284,7 @@ pub(super) async fn app_service(State(state): Shared, Query(params): Params, hea
 
 pub(super) async fn azure_ml(State(state): Shared, Query(params): Params, headers: HeaderMap) -> Response {
     if let Some(status) = state.arrive(ManagedIdentityEndpoint::AzureMl) {
-        let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        return app_service_error(code, "An unexpected error occured while fetching the AAD Token.");
+        return app_service_error(status_code(status), APP_SERVICE_FAILURE);
     }
     if !header_is(&headers, "secret", &state.azure_ml_secret) {
         return app_service_error(
@@ -325,11 +324,7 @@ pub(super) async fn arc(State(state): Shared, Query(params): Params, headers: He
         return imds_transient(status);
     }
     if !header_is(&headers, "metadata", "true") {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Required metadata header not specified",
-        );
+        return imds_bad_request("Required metadata header not specified");
     }
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let Some(presented) = authorization else {
@@ -348,11 +343,7 @@ pub(super) async fn arc(State(state): Shared, Query(params): Params, headers: He
         );
     }
     let Some(resource) = params.get("resource").filter(|r| !r.trim().is_empty()) else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Required audience parameter not specified",
-        );
+        return imds_bad_request("Required audience parameter not specified");
     };
     let echoes = state.arc_echoes_identity.load(Ordering::Relaxed);
     // An older agent ignores the selector and answers for the machine's own identity.
@@ -362,14 +353,10 @@ pub(super) async fn arc(State(state): Shared, Query(params): Params, headers: He
         select(&state, &HashMap::new(), ["client_id", "object_id", "msi_res_id"])
     };
     let Some(identity) = identity else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Identity not found");
+        return imds_bad_request("Identity not found");
     };
     let Some(aud) = audience(resource) else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_resource",
-            "AADSTS500011: The resource principal was not found in the tenant.",
-        );
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_resource", UNKNOWN_RESOURCE);
     };
     let asked_for_user_assigned = ["client_id", "object_id", "msi_res_id"]
         .iter()
@@ -450,9 +437,8 @@ pub(super) async fn service_fabric(
     headers: HeaderMap,
 ) -> Response {
     if let Some(status) = state.arrive(ManagedIdentityEndpoint::ServiceFabric) {
-        let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return service_fabric_error(
-            code,
+            status_code(status),
             "InternalServerError",
             "The token service failed to process the request.",
         );
