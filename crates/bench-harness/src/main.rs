@@ -14,8 +14,8 @@
 //! # Layout
 //!
 //! - `main.rs`: the command line, the builds, the emulator, the per-scenario runner and the child environment.
-//! - `scenario.rs` (the daemon scenarios) and `user_flows.rs` (device code, username/password): how to run
-//!   each Rust sample and its MSAL Python twin.
+//! - `scenario.rs` (the daemon scenarios, workload identity among them) and `user_flows.rs` (device code,
+//!   username/password): how to run each Rust sample and its MSAL Python twin.
 //! - `compare.rs` (`--compare`: the azure_identity twin, RTT passes, cache scaling, cold batches, cache hit) and
 //!   `compare_report.rs` (its `compare.md`).
 //! - `measure.rs` (one child: wall time, `wait4` peak RSS, output, device code phases), `stats.rs` (rows,
@@ -57,7 +57,8 @@ struct Cli {
     /// Measured runs per row (Rust cold, Rust warm, Rust token expired, MSAL Python).
     #[arg(long, default_value_t = 10)]
     runs: usize,
-    /// Only this scenario (repeatable): daemon-secret, daemon-certificate, device-code, username-password.
+    /// Only this scenario (repeatable): daemon-secret, daemon-certificate, workload-identity, device-code,
+    /// username-password.
     #[arg(long = "scenario", value_name = "NAME")]
     scenarios: Vec<String>,
     /// Where report.md and wall-time.svg go [default: the target directory's bench-report].
@@ -448,6 +449,7 @@ fn all_scenarios() -> Vec<scenario::Scenario> {
     vec![
         scenario::daemon_secret(),
         scenario::daemon_certificate(),
+        scenario::workload_identity(),
         user_flows::device_code(),
         user_flows::username_password(),
     ]

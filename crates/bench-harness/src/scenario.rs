@@ -1,7 +1,9 @@
 //! The scenarios: one small table entry each, saying how to run the Rust sample and its MSAL Python twin
 //! against the emulator. The runner (`main.rs`) does the rest.
 
-use entra_emulator::Emulator;
+use std::path::PathBuf;
+
+use entra_emulator::{Emulator, WorkloadToken};
 
 /// Environment variables for one process.
 pub type Env = Vec<(String, String)>;
@@ -136,6 +138,46 @@ pub fn daemon_certificate() -> Scenario {
             let mut e = python_common(emu, &id, "users");
             e.push(("CERT_PFX_PATH".into(), files.pfx_path.display().to_string()));
             e.push(("CERT_PASSPHRASE".into(), files.pfx_password.clone()));
+            Ok(e)
+        },
+        device_code: None,
+        needs_port_443: false,
+    }
+}
+
+/// The workload's service-account token, as the AKS webhook projects it: a file signed by the emulator's
+/// issuer, valid for an hour (a benchmark takes minutes), which both clients read on every run.
+fn workload_app(emu: &Emulator) -> anyhow::Result<(String, PathBuf)> {
+    let app = emu
+        .app("workload")
+        .ok_or_else(|| anyhow::anyhow!("the emulator has no seeded 'workload' app"))?;
+    // In the run's scratch directory (see `main.rs`), removed with it.
+    let dir = std::env::temp_dir().join(format!("bench-harness-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    let file = dir.join("workload-token");
+    emu.write_workload_token_file(&file, &WorkloadToken::new())
+        .map_err(|e| anyhow::anyhow!("cannot write the workload token file {}: {e}", file.display()))?;
+    Ok((app.app_id, file))
+}
+
+/// Workload identity federation: both clients send the projected token as the client assertion (MSAL Python
+/// through a callable that re-reads the file, as on AKS).
+pub fn workload_identity() -> Scenario {
+    Scenario {
+        name: "workload-identity",
+        package: "workload-identity",
+        bin: "workload-identity",
+        python_script: "confidential_client_federated_sample.py",
+        rust_env: |emu| {
+            let (id, file) = workload_app(emu)?;
+            let mut e = rust_common(emu, &id, "users");
+            e.push(("AZURE_FEDERATED_TOKEN_FILE".into(), file.display().to_string()));
+            Ok(e)
+        },
+        python_env: |emu| {
+            let (id, file) = workload_app(emu)?;
+            let mut e = python_common(emu, &id, "users");
+            e.push(("FEDERATED_TOKEN_FILE".into(), file.display().to_string()));
             Ok(e)
         },
         device_code: None,
