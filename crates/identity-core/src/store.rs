@@ -104,10 +104,10 @@ impl TokenStore {
         }
     }
 
-    /// Cache writes, in one step where the store can, with the records kept for it ([`TokenStore::keep_for_next_write`]). A
-    /// store that writes behind (the file store) writes in a task of its own, alongside the caller's next
-    /// step (the Graph call); [`TokenStore::flush`] waits for it. A failing store is logged, the token is still
-    /// returned.
+    /// Cache writes, in one step where the store can, with the records kept for it
+    /// ([`TokenStore::keep_for_next_write`]). A store that writes behind (the file store) writes in a task of its
+    /// own, alongside the caller's next step (the Graph call); [`TokenStore::flush`] waits for it. A failing
+    /// store is logged, the token is still returned.
     pub async fn put_all(&self, records: CacheRecords) {
         self.write(records, None).await;
     }

@@ -300,6 +300,27 @@ mod dotenv_tests {
     use super::*;
 
     #[test]
+    fn debug_hides_passwords_in_urls() {
+        let args = CommonArgs {
+            authority: Some("https://admin:Hunter2pw@login.example/contoso".into()),
+            run: RunArgs {
+                cache: "redis://:R3dispw@cache.example:6379/0".into(),
+                graph_endpoint: Some("https://u:Gr4phpw@graph.example/v1.0/users".into()),
+                ..RunArgs::default()
+            },
+            ..CommonArgs::default()
+        };
+        let shown = format!("{args:?}");
+        for secret in ["Hunter2pw", "R3dispw", "Gr4phpw"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(
+            shown.contains("[redacted URL]") && shown.contains("***@"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn a_bad_line_is_named_by_number_and_variable_never_by_value() {
         let dir = std::env::temp_dir().join(format!("sample-kit-dotenv-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

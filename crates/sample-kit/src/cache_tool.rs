@@ -33,8 +33,8 @@ enum Command {
 pub async fn run(mut args: CacheToolArgs) -> anyhow::Result<()> {
     // The library's warnings (a refused or corrupt cache file) go to stderr, as in the samples.
     crate::args::init_logging(args.common.run.verbose);
-    // IDENTITY_CACHE_PATH=~/... names the same file as for the samples.
-    args.common.run.check_and_expand()?;
+    // IDENTITY_CACHE_PATH=~/... names the same file as for the samples (the tool calls no Graph URL to check).
+    args.common.run.expand_paths()?;
     let client_id = args.common.client_id.clone().unwrap_or_default();
     let tenant = args.common.tenant_id.clone().unwrap_or_default();
     #[cfg(feature = "redis")]

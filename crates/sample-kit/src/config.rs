@@ -362,6 +362,11 @@ impl RunArgs {
                 setting: "GRAPH_ENDPOINT",
             });
         }
+        self.expand_paths()
+    }
+
+    /// A leading `~` in `IDENTITY_CACHE_PATH` and `IDENTITY_EXTRA_CA_CERTS` is the home directory.
+    pub(crate) fn expand_paths(&mut self) -> Result<(), SetupError> {
         if let Some(path) = &self.cache_path {
             self.cache_path = Some(expand_home("IDENTITY_CACHE_PATH", path)?);
         }

@@ -13,7 +13,9 @@
 //!
 //! # Layout
 //!
-//! - `args`: the flags every sample shares, each backed by its environment variable, `.env` loading, logging.
+//! - `args`: the flags, each backed by its environment variable: [`CommonArgs`] (the identity platform's, for
+//!   every sample but managed identity) and [`RunArgs`] (request, network, token cache, output: every sample's);
+//!   `.env` loading, logging.
 //! - `config`: from settings to a validated [`Config`] (a tenant, or the embedded emulator), [`CredentialArgs`].
 //! - `daemon`: the daemon samples' settings ([`SecretArgs`], [`CertificateArgs`]).
 //! - `workload`: the workload-identity sample's settings ([`WorkloadArgs`], the federated token file).
